@@ -1,0 +1,1 @@
+"""Auth: users, password hashes, sessions, refresh tokens and signing keys."""

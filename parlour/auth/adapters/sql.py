@@ -1,0 +1,158 @@
+"""SQL repositories of the auth service, on SQLAlchemy Core (SQLite and PostgreSQL alike)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from parlour.auth.application.ports import (
+    Credentials,
+    SessionRepository,
+    UnitOfWork,
+    UserRepository,
+)
+from parlour.auth.domain.errors import UsernameTaken
+from parlour.auth.domain.model import RefreshToken, RevocationReason, Session, User
+from parlour.auth.infrastructure.tables import refresh_tokens, sessions, users
+from parlour.common.db import write_connection
+
+
+def _user(row: Any) -> User:
+    return User(row.id, row.username, row.display_name, row.created_at)
+
+
+def _session(row: Any) -> Session:
+    reason = RevocationReason(row.revoked_reason) if row.revoked_reason else None
+    return Session(row.id, row.user_id, row.created_at, row.expires_at, row.revoked_at, reason)
+
+
+class SqlUserRepository(UserRepository):
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, user: User, password_hash: str) -> None:
+        statement = insert(users).values(
+            id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            password_hash=password_hash,
+            created_at=user.created_at,
+        )
+        try:
+            async with self._connection.begin_nested():
+                await self._connection.execute(statement)
+        except IntegrityError as exc:
+            raise UsernameTaken() from exc
+
+    async def credentials(self, username: str) -> Credentials | None:
+        row = (await self._connection.execute(select(users).where(users.c.username == username))).first()
+        return Credentials(_user(row), row.password_hash) if row else None
+
+    async def get(self, user_id: str) -> User | None:
+        row = (await self._connection.execute(select(users).where(users.c.id == user_id))).first()
+        return _user(row) if row else None
+
+    async def search(self, prefix: str, limit: int) -> list[User]:
+        query = (
+            select(users)
+            .where(users.c.username.startswith(prefix, autoescape=True))
+            .order_by(users.c.username)
+            .limit(limit)
+        )
+        return [_user(row) for row in await self._connection.execute(query)]
+
+
+class SqlSessionRepository(SessionRepository):
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, session: Session) -> None:
+        await self._connection.execute(
+            insert(sessions).values(
+                id=session.id,
+                user_id=session.user_id,
+                created_at=session.created_at,
+                expires_at=session.expires_at,
+            )
+        )
+
+    async def get(self, session_id: str) -> Session | None:
+        row = (await self._connection.execute(select(sessions).where(sessions.c.id == session_id))).first()
+        return _session(row) if row else None
+
+    async def save(self, session: Session) -> None:
+        await self._connection.execute(
+            update(sessions)
+            .where(sessions.c.id == session.id)
+            .values(
+                revoked_at=session.revoked_at,
+                revoked_reason=session.revoked_reason.value if session.revoked_reason else None,
+            )
+        )
+
+    async def revoke_all(self, user_id: str, now: datetime, reason: RevocationReason) -> int:
+        result = await self._connection.execute(
+            update(sessions)
+            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason.value)
+        )
+        return result.rowcount
+
+    async def add_token(self, token: RefreshToken) -> None:
+        await self._connection.execute(
+            insert(refresh_tokens).values(
+                token_hash=token.token_hash,
+                session_id=token.session_id,
+                issued_at=token.issued_at,
+                expires_at=token.expires_at,
+            )
+        )
+
+    async def token(self, token_hash: str) -> RefreshToken | None:
+        query = select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
+        row = (await self._connection.execute(query)).first()
+        if row is None:
+            return None
+        return RefreshToken(row.token_hash, row.session_id, row.issued_at, row.expires_at, row.used_at)
+
+    async def use_token(self, token_hash: str, now: datetime) -> bool:
+        # The WHERE makes this a compare-and-set: of two concurrent refreshes, one wins.
+        result = await self._connection.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.used_at.is_(None))
+            .values(used_at=now)
+        )
+        return result.rowcount == 1
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """A transaction on one connection; rolled back on exit unless `commit()` was called."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Self:
+        self._connection = await write_connection(self._engine)
+        await self._connection.begin()
+        self.users = SqlUserRepository(self._connection)
+        self.sessions = SqlSessionRepository(self._connection)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        assert self._connection is not None
+        try:
+            await self._connection.rollback()
+        finally:
+            await self._connection.close()
+
+    async def commit(self) -> None:
+        assert self._connection is not None
+        await self._connection.commit()

@@ -1,0 +1,215 @@
+"""The auth use cases: sign up, log in, refresh, log out, look users up."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from parlour.auth.application.ports import (
+    AccessTokenIssuer,
+    PasswordHasher,
+    UnitOfWork,
+    UserEvents,
+)
+from parlour.auth.domain.errors import (
+    InvalidCredentials,
+    InvalidRefreshToken,
+    RefreshTokenReused,
+    SessionRevoked,
+    TooManyLoginAttempts,
+)
+from parlour.auth.domain.model import (
+    RefreshToken,
+    RevocationReason,
+    Session,
+    User,
+    check_password,
+    normalize_display_name,
+    normalize_username,
+)
+from parlour.common.clock import Clock
+from parlour.common.errors import InvalidInput, NotFound
+from parlour.common.ratelimit import RateLimiter
+
+SEARCH_LIMIT_MAX = 50
+# A username that cannot exist, hashed once so unknown users cost a login as much as known ones.
+_TIMING_DECOY_PASSWORD = "decoy-password-for-unknown-users"
+
+
+@dataclass(frozen=True, slots=True)
+class SignUp:
+    username: str
+    password: str
+    display_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogIn:
+    username: str
+    password: str
+    client_address: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    per_username: int
+    per_address: int
+    window_seconds: float
+
+
+def hash_refresh_token(token: str) -> str:
+    """How refresh tokens are stored: only their SHA-256 (they are random, so no salt is needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AuthHandlers:
+    """One method per auth command or query; ports come in through the constructor."""
+
+    def __init__(
+        self,
+        unit_of_work: Callable[[], UnitOfWork],
+        hasher: PasswordHasher,
+        issuer: AccessTokenIssuer,
+        events: UserEvents,
+        limiter: RateLimiter,
+        limits: LoginLimits,
+        clock: Clock,
+        refresh_ttl: timedelta,
+    ) -> None:
+        self._uow = unit_of_work
+        self._hasher = hasher
+        self._issuer = issuer
+        self._events = events
+        self._limiter = limiter
+        self._limits = limits
+        self._clock = clock
+        self._refresh_ttl = refresh_ttl
+        self._decoy_hash: str | None = None
+
+    async def sign_up(self, command: SignUp) -> User:
+        """Create a user; raises `UsernameTaken`, `InvalidUsername`, `InvalidPassword`."""
+        username = normalize_username(command.username)
+        check_password(command.password)
+        display_name = normalize_display_name(command.display_name, username)
+        user = User(str(uuid.uuid4()), username, display_name, self._clock.utcnow())
+        password_hash = await self._hasher.hash(command.password)
+        async with self._uow() as uow:
+            await uow.users.add(user, password_hash)
+            await uow.commit()
+        await self._events.registered(user)
+        return user
+
+    async def log_in(self, command: LogIn) -> TokenPair:
+        """Open a session; the same error for an unknown user and a wrong password."""
+        await self._limit_login(command)
+        try:
+            username = normalize_username(command.username)
+        except InvalidInput:
+            username = None
+        async with self._uow() as uow:
+            credentials = await uow.users.credentials(username) if username else None
+        if credentials is None:
+            await self._hasher.verify(await self._decoy(), command.password)
+            raise InvalidCredentials()
+        if not await self._hasher.verify(credentials.password_hash, command.password):
+            raise InvalidCredentials()
+        return await self._open_session(credentials.user.id)
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """Rotate a refresh token; presenting a used one revokes its whole session."""
+        now = self._clock.utcnow()
+        token_hash = hash_refresh_token(refresh_token)
+        async with self._uow() as uow:
+            token = await uow.sessions.token(token_hash)
+            session = await uow.sessions.get(token.session_id) if token else None
+            if token is None or session is None or now >= token.expires_at:
+                raise InvalidRefreshToken()
+            if not session.is_active(now):
+                raise SessionRevoked()
+            if token.used_at is not None or not await uow.sessions.use_token(token_hash, now):
+                await uow.sessions.save(session.revoke(now, RevocationReason.REFRESH_TOKEN_REUSED))
+                await uow.commit()
+                raise RefreshTokenReused()
+            pair = await self._issue_pair(uow, session)
+            await uow.commit()
+        return pair
+
+    async def log_out(self, session_id: str) -> None:
+        """End one session: its refresh tokens stop working."""
+        now = self._clock.utcnow()
+        async with self._uow() as uow:
+            session = await uow.sessions.get(session_id)
+            if session is not None:
+                await uow.sessions.save(session.revoke(now, RevocationReason.LOGOUT))
+                await uow.commit()
+
+    async def log_out_everywhere(self, user_id: str) -> int:
+        """End every session of a user; returns how many were active."""
+        async with self._uow() as uow:
+            count = await uow.sessions.revoke_all(user_id, self._clock.utcnow(), RevocationReason.LOGOUT_ALL)
+            await uow.commit()
+        return count
+
+    async def get_user(self, user_id: str) -> User:
+        """A user by id; `NotFound` if there is none."""
+        async with self._uow() as uow:
+            user = await uow.users.get(user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        return user
+
+    async def search_users(self, query: str, limit: int) -> list[User]:
+        """Users whose username starts with `query` (case-insensitive), at most `SEARCH_LIMIT_MAX`."""
+        prefix = query.strip().lower()
+        if not prefix:
+            return []
+        async with self._uow() as uow:
+            return await uow.users.search(prefix, min(max(limit, 1), SEARCH_LIMIT_MAX))
+
+    async def _limit_login(self, command: LogIn) -> None:
+        window = self._limits.window_seconds
+        await self._limiter.hit(
+            f"user:{command.username.strip().lower()[:64]}",
+            limit=self._limits.per_username,
+            window=window,
+            error=TooManyLoginAttempts,
+        )
+        await self._limiter.hit(
+            f"address:{command.client_address}",
+            limit=self._limits.per_address,
+            window=window,
+            error=TooManyLoginAttempts,
+        )
+
+    async def _open_session(self, user_id: str) -> TokenPair:
+        now = self._clock.utcnow()
+        session = Session(str(uuid.uuid4()), user_id, now, now + self._refresh_ttl)
+        async with self._uow() as uow:
+            await uow.sessions.add(session)
+            pair = await self._issue_pair(uow, session)
+            await uow.commit()
+        return pair
+
+    async def _issue_pair(self, uow: UnitOfWork, session: Session) -> TokenPair:
+        now = self._clock.utcnow()
+        refresh_token = secrets.token_urlsafe(32)
+        expires_at = min(now + self._refresh_ttl, session.expires_at)
+        await uow.sessions.add_token(RefreshToken(hash_refresh_token(refresh_token), session.id, now, expires_at))
+        access = self._issuer.issue(session.user_id, session.id)
+        return TokenPair(access.token, refresh_token, access.expires_in)
+
+    async def _decoy(self) -> str:
+        if self._decoy_hash is None:
+            self._decoy_hash = await self._hasher.hash(_TIMING_DECOY_PASSWORD)
+        return self._decoy_hash

@@ -1,0 +1,124 @@
+"""What the auth use cases need from the outside world."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from parlour.auth.domain.model import RefreshToken, RevocationReason, Session, User
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A user with the password hash to check a login against."""
+
+    user: User
+    password_hash: str
+
+
+class UserRepository(ABC):
+    """Users by id and by username."""
+
+    @abstractmethod
+    async def add(self, user: User, password_hash: str) -> None:
+        """Store a new user; raises `UsernameTaken` if the username exists."""
+
+    @abstractmethod
+    async def credentials(self, username: str) -> Credentials | None:
+        """The user with this (normalised) username and their password hash."""
+
+    @abstractmethod
+    async def get(self, user_id: str) -> User | None:
+        """The user with this id."""
+
+    @abstractmethod
+    async def search(self, prefix: str, limit: int) -> list[User]:
+        """Users whose username starts with `prefix`, by username."""
+
+
+class SessionRepository(ABC):
+    """Sessions and their refresh tokens."""
+
+    @abstractmethod
+    async def add(self, session: Session) -> None:
+        """Store a new session."""
+
+    @abstractmethod
+    async def get(self, session_id: str) -> Session | None:
+        """The session with this id."""
+
+    @abstractmethod
+    async def save(self, session: Session) -> None:
+        """Store a session's new state (revocation)."""
+
+    @abstractmethod
+    async def revoke_all(self, user_id: str, now: datetime, reason: RevocationReason) -> int:
+        """Revoke every active session of a user; returns how many."""
+
+    @abstractmethod
+    async def add_token(self, token: RefreshToken) -> None:
+        """Store a refresh token (its hash)."""
+
+    @abstractmethod
+    async def token(self, token_hash: str) -> RefreshToken | None:
+        """The refresh token with this hash."""
+
+    @abstractmethod
+    async def use_token(self, token_hash: str, now: datetime) -> bool:
+        """Mark the token used if it was not; returns False if it already was (atomic)."""
+
+
+class UnitOfWork(ABC):
+    """One transaction over the auth repositories; rolled back unless committed."""
+
+    users: UserRepository
+    sessions: SessionRepository
+
+    @abstractmethod
+    async def __aenter__(self) -> Self: ...
+
+    @abstractmethod
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None: ...
+
+    @abstractmethod
+    async def commit(self) -> None:
+        """Make the work durable."""
+
+
+class PasswordHasher(ABC):
+    """Slow, salted password hashing; implementations keep it off the event loop."""
+
+    @abstractmethod
+    async def hash(self, password: str) -> str:
+        """A self-describing hash of `password`."""
+
+    @abstractmethod
+    async def verify(self, password_hash: str, password: str) -> bool:
+        """Whether `password` matches `password_hash`."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    token: str
+    expires_in: int
+
+
+class AccessTokenIssuer(ABC):
+    """Signs access tokens with the newest signing key."""
+
+    @abstractmethod
+    def issue(self, user_id: str, session_id: str) -> AccessToken:
+        """A signed access token for this user and session."""
+
+
+class UserEvents(ABC):
+    """Tells the other services about users."""
+
+    @abstractmethod
+    async def registered(self, user: User) -> None:
+        """A user signed up."""

@@ -1,0 +1,65 @@
+"""Errors of the auth service. Codes are stable (docs/errors.md).
+
+InvalidInput
+├── InvalidUsername          username_invalid
+├── InvalidPassword          password_invalid
+└── InvalidDisplayName       display_name_invalid
+Unauthenticated
+├── InvalidCredentials       invalid_credentials   (unknown user and bad password alike)
+├── InvalidRefreshToken      invalid_refresh_token
+├── RefreshTokenReused       refresh_token_reused  (the session is revoked)
+└── SessionRevoked           session_revoked
+Conflict
+└── UsernameTaken            username_taken
+RateLimited
+└── TooManyLoginAttempts     too_many_login_attempts
+"""
+
+from __future__ import annotations
+
+from parlour.common.errors import Conflict, InvalidInput, RateLimited, Unauthenticated
+
+
+class InvalidUsername(InvalidInput):
+    code = "username_invalid"
+    default_message = "Usernames are 3 to 32 characters of a-z, 0-9, '_', '.' and '-'."
+
+
+class InvalidPassword(InvalidInput):
+    code = "password_invalid"
+    default_message = "Passwords are 8 to 128 characters and not all the same character."
+
+
+class InvalidDisplayName(InvalidInput):
+    code = "display_name_invalid"
+    default_message = "Display names are 1 to 64 printable characters."
+
+
+class UsernameTaken(Conflict):
+    code = "username_taken"
+    default_message = "This username is taken: choose another."
+
+
+class InvalidCredentials(Unauthenticated):
+    code = "invalid_credentials"
+    default_message = "Unknown username or wrong password."
+
+
+class InvalidRefreshToken(Unauthenticated):
+    code = "invalid_refresh_token"
+    default_message = "The refresh token is not valid or has expired: log in again."
+
+
+class RefreshTokenReused(Unauthenticated):
+    code = "refresh_token_reused"
+    default_message = "This refresh token was already used, so the session has been revoked: log in again."
+
+
+class SessionRevoked(Unauthenticated):
+    code = "session_revoked"
+    default_message = "This session has ended: log in again."
+
+
+class TooManyLoginAttempts(RateLimited):
+    code = "too_many_login_attempts"
+    default_message = "Too many login attempts: wait before trying again."

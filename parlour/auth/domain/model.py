@@ -1,0 +1,90 @@
+"""Users and sessions, and the rules they obey. Pure: no I/O, no framework."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from parlour.auth.domain.errors import InvalidDisplayName, InvalidPassword, InvalidUsername
+
+USERNAME_PATTERN = re.compile(r"[a-z0-9_.-]{3,32}")
+PASSWORD_MIN_LENGTH = 8
+# Bounded so that hashing cost cannot be driven up by a huge password.
+PASSWORD_MAX_LENGTH = 128
+DISPLAY_NAME_MAX_LENGTH = 64
+
+
+def normalize_username(raw: str) -> str:
+    """The canonical form of a username: case-insensitive, so stored lower-case. Raises if invalid."""
+    username = raw.strip().lower()
+    if not USERNAME_PATTERN.fullmatch(username):
+        raise InvalidUsername()
+    return username
+
+
+def check_password(password: str) -> None:
+    """Raise `InvalidPassword` unless `password` meets the rules."""
+    if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH or len(set(password)) == 1:
+        raise InvalidPassword()
+
+
+def normalize_display_name(raw: str | None, username: str) -> str:
+    """The display name to keep: trimmed and NFC-normalised, defaulting to the username."""
+    if raw is None:
+        return username
+    name = unicodedata.normalize("NFC", raw.strip())
+    if not 1 <= len(name) <= DISPLAY_NAME_MAX_LENGTH or not name.isprintable():
+        raise InvalidDisplayName()
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person who can log in."""
+
+    id: str
+    username: str
+    display_name: str
+    created_at: datetime
+
+
+class RevocationReason(StrEnum):
+    LOGOUT = "logout"
+    LOGOUT_ALL = "logout_all"
+    REFRESH_TOKEN_REUSED = "refresh_token_reused"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One login of a user on one device; its refresh tokens rotate, it ends on revocation or expiry."""
+
+    id: str
+    user_id: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    revoked_reason: RevocationReason | None = None
+
+    def is_active(self, now: datetime) -> bool:
+        """Whether the session may still refresh."""
+        return self.revoked_at is None and now < self.expires_at
+
+    def revoke(self, now: datetime, reason: RevocationReason) -> Session:
+        """The session, revoked (keeping the first revocation if already revoked)."""
+        if self.revoked_at is not None:
+            return self
+        return replace(self, revoked_at=now, revoked_reason=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """A stored refresh token: only its hash is kept; it may be used once."""
+
+    token_hash: str
+    session_id: str
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None

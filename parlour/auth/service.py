@@ -1,0 +1,56 @@
+"""Wires the auth service from the process's infrastructure (called by the composition root)."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from functools import partial
+
+from parlour.auth.adapters.events import BusUserEvents
+from parlour.auth.adapters.http import auth_router
+from parlour.auth.adapters.sql import SqlUnitOfWork
+from parlour.auth.application.handlers import AuthHandlers, LoginLimits
+from parlour.auth.infrastructure.hashing import Argon2PasswordHasher
+from parlour.auth.infrastructure.keys import JwtAccessTokenIssuer, KeyRingJwksSource, SigningKeyRing
+from parlour.common.clock import Clock
+from parlour.common.ratelimit import RateLimiter
+from parlour.common.service import Infrastructure, ServiceParts
+from parlour.common.settings import Settings
+
+
+def signing_key_ring(settings: Settings, clock: Clock) -> SigningKeyRing:
+    """The signing keys of this deployment, in its data folder."""
+    retire_after = settings.access_token_ttl_seconds + settings.token_leeway_seconds
+    return SigningKeyRing(settings.keys_dir, clock, retire_after_seconds=retire_after)
+
+
+async def build_auth(infra: Infrastructure, stack: AsyncExitStack) -> ServiceParts:
+    """The auth service: its routes, and its key ring as this process's JWKS source."""
+    settings = infra.settings
+    ring = signing_key_ring(settings, infra.clock)
+    ring.ensure()
+    handlers = AuthHandlers(
+        unit_of_work=partial(SqlUnitOfWork, infra.engine),
+        hasher=Argon2PasswordHasher(
+            time_cost=settings.password_time_cost,
+            memory_kib=settings.password_memory_kib,
+            parallelism=settings.password_parallelism,
+        ),
+        issuer=JwtAccessTokenIssuer(
+            ring,
+            infra.clock,
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+            ttl_seconds=settings.access_token_ttl_seconds,
+        ),
+        events=BusUserEvents(infra.bus),
+        limiter=RateLimiter(infra.kv, prefix="auth.login"),
+        limits=LoginLimits(
+            per_username=settings.login_attempts_per_username,
+            per_address=settings.login_attempts_per_address,
+            window_seconds=settings.login_window_seconds,
+        ),
+        clock=infra.clock,
+        refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+    )
+    return ServiceParts(routers=[auth_router(handlers, ring.jwks)], jwks_source=KeyRingJwksSource(ring))

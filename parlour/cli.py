@@ -1,0 +1,153 @@
+"""The `parlour` command: run everything, serve one service, migrate, rotate keys, inspect parked messages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from parlour.auth.service import signing_key_ring
+from parlour.bootstrap import SERVICES, create_app, open_key_value_store, open_message_bus
+from parlour.common.bus import MessageBus
+from parlour.common.clock import SystemClock
+from parlour.common.db import create_engine, migrate
+from parlour.common.logging import configure_logging
+from parlour.common.settings import Mode, Settings
+
+app = typer.Typer(help="Parlour: real-time chat.", no_args_is_help=True, add_completion=False)
+keys_app = typer.Typer(help="Signing keys of the auth service.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Parked (dead-lettered) bus messages.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(dlq_app, name="dlq")
+
+ServiceName = StrEnum("ServiceName", {name: name for name in SERVICES})  # type: ignore[misc]
+
+
+def _settings(**overrides: object) -> Settings:
+    settings = Settings(**{key: value for key, value in overrides.items() if value is not None})  # type: ignore[arg-type]
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _serve(settings: Settings, services: list[str]) -> None:
+    config = uvicorn.Config(
+        create_app(settings, services),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets",
+        log_config=None,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder for the database and signing keys.")] = None,
+) -> None:
+    """Start every service in one process (embedded mode): SQLite, in-memory bus and store."""
+    settings = _settings(mode=Mode.EMBEDDED, host=host, port=port, data_dir=data_dir)
+    _serve(settings, list(SERVICES))
+
+
+@app.command()
+def serve(
+    service: Annotated[ServiceName, typer.Argument(help="The service this process runs.")],
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run one service for distributed mode (PostgreSQL, RabbitMQ, Redis from PARLOUR_* settings)."""
+    settings = _settings(mode=Mode.DISTRIBUTED, host=host, port=port)
+    _serve(settings, [service.value])
+
+
+@app.command(name="migrate")
+def migrate_command() -> None:
+    """Apply every service's database migrations to the configured database."""
+    settings = _settings()
+
+    async def apply() -> None:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(apply())
+    typer.echo(f"migrated {settings.resolved_database_url.split('@')[-1]}")
+
+
+@keys_app.command("rotate")
+def rotate_keys() -> None:
+    """Add a new signing key: it signs from now on; older keys verify until their tokens expire."""
+    settings = _settings()
+    kid = signing_key_ring(settings, SystemClock()).rotate()
+    typer.echo(f"new signing key {kid} in {settings.keys_dir}")
+
+
+@dlq_app.command("list")
+def dlq_list(limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100) -> None:
+    """Show parked messages (oldest first) as JSON lines."""
+
+    async def show() -> None:
+        async with _bus() as bus:
+            for parked in await bus.parked(limit):
+                record = {
+                    "message_id": parked.message.message_id,
+                    "type": parked.message.type,
+                    "origin": parked.origin,
+                    "error": parked.error,
+                    "attempts": parked.attempts,
+                    "parked_at": parked.parked_at,
+                    "body": parked.message.body.decode("utf-8", "replace"),
+                }
+                typer.echo(json.dumps(record))
+
+    asyncio.run(show())
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    message_ids: Annotated[list[str] | None, typer.Argument(help="Ids to replay; all if none.")] = None,
+) -> None:
+    """Send parked messages back to where they came from."""
+
+    async def replay() -> None:
+        async with _bus() as bus:
+            count = await bus.replay(message_ids or None)
+        typer.echo(f"replayed {count} message(s)")
+
+    asyncio.run(replay())
+
+
+@asynccontextmanager
+async def _bus() -> AsyncIterator[MessageBus]:
+    # Parked messages live in RabbitMQ; an embedded process keeps its own in memory, out of reach here.
+    settings = _settings(mode=Mode.DISTRIBUTED)
+    clock = SystemClock()
+    kv = await open_key_value_store(settings, clock)
+    try:
+        bus = await open_message_bus(settings, clock, kv)
+        try:
+            yield bus
+        finally:
+            await bus.close()
+    finally:
+        await kv.close()
+
+
+def main() -> None:
+    """Entry point of the `parlour` script."""
+    app()

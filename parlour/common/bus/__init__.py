@@ -1,0 +1,23 @@
+"""The message bus port and its implementations: in memory (embedded mode) and RabbitMQ (distributed)."""
+
+from parlour.common.bus.port import (
+    BatchHandler,
+    BusMessage,
+    DeliveryRoute,
+    Handler,
+    MessageBus,
+    ParkedMessage,
+    Subscription,
+    UnroutableError,
+)
+
+__all__ = [
+    "BatchHandler",
+    "BusMessage",
+    "DeliveryRoute",
+    "Handler",
+    "MessageBus",
+    "ParkedMessage",
+    "Subscription",
+    "UnroutableError",
+]

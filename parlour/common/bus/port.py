@@ -1,0 +1,135 @@
+"""The message bus port: how services talk (DESIGN.md, "Message flow").
+
+Three ways a message travels, each with the same failure rules:
+
+* **Commands** go to one of N durable partition queues chosen by a partition key (the chat id). Exactly
+  one worker at a time consumes a partition, in publish order; worker processes share the partitions and
+  take over those of a worker that goes away.
+* **Events** are published once with every routing key they are for (`user.<id>`, service keys). A
+  gateway opens a private **delivery route** and binds the keys of the users it holds; it gets one copy
+  of an event however many of its users it names. Services **subscribe** a durable, named queue to keys.
+* **Failures**: a handler that raises is retried a bounded number of times with exponential backoff, then
+  the message is **parked** with its error and attempt count; a body that cannot be decoded is parked at
+  once. The consumer keeps running in every case. Acknowledgement happens only after the handler returns.
+
+Every implementation passes the one contract suite in tests/contract/test_message_bus.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from parlour.common.errors import Unavailable
+
+
+def new_message_id() -> str:
+    """A fresh, unique message id."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class BusMessage:
+    """One message on the bus. `body` is msgspec-encoded by the sender; `headers` carry trace context."""
+
+    type: str
+    body: bytes
+    message_id: str = field(default_factory=new_message_id)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedMessage:
+    """A message that exhausted its retries or could not be decoded, kept for inspection and replay."""
+
+    message: BusMessage
+    origin: str  # the queue or partition it came from, where replay sends it back
+    error: str
+    attempts: int
+    parked_at: float
+
+
+Handler = Callable[[BusMessage], Awaitable[None]]
+BatchHandler = Callable[[Sequence[BusMessage]], Awaitable[None]]
+
+
+class UnroutableError(Unavailable):
+    """A message that must reach a queue reached none (for example, no partition queue exists)."""
+
+    code = "unroutable"
+    default_message = "The message bus could not route the message: is the topology declared?"
+
+
+class Subscription(ABC):
+    """A running consumer. Closing it stops delivery; in-flight messages are not acknowledged."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop consuming."""
+
+
+class DeliveryRoute(Subscription):
+    """A gateway's private queue: events for any bound routing key arrive once each."""
+
+    @abstractmethod
+    async def bind(self, routing_key: str) -> None:
+        """Start receiving events published with `routing_key` (idempotent)."""
+
+    @abstractmethod
+    async def unbind(self, routing_key: str) -> None:
+        """Stop receiving events published with `routing_key` (idempotent)."""
+
+
+class MessageBus(ABC):
+    """Commands to partitioned work queues, events to routing keys, retries and parking."""
+
+    @abstractmethod
+    async def send_command(self, partition_key: str, message: BusMessage) -> None:
+        """Durably enqueue a command on the partition that owns `partition_key`; confirmed before return.
+
+        Raises `UnroutableError` when no partition queue takes it.
+        """
+
+    @abstractmethod
+    async def consume_commands(self, handler: BatchHandler, *, max_batch: int = 1) -> Subscription:
+        """Join the command workers and process this worker's share of the partitions.
+
+        `handler` gets up to `max_batch` consecutive messages of one partition, in order. When it raises,
+        each message of the batch is retried on its own, so one bad message cannot hold back the others.
+        """
+
+    @abstractmethod
+    async def publish(self, routing_keys: Sequence[str], message: BusMessage) -> None:
+        """Publish one event for all `routing_keys`; confirmed before return.
+
+        A key nobody is bound to is not an error (the user is offline).
+        """
+
+    @abstractmethod
+    async def open_route(self, handler: Handler) -> DeliveryRoute:
+        """Open this process's private delivery route (a gateway's queue); gone when the process is."""
+
+    @abstractmethod
+    async def subscribe(self, name: str, routing_keys: Sequence[str], handler: Handler) -> Subscription:
+        """Consume a durable queue `name` bound to `routing_keys` (`*` and `#` wildcards allowed).
+
+        Every process subscribing the same `name` competes for its messages.
+        """
+
+    @abstractmethod
+    async def parked(self, limit: int = 100) -> list[ParkedMessage]:
+        """The parked messages, oldest first, without removing them."""
+
+    @abstractmethod
+    async def replay(self, message_ids: Sequence[str] | None = None) -> int:
+        """Send parked messages (all, or those with the given ids) back to their origin; returns the count."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise `Unavailable` if the bus cannot be reached (readiness)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop every consumer and release connections."""

@@ -1,0 +1,116 @@
+"""Relational storage shared by the services: engines, a UTC timestamp type, and migrations.
+
+SQLite (aiosqlite) in embedded mode, PostgreSQL (asyncpg) in distributed mode. Each service owns its
+tables (`<service>/infrastructure/tables.py`) and its Alembic branch
+(`<service>/infrastructure/migrations/`); `migrate()` applies every branch.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import DateTime, event, text
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.types import TypeDecorator
+
+from parlour.common.errors import Unavailable
+
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+_WRITE_OPTION = "parlour_write"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (SQLite stores no zone, so it is restored on read)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """An async engine for `url`, with SQLite tuned for one writer process (WAL, foreign keys)."""
+    if url.startswith("sqlite"):
+        database = url.split(":///", 1)[-1]
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _tune_sqlite)
+        event.listen(engine.sync_engine, "begin", _begin_sqlite)
+        return engine
+    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own implicit BEGIN is replaced by `_begin_sqlite` (SQLAlchemy's documented recipe).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=30000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    # A write transaction takes the write lock up front: a deferred one that reads and then writes fails
+    # at once with SQLITE_BUSY when another writer committed in between, whatever the busy timeout.
+    immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+async def write_connection(engine: AsyncEngine) -> AsyncConnection:
+    """A connection whose transactions will write: on SQLite they take the write lock at BEGIN."""
+    connection = await engine.connect()
+    return await connection.execution_options(**{_WRITE_OPTION: True})
+
+
+async def check_database(engine: AsyncEngine) -> None:
+    """Raise `Unavailable` unless the database answers a trivial query (readiness)."""
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise Unavailable("The database does not answer.") from exc
+
+
+def migration_locations() -> list[str]:
+    """Every service's Alembic version folder; a new service adds its folder and nothing else."""
+    return sorted(str(path) for path in _PACKAGE_ROOT.glob("*/infrastructure/migrations") if path.is_dir())
+
+
+def alembic_config() -> Config:
+    """The Alembic configuration for Parlour's migrations, built in code (no alembic.ini to find)."""
+    config = Config()
+    config.set_main_option("script_location", str(_PACKAGE_ROOT / "migrations"))
+    config.set_main_option("version_locations", " ".join(migration_locations()))
+    config.set_main_option("path_separator", "space")
+    return config
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest revision of every service's branch."""
+    async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several processes may start at once; one migrates, the others wait and find nothing to do.
+            await connection.execute(text("SELECT pg_advisory_xact_lock(7419304417)"))
+        await connection.run_sync(_upgrade)
+
+
+def _upgrade(connection: Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "heads")

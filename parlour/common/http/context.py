@@ -1,0 +1,70 @@
+"""Per-request context: a request id, one log line per request, and request metrics.
+
+A pure ASGI middleware (no response buffering), so it costs little and leaves WebSockets alone.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from parlour.common.metrics import Metrics
+
+logger = structlog.get_logger(__name__)
+
+REQUEST_ID_HEADER = b"x-request-id"
+_MAX_INCOMING_ID = 64
+
+
+class RequestContextMiddleware:
+    """Binds `request_id` for the request's logs, echoes it back, logs and measures the request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                elapsed = time.perf_counter() - started
+                route = getattr(scope.get("route"), "path", "unmatched")
+                method = scope["method"]
+                self.metrics.http_requests.labels(route, method, str(status)).inc()
+                self.metrics.http_latency.labels(route, method).observe(elapsed)
+                logger.info(
+                    "http request",
+                    method=method,
+                    path=scope["path"],
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER:
+            candidate: str = value.decode("latin-1")
+            if 0 < len(candidate) <= _MAX_INCOMING_ID and candidate.isprintable():
+                return candidate
+    return None

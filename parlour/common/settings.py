@@ -1,0 +1,89 @@
+"""Settings for every mode, read from `PARLOUR_*` environment variables and an optional `.env` file.
+
+Embedded defaults need nothing set. `env.example` at the repository root documents every variable.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Mode(StrEnum):
+    """How the services find their infrastructure."""
+
+    EMBEDDED = "embedded"  # one process, SQLite, in-memory bus and key-value store
+    DISTRIBUTED = "distributed"  # one service per process, PostgreSQL, RabbitMQ, Redis
+
+
+class LogFormat(StrEnum):
+    CONSOLE = "console"
+    JSON = "json"
+
+
+class Settings(BaseSettings):
+    """Every knob Parlour has. Field names map to `PARLOUR_<NAME>` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="PARLOUR_", env_file=".env", extra="ignore")
+
+    mode: Mode = Mode.EMBEDDED
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Path("parlour-data")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; embedded default is SQLite in the data folder.",
+    )
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    namespace: str = Field(
+        default="parlour",
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,40}$",
+        description="Prefix of every Redis key and RabbitMQ exchange and queue; isolates deployments.",
+    )
+
+    auth_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL of the auth service; other services fetch its JWKS from there.",
+    )
+    token_issuer: str = "parlour"
+    token_audience: str = "parlour"
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=900)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    token_leeway_seconds: int = Field(default=10, ge=0, le=60)
+    jwks_cache_seconds: int = Field(default=300, ge=1)
+
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_kib: int = Field(default=65536, ge=8)
+    password_parallelism: int = Field(default=4, ge=1)
+
+    login_attempts_per_username: int = Field(default=10, ge=1)
+    login_attempts_per_address: int = Field(default=50, ge=1)
+    login_window_seconds: int = Field(default=300, ge=1)
+
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.CONSOLE
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in force: the configured one, else SQLite in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'parlour.db').resolve()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where the auth service keeps its private signing keys (generated on first run)."""
+        return self.data_dir / "keys"

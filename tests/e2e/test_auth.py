@@ -1,0 +1,151 @@
+"""Auth through real HTTP: sign-up, login, refresh rotation and reuse detection, logout, lookups."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from tests.clients import PASSWORD, assert_problem, log_in, new_account, sign_up, unique_username
+
+
+async def test_sign_up_returns_the_user_with_a_canonical_username(http: httpx.AsyncClient) -> None:
+    name = unique_username("Ada_")
+    response = await http.post("/auth/users", json={"username": name, "password": PASSWORD, "display_name": " Ada "})
+    assert response.status_code == 201
+    user = response.json()
+    assert user["username"] == name.lower()
+    assert user["display_name"] == "Ada"
+    assert set(user) == {"id", "username", "display_name", "created_at"}
+
+
+async def test_usernames_are_unique_regardless_of_case(http: httpx.AsyncClient) -> None:
+    name = unique_username("dup")
+    await sign_up(http, name)
+    response = await http.post("/auth/users", json={"username": name.upper(), "password": PASSWORD})
+    assert_problem(response, 409, "username_taken")
+
+
+async def test_concurrent_sign_ups_of_one_name_create_one_user(http: httpx.AsyncClient) -> None:
+    name = unique_username("race")
+    responses = await asyncio.gather(
+        *(http.post("/auth/users", json={"username": name, "password": PASSWORD}) for _ in range(5))
+    )
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409]
+
+
+async def test_bad_usernames_and_passwords_are_refused_with_a_reason(http: httpx.AsyncClient) -> None:
+    for username in ["ab", "x" * 33, "has space", "émile", "semi;colon"]:
+        response = await http.post("/auth/users", json={"username": username, "password": PASSWORD})
+        assert_problem(response, 422, "username_invalid")
+    for password in ["short", "a" * 12, "p" * 129]:
+        response = await http.post("/auth/users", json={"username": unique_username(), "password": password})
+        assert_problem(response, 422, "password_invalid")
+    response = await http.post("/auth/users", json={"username": unique_username()})
+    body = assert_problem(response, 422, "invalid_input")
+    assert body["errors"][0]["location"] == ["body", "password"]
+
+
+async def test_login_gives_a_bearer_pair_that_identifies_the_user(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)
+    pair = await log_in(http, account.username.upper())
+    assert pair["token_type"] == "Bearer"
+    assert 0 < pair["expires_in"] <= 900
+    me = await http.get("/auth/users/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    assert me.status_code == 200
+    assert me.json()["id"] == account.user_id
+
+
+async def test_unknown_user_and_wrong_password_get_the_same_answer(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)
+    wrong_password = await http.post("/auth/sessions", json={"username": account.username, "password": "nope" * 3})
+    unknown_user = await http.post("/auth/sessions", json={"username": unique_username(), "password": PASSWORD})
+    bodies = [assert_problem(r, 401, "invalid_credentials") for r in (wrong_password, unknown_user)]
+    for body in bodies:
+        body.pop("request_id")
+    assert bodies[0] == bodies[1]
+
+
+async def test_refresh_rotates_the_pair(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)
+    response = await http.post("/auth/sessions/refresh", json={"refresh_token": account.refresh_token})
+    assert response.status_code == 200
+    rotated = response.json()
+    assert rotated["refresh_token"] != account.refresh_token
+    assert rotated["access_token"] != account.access_token
+    again = await http.post("/auth/sessions/refresh", json={"refresh_token": rotated["refresh_token"]})
+    assert again.status_code == 200
+
+
+async def test_a_reused_refresh_token_revokes_the_whole_session(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)
+    first = await http.post("/auth/sessions/refresh", json={"refresh_token": account.refresh_token})
+    successor = first.json()["refresh_token"]
+    replay = await http.post("/auth/sessions/refresh", json={"refresh_token": account.refresh_token})
+    assert_problem(replay, 401, "refresh_token_reused")
+    after = await http.post("/auth/sessions/refresh", json={"refresh_token": successor})
+    assert_problem(after, 401, "session_revoked")
+
+
+async def test_concurrent_refreshes_of_one_token_let_at_most_one_through(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)
+    responses = await asyncio.gather(
+        *(http.post("/auth/sessions/refresh", json={"refresh_token": account.refresh_token}) for _ in range(4))
+    )
+    assert [r.status_code for r in responses].count(200) <= 1
+    assert all(r.status_code in {200, 401} for r in responses)
+
+
+async def test_unknown_refresh_token_is_refused(http: httpx.AsyncClient) -> None:
+    response = await http.post("/auth/sessions/refresh", json={"refresh_token": "not-a-token"})
+    assert_problem(response, 401, "invalid_refresh_token")
+
+
+async def test_logout_ends_the_current_session_only(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)
+    other = await log_in(http, account.username)
+    response = await http.delete("/auth/sessions/current", headers=account.headers)
+    assert response.status_code == 204
+    refused = await http.post("/auth/sessions/refresh", json={"refresh_token": account.refresh_token})
+    assert_problem(refused, 401, "session_revoked")
+    still = await http.post("/auth/sessions/refresh", json={"refresh_token": other["refresh_token"]})
+    assert still.status_code == 200
+
+
+async def test_logout_everywhere_ends_every_session(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)
+    second = await log_in(http, account.username)
+    response = await http.delete("/auth/sessions", headers=account.headers)
+    assert response.status_code == 204
+    for token in (account.refresh_token, second["refresh_token"]):
+        refused = await http.post("/auth/sessions/refresh", json={"refresh_token": token})
+        assert_problem(refused, 401, "session_revoked")
+
+
+async def test_search_finds_users_by_prefix_for_authenticated_callers(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)
+    prefix = unique_username("find_")
+    names = sorted(f"{prefix}{i}" for i in range(3))
+    for name in names:
+        await sign_up(http, name)
+    response = await http.get("/auth/users", params={"q": prefix.upper()}, headers=account.headers)
+    assert response.status_code == 200
+    assert [user["username"] for user in response.json()["items"]] == names
+    # "_" is literal, not a LIKE wildcard.
+    wildcard = await http.get("/auth/users", params={"q": prefix.replace("_", "x")}, headers=account.headers)
+    assert wildcard.json()["items"] == []
+    capped = await http.get("/auth/users", params={"q": prefix, "limit": 2}, headers=account.headers)
+    assert len(capped.json()["items"]) == 2
+    too_many = await http.get("/auth/users", params={"q": prefix, "limit": 500}, headers=account.headers)
+    assert_problem(too_many, 422, "invalid_input")
+    anonymous = await http.get("/auth/users", params={"q": prefix})
+    assert_problem(anonymous, 401, "invalid_token")
+
+
+async def test_login_attempts_are_rate_limited_per_username(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)  # counted: 1 attempt (limit is 5 in these tests)
+    for _ in range(4):
+        await http.post("/auth/sessions", json={"username": account.username, "password": "wrong-password"})
+    response = await http.post("/auth/sessions", json={"username": account.username, "password": PASSWORD})
+    assert_problem(response, 429, "too_many_login_attempts")
+    assert int(response.headers["retry-after"]) >= 1

@@ -1,0 +1,56 @@
+"""Running a real Parlour server inside a test: uvicorn on a free port, the app from the composition root."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from parlour.bootstrap import Overrides, create_app
+from parlour.common.settings import Settings
+
+STARTUP_TIMEOUT = 20.0
+
+
+def make_settings(data_dir: Path, database_url: str | None = None, **values: Any) -> Settings:
+    """Settings for a test server: no `.env`, no inherited `PARLOUR_*` surprises beyond the test defaults."""
+    return Settings(_env_file=None, data_dir=data_dir, database_url=database_url, **values)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def running_server(app: FastAPI) -> AsyncIterator[str]:
+    """Serve `app` on 127.0.0.1 at a free port; yields its base URL; stops it on exit."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_config=None, ws="websockets"))
+    task = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        async with asyncio.timeout(STARTUP_TIMEOUT):
+            while not server.started:
+                if task.done():
+                    task.result()  # re-raises the start-up failure
+                    raise RuntimeError("the test server stopped during start-up")
+                await asyncio.sleep(0.005)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        listener.close()
+
+
+@asynccontextmanager
+async def running_parlour(
+    settings: Settings, services: Sequence[str] | None = None, overrides: Overrides | None = None
+) -> AsyncIterator[str]:
+    """A Parlour app from the composition root, served for the test; yields its base URL."""
+    app = create_app(settings, services, overrides or Overrides(migrate=True))
+    async with running_server(app) as base_url:
+        yield base_url
