@@ -25,7 +25,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from parlour.common.clock import Clock
 from parlour.common.errors import Unavailable
 from parlour.common.kv.port import Counter, KeyValueStore
 
@@ -60,8 +59,8 @@ local function prune_fields(hash, index, now)
 end
 """
 
-# A counter without expiry (first increment, or a plain value) starts its window here: INCR then
-# PEXPIRE NX would need Redis 7.0's NX flag and still two round trips, so it is one script.
+# A counter without expiry (first increment, or a plain value) starts its window here. MULTI with
+# INCR, PEXPIRE NX and PTTL would do the same; the script keeps the rule in one readable place.
 _INCREMENT = """
 local count = redis.call('INCR', KEYS[1])
 local left = redis.call('PTTL', KEYS[1])
@@ -141,16 +140,15 @@ return redis.call('HGETALL', KEYS[1])
 class RedisKeyValueStore(KeyValueStore):
     """The key-value store of distributed mode, every key under `{namespace}:`.
 
-    Takes ownership of `client` (closed by `close()`). `clock` is kept for symmetry with the in-memory
-    store; expiry is judged by the Redis server's clock, the one every process shares.
+    Takes ownership of `client` (closed by `close()`). Expiry is judged by the Redis server's clock, the
+    one every process shares, so this store takes no `Clock`.
     """
 
-    def __init__(self, client: Redis, *, namespace: str, clock: Clock) -> None:
+    def __init__(self, client: Redis, *, namespace: str) -> None:
         if not namespace:
             raise ValueError("namespace must not be empty: it keeps deployments and tests apart")
         self._client = client
         self._namespace = namespace
-        self._clock = clock
         self._increment = client.register_script(_INCREMENT)
         self._add_member = client.register_script(_ADD_MEMBER)
         self._remove_member = client.register_script(_REMOVE_MEMBER)
@@ -165,7 +163,6 @@ class RedisKeyValueStore(KeyValueStore):
         url: str,
         *,
         namespace: str,
-        clock: Clock,
         connect_timeout: float = 2.0,
         command_timeout: float = 5.0,
     ) -> RedisKeyValueStore:
@@ -179,7 +176,7 @@ class RedisKeyValueStore(KeyValueStore):
             socket_timeout=command_timeout,
             retry=retry,
         )
-        return cls(client, namespace=namespace, clock=clock)
+        return cls(client, namespace=namespace)
 
     async def set(self, key: str, value: bytes, ttl: float | None = None, *, only_if_absent: bool = False) -> bool:
         px = None if ttl is None else _milliseconds(ttl)
@@ -238,6 +235,11 @@ class RedisKeyValueStore(KeyValueStore):
         with self._translated():
             flat: list[bytes] = await self._fields(keys=self._hash_keys(key))
         return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+
+    @property
+    def namespace(self) -> str:
+        """The prefix (before its ":") of every key this store writes."""
+        return self._namespace
 
     async def ping(self) -> None:
         """Raise `Unavailable` unless Redis answers."""
