@@ -9,6 +9,8 @@ Messaging → gateways (events, routing keys = `user.<id>` of every recipient):
     a rejection, a sync answer), that session; `frame` is the server→client WebSocket frame, encoded once
     by the sender and written to the sockets as it is.
 
+Auth → others (events, routing key `auth.user.registered`): `UserRegistered`.
+
 Gateway → presence and others (events, routing key `session.opened` / `session.closed`): `SessionEvent`.
 """
 
@@ -20,6 +22,8 @@ COMMAND = "client.command"
 DELIVERY = "delivery"
 SESSION_OPENED = "session.opened"
 SESSION_CLOSED = "session.closed"
+USER_REGISTERED = "user.registered"
+USER_REGISTERED_KEY = "auth.user.registered"
 
 
 def user_key(user_id: str) -> str:
@@ -62,3 +66,11 @@ class SessionEvent(msgspec.Struct, frozen=True, kw_only=True):
     session_id: str
     gateway_id: str
     at: float
+
+
+class UserRegistered(msgspec.Struct, frozen=True, kw_only=True):
+    """A user signed up."""
+
+    user_id: str
+    username: str
+    display_name: str

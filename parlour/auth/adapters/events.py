@@ -7,15 +7,7 @@ import msgspec
 from parlour.auth.application.ports import UserEvents
 from parlour.auth.domain.model import User
 from parlour.common.bus import BusMessage, MessageBus
-
-USER_REGISTERED = "user.registered"
-USER_EVENTS_KEY = "auth.user.registered"
-
-
-class UserRegistered(msgspec.Struct, frozen=True):
-    user_id: str
-    username: str
-    display_name: str
+from parlour.common.contracts import USER_REGISTERED, USER_REGISTERED_KEY, UserRegistered
 
 
 class BusUserEvents(UserEvents):
@@ -25,5 +17,7 @@ class BusUserEvents(UserEvents):
         self._bus = bus
 
     async def registered(self, user: User) -> None:
-        body = msgspec.json.encode(UserRegistered(user.id, user.username, user.display_name))
-        await self._bus.publish([USER_EVENTS_KEY], BusMessage(type=USER_REGISTERED, body=body))
+        event = UserRegistered(user_id=user.id, username=user.username, display_name=user.display_name)
+        await self._bus.publish(
+            [USER_REGISTERED_KEY], BusMessage(type=USER_REGISTERED, body=msgspec.json.encode(event))
+        )

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+import structlog
+
 from parlour.auth.application.ports import (
     AccessTokenIssuer,
     PasswordHasher,
@@ -32,8 +34,10 @@ from parlour.auth.domain.model import (
     normalize_username,
 )
 from parlour.common.clock import Clock
-from parlour.common.errors import InvalidInput, NotFound
+from parlour.common.errors import InvalidInput, NotFound, Unavailable
 from parlour.common.ratelimit import RateLimiter
+
+logger = structlog.get_logger(__name__)
 
 SEARCH_LIMIT_MAX = 50
 # A username that cannot exist, hashed once so unknown users cost a login as much as known ones.
@@ -107,7 +111,11 @@ class AuthHandlers:
         async with self._uow() as uow:
             await uow.users.add(user, password_hash)
             await uow.commit()
-        await self._events.registered(user)
+        try:
+            await self._events.registered(user)
+        except Unavailable:
+            # The user exists; services that missed the event look the user up from auth on first sight.
+            logger.warning("user.registered not published", user_id=user.id, exc_info=True)
         return user
 
     async def log_in(self, command: LogIn) -> TokenPair:
