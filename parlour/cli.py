@@ -43,7 +43,7 @@ def _serve(settings: Settings, services: list[str]) -> None:
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        ws="websockets",
+        ws="websockets-sansio",
         log_config=None,
         proxy_headers=True,
         timeout_graceful_shutdown=10,

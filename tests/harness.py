@@ -30,7 +30,7 @@ async def running_server(app: FastAPI) -> AsyncIterator[str]:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_config=None, ws="websockets"))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_config=None, ws="websockets-sansio"))
     task = asyncio.create_task(server.serve(sockets=[listener]))
     try:
         async with asyncio.timeout(STARTUP_TIMEOUT):
@@ -42,8 +42,10 @@ async def running_server(app: FastAPI) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await task
-        listener.close()
+        try:
+            await task
+        finally:
+            listener.close()
 
 
 @asynccontextmanager
