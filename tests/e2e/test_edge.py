@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
-from tests.clients import assert_problem
+from parlour.bootstrap import Overrides
+from tests.clients import PASSWORD, assert_problem, unique_username
+from tests.harness import make_settings, running_parlour
+from tests.processes import free_port
 
 
 async def test_health_reports_live_and_ready_with_each_dependency(http: httpx.AsyncClient) -> None:
@@ -44,3 +49,17 @@ async def test_unknown_routes_wrong_methods_and_bad_json_are_problems(http: http
     problem = assert_problem(await http.get("/nowhere"), 404, "not_found")
     assert problem["instance"] == "/nowhere"
     assert problem["request_id"]
+
+
+async def test_a_database_that_does_not_answer_is_a_503_problem_and_not_ready(tmp_path: Path) -> None:
+    closed = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
+    settings = make_settings(tmp_path, closed)
+    async with (
+        running_parlour(settings, ["auth"], Overrides(migrate=False)) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=30) as client,
+    ):
+        health = await client.get("/health")
+        assert health.status_code == 503
+        assert health.json()["checks"]["database"] != "ok"
+        response = await client.post("/auth/users", json={"username": unique_username(), "password": PASSWORD})
+        assert_problem(response, 503, "unavailable")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,6 +30,14 @@ _STATUS_BY_CATEGORY: dict[type[errors.ParlourError], int] = {
     errors.RateLimited: 429,
     errors.Unavailable: 503,
 }
+
+# A database or server that cannot be reached is an outage to report as 503, not a bug.
+_DEPENDENCY_FAILURES: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
 
 _CODE_BY_STATUS = {
     400: "bad_request",
@@ -119,6 +128,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, exc.status_code, code, detail, dict(exc.headers or {}))
 
 
+async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("dependency unavailable", path=request.url.path, error=type(exc).__name__)
+    return problem(request, 503, errors.Unavailable.code, errors.Unavailable.default_message)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.error("unhandled error", path=request.url.path, exc_info=exc)
     return problem(request, 500, "internal", "An unexpected error occurred; it has been logged.")
@@ -129,4 +143,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.ParlourError, _parlour_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for failure in _DEPENDENCY_FAILURES:
+        app.add_exception_handler(failure, _dependency_down)
     app.add_exception_handler(Exception, _unexpected_error)
