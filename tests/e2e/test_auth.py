@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 
 from tests.clients import PASSWORD, assert_problem, log_in, new_account, sign_up, unique_username
+from tests.harness import make_settings, running_parlour
 
 
 async def test_sign_up_returns_the_user_with_a_canonical_username(http: httpx.AsyncClient) -> None:
@@ -149,3 +151,14 @@ async def test_login_attempts_are_rate_limited_per_username(http: httpx.AsyncCli
     response = await http.post("/auth/sessions", json={"username": account.username, "password": PASSWORD})
     assert_problem(response, 429, "too_many_login_attempts")
     assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_login_attempts_are_rate_limited_per_client_address(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, None, login_attempts_per_address=3)
+    async with running_parlour(settings, ["auth"]) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        for _ in range(3):
+            attempt = {"username": unique_username(), "password": PASSWORD}
+            assert_problem(await client.post("/auth/sessions", json=attempt), 401, "invalid_credentials")
+        attempt = {"username": unique_username(), "password": PASSWORD}
+        refused = assert_problem(await client.post("/auth/sessions", json=attempt), 429, "too_many_login_attempts")
+        assert refused["retry_after"] >= 1
