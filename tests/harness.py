@@ -20,7 +20,7 @@ STARTUP_TIMEOUT = 20.0
 
 def make_settings(data_dir: Path, database_url: str | None = None, **values: Any) -> Settings:
     """Settings for a test server: no `.env`, no inherited `PARLOUR_*` surprises beyond the test defaults."""
-    return Settings(_env_file=None, data_dir=data_dir, database_url=database_url, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, data_dir=data_dir, database_url=database_url, **values)
 
 
 @asynccontextmanager

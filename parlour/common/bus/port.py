@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from parlour.common.errors import Unavailable
+from parlour.common.errors import InvalidInput, Unavailable
 
 
 def new_message_id() -> str:
@@ -60,6 +60,17 @@ class UnroutableError(Unavailable):
 
     code = "unroutable"
     default_message = "The message bus could not route the message: is the topology declared?"
+
+
+class MalformedMessage(InvalidInput):
+    """Raised by a handler whose message can never be processed (for example its body does not decode).
+
+    The bus parks such a message at once instead of retrying it; `msgspec.DecodeError` (and so
+    `msgspec.ValidationError`) raised by a handler is treated the same way.
+    """
+
+    code = "malformed_message"
+    default_message = "The bus message could not be decoded: it was parked for inspection."
 
 
 class Subscription(ABC):

@@ -1,0 +1,1 @@
+"""Benchmarks: small, repeatable measurements whose figures are written down in docs/benchmarks.md."""

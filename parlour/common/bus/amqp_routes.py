@@ -1,0 +1,126 @@
+"""Delivery routes (a gateway's private queue) and named subscriptions (a service's durable queue).
+
+Both are re-created by `attach` after every reconnect. A route's queue is exclusive to the connection,
+so the broker deletes it with the connection (and `x-expires` is the safety net); after a reconnect the
+route declares a fresh queue (a new name: the old one may still be locked by the dead connection for a
+moment) and binds every key it holds again. Events published while the route was away are not
+delivered to it: gateway clients resume from history, as after any disconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Sequence
+
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+from pamqp.common import FieldValue
+
+from parlour.common.bus.amqp_consumer import Link, QueueConsumer
+from parlour.common.bus.memory_parts import as_batch_handler
+from parlour.common.bus.port import DeliveryRoute, Handler, Subscription
+from parlour.common.errors import Unavailable
+
+Forget = Callable[[object], None]
+
+
+class AmqpRoute(DeliveryRoute):
+    """A gateway process's delivery route: an exclusive, auto-delete queue bound to user keys."""
+
+    def __init__(self, link: Link, handler: Handler, *, expires_ms: int, forget: Forget) -> None:
+        self._link = link
+        self._expires_ms = expires_ms
+        self._forget = forget
+        self._token = uuid.uuid4().hex[:12]
+        self._generation = 0
+        self._keys: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._consumer = QueueConsumer(link, "", as_batch_handler(handler), dedupe_fanout=True)
+        self._attached = False
+
+    @property
+    def queue_name(self) -> str:
+        """The name of the route's current queue (it changes after a reconnect)."""
+        return self._consumer.queue
+
+    async def attach(self) -> None:
+        """Declare a fresh queue on the current connection, bind every held key, consume it."""
+        async with self._lock:
+            self._generation += 1
+            queue = self._link.topology.route_queue(f"{self._token}.{self._generation}")
+            control = await self._link.control()
+            arguments: dict[str, FieldValue] = {"x-expires": self._expires_ms}
+            await control.queue_declare(queue, exclusive=True, auto_delete=True, arguments=arguments)
+            for key in sorted(self._keys):
+                await control.queue_bind(queue, self._link.topology.events, routing_key=key)
+            self._consumer.queue = queue
+            await self._consumer.attach()
+            self._attached = True
+
+    def detach(self) -> None:
+        self._attached = False
+        self._consumer.detach()
+
+    async def bind(self, routing_key: str) -> None:
+        async with self._lock:
+            if routing_key in self._keys:
+                return
+            self._keys.add(routing_key)  # held even during an outage: bound again on reconnect
+            if self._attached:
+                await self._rpc(routing_key, bind=True)
+
+    async def unbind(self, routing_key: str) -> None:
+        async with self._lock:
+            if routing_key not in self._keys:
+                return
+            self._keys.discard(routing_key)
+            if self._attached:
+                await self._rpc(routing_key, bind=False)
+
+    async def _rpc(self, routing_key: str, *, bind: bool) -> None:
+        events = self._link.topology.events
+        try:
+            control = await self._link.control()
+            if bind:
+                await control.queue_bind(self.queue_name, events, routing_key=routing_key)
+            else:
+                await control.queue_unbind(self.queue_name, events, routing_key=routing_key)
+        except CONNECTION_EXCEPTIONS as error:
+            raise Unavailable("RabbitMQ did not take the route binding: try again shortly.") from error
+
+    async def close(self) -> None:
+        self._forget(self)
+        attached, self._attached = self._attached, False
+        await self._consumer.stop(graceful=False)
+        if attached:
+            try:
+                control = await self._link.control()
+                await control.queue_delete(self.queue_name)
+            except (*CONNECTION_EXCEPTIONS, Unavailable):
+                pass  # the queue is exclusive: it goes with the connection anyway
+
+
+class AmqpSubscription(Subscription):
+    """A consumer of the durable service queue `<ns>.svc.<name>`, bound to `routing_keys`."""
+
+    def __init__(self, link: Link, name: str, routing_keys: Sequence[str], handler: Handler, *, forget: Forget) -> None:
+        self._link = link
+        self._keys = tuple(routing_keys)
+        self._forget = forget
+        self.queue_name = link.topology.service_queue(name)
+        self._consumer = QueueConsumer(link, self.queue_name, as_batch_handler(handler))
+
+    async def attach(self) -> None:
+        """Declare the queue and its bindings (idempotent), then consume it."""
+        control = await self._link.control()
+        await control.queue_declare(self.queue_name, durable=True)
+        for key in self._keys:
+            await control.queue_bind(self.queue_name, self._link.topology.events, routing_key=key)
+        await self._consumer.attach()
+
+    def detach(self) -> None:
+        self._consumer.detach()
+
+    async def close(self) -> None:
+        self._forget(self)
+        await self._consumer.stop(graceful=False)

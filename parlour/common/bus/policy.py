@@ -1,0 +1,59 @@
+"""The failure rules every bus implementation applies: when to retry, how long to wait, when to park.
+
+A handler failure counts as one attempt. After attempt `n` fails, the message waits
+`base_delay * 2 ** (n - 1)` seconds and is delivered again, until `max_attempts` attempts have failed;
+then it is parked with its error and attempt count. A message that can never succeed (`MalformedMessage`,
+or a msgspec decoding error raised by the handler) is parked after its first attempt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from parlour.common.bus.port import MalformedMessage
+
+# Error texts travel in AMQP headers and in logs: long tracebacks stay in the log, not in the message.
+_MAX_ERROR_CHARS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff."""
+
+    max_attempts: int = 5
+    base_delay: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.base_delay <= 0:
+            raise ValueError("base_delay must be positive")
+
+    def gives_up(self, error: BaseException, attempts: int) -> bool:
+        """Whether a message whose attempt number `attempts` failed with `error` is to be parked."""
+        return is_malformed(error) or attempts >= self.max_attempts
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after failed attempt number `attempts` (1-based) before the next one."""
+        return self.base_delay * float(2 ** (attempts - 1))
+
+    def delay_ms(self, attempts: int) -> int:
+        """`delay` in whole milliseconds (at least 1), as AMQP expirations are written."""
+        return max(1, round(self.delay(attempts) * 1000))
+
+    def delays_ms(self) -> tuple[int, ...]:
+        """Every distinct delay a message can wait, in milliseconds (one RabbitMQ retry queue each)."""
+        return tuple(self.delay_ms(attempt) for attempt in range(1, self.max_attempts))
+
+
+def is_malformed(error: BaseException) -> bool:
+    """A message that failed this way will fail every time: retrying it is pointless."""
+    return isinstance(error, MalformedMessage | msgspec.DecodeError)
+
+
+def describe(error: BaseException) -> str:
+    """A short, single-line description of `error` for park headers and logs."""
+    text = f"{type(error).__name__}: {error}".replace("\n", " ")
+    return text[:_MAX_ERROR_CHARS]

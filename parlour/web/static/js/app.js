@@ -1,0 +1,346 @@
+// The composition root of the page: builds the API client, the store, the connection and the views, and
+// routes between the sign-in screen and the chat screen (`#/` the list, `#/chat/<id>` a conversation).
+
+import { Api, ApiError } from "./api.js";
+import { Connection, Status } from "./connection.js";
+import { h } from "./dom.js";
+import { Store } from "./store.js";
+import { authView } from "./views/auth.js";
+import { bannerView } from "./views/banner.js";
+import { conversationView } from "./views/conversation.js";
+import { newDirectDialog, newGroupDialog } from "./views/dialogs.js";
+import { sidebarView } from "./views/sidebar.js";
+
+const HISTORY_PAGE = 50;
+const CATCH_UP_PAGE = 200;
+const CATCH_UP_PAGES = 10;
+const RESEND_AFTER_MS = 10_000; // an unacknowledged message on a live socket is sent again (idempotent)
+
+const root = document.getElementById("app");
+const api = new Api();
+const store = new Store();
+let connection = null;
+let chatScreen = null;
+let resendTimer = null;
+const loadingChats = new Set();
+const loadingUsers = new Set();
+const peerReadsLoaded = new Set();
+
+// --- screens ---
+
+function showAuth(notice = "") {
+  stopSession();
+  document.title = "Parlour — log in";
+  root.replaceChildren(authView({ api, onSignedIn: enter, notice }));
+}
+
+async function enter() {
+  const me = await api.me();
+  store.setMe(me);
+  store.setChats(await api.chats());
+  chatScreen = buildChatScreen();
+  root.replaceChildren(chatScreen.element);
+  fetchMissingUsers();
+  connection = new Connection({
+    api,
+    handlers: {
+      resumeState: () => store.resumeState(),
+      onFrame: (frame) => store.applyFrame(frame),
+      onLive: () => {
+        flushOutbox();
+        // read receipts are not part of a resume: ask again for the open chat's cursors
+        peerReadsLoaded.clear();
+        if (store.openChatId) loadPeerReads(store.openChatId);
+      },
+      onStatus: (status, info) => {
+        if (status !== Status.LIVE) requeueSending();
+        chatScreen?.banner.update(status, info);
+        document.body.dataset.connection = status;
+      },
+    },
+  });
+  connection.start();
+  resendTimer = setInterval(resendStale, RESEND_AFTER_MS / 2);
+  route();
+}
+
+function stopSession() {
+  connection?.stop();
+  connection = null;
+  clearInterval(resendTimer);
+  chatScreen?.sidebar.dispose();
+  chatScreen?.conversation.dispose();
+  chatScreen = null;
+  loadingUsers.clear();
+  peerReadsLoaded.clear();
+  store.clear();
+}
+
+function buildChatScreen() {
+  const banner = bannerView({ onRetry: () => connection?.retryNow(), onReload: () => location.reload() });
+  const direct = newDirectDialog({ api, store, onChat: openCreated });
+  const group = newGroupDialog({ api, store, onChat: openCreated });
+  const sidebar = sidebarView({
+    store,
+    onNewChat: () => direct.open(),
+    onNewGroup: () => group.open(),
+    onLogOut: logOut,
+  });
+  const conversation = conversationView({ store, actions });
+  // not a plain #composer link: the hash is the route
+  const skip = h("a", { href: "#composer", class: "skip-link", onclick: skipToComposer }, "Skip to the message box");
+  const element = h(
+    "div",
+    { class: "shell", dataset: { view: "list" } },
+    skip,
+    banner.element,
+    h("div", { class: "panes" }, sidebar.element, conversation.element),
+    direct.dialog,
+    group.dialog,
+  );
+  return { element, banner, sidebar, conversation };
+}
+
+function skipToComposer(event) {
+  event.preventDefault();
+  const composer = document.getElementById("composer");
+  if (composer?.offsetParent) composer.focus();
+  else document.querySelector(".chat-list a, .sidebar-actions button")?.focus();
+}
+
+function openCreated(chat) {
+  store.upsertChat(chat);
+  fetchMissingUsers();
+  location.hash = `#/chat/${encodeURIComponent(chat.id ?? chat.chat_id)}`;
+}
+
+async function logOut() {
+  const userId = store.me?.id;
+  stopSession();
+  await api.logOut();
+  try {
+    sessionStorage.removeItem(`parlour.outbox.${userId}`);
+  } catch {
+    // storage disabled
+  }
+  store.clear();
+  location.hash = "#/";
+  showAuth();
+}
+
+// --- routing ---
+
+function route() {
+  if (!chatScreen) return;
+  const match = /^#\/chat\/(.+)$/.exec(location.hash);
+  const chatId = match ? decodeURIComponent(match[1]) : null;
+  const { conversation, element } = chatScreen;
+  if (!chatId) {
+    store.openChatId = null;
+    conversation.close();
+    element.dataset.view = "list";
+    document.title = "Parlour";
+    store.emit("chats");
+    return;
+  }
+  store.openChatId = chatId;
+  element.dataset.view = "chat";
+  const chat = store.chats.get(chatId);
+  if (!chat || chat.placeholder) {
+    loadChat(chatId).then(() => store.openChatId === chatId && route());
+    return;
+  }
+  chat.unread = 0;
+  document.title = `${store.titleOf(chat)} — Parlour`;
+  conversation.open(chatId);
+  store.emit("chats");
+  loadPeerReads(chatId);
+}
+
+window.addEventListener("hashchange", route);
+
+// --- loading ---
+
+async function loadChat(chatId) {
+  if (loadingChats.has(chatId)) return;
+  loadingChats.add(chatId);
+  try {
+    store.upsertChat(await api.chat(chatId));
+    fetchMissingUsers();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) store.removeChat(chatId);
+  } finally {
+    loadingChats.delete(chatId);
+  }
+}
+
+// A chat's full description carries every member's read cursor: what "read" marks need.
+function loadPeerReads(chatId) {
+  if (peerReadsLoaded.has(chatId)) return;
+  peerReadsLoaded.add(chatId);
+  api.chat(chatId).then(
+    (chat) => {
+      store.upsertChat(chat);
+      store.emit("messages", { chatId });
+      fetchMissingUsers();
+    },
+    () => peerReadsLoaded.delete(chatId),
+  );
+}
+
+// Names for every member, peer and sender we know of (in one chat, or in all of them).
+function fetchMissingUsers(chatId = null) {
+  const wanted = new Set();
+  const chats = chatId ? [store.chats.get(chatId)].filter(Boolean) : store.chats.values();
+  for (const chat of chats) {
+    for (const id of chat.memberIds) wanted.add(id);
+    const peer = store.peerOf(chat);
+    if (peer) wanted.add(peer);
+    for (const message of chat.messages.values()) wanted.add(message.senderId);
+    if (chat.lastMessage) wanted.add(chat.lastMessage.senderId);
+  }
+  for (const id of wanted) {
+    if (!id || store.users.has(id) || loadingUsers.has(id)) continue;
+    loadingUsers.add(id);
+    api.user(id).then(
+      (user) => store.rememberUsers([user]),
+      () => loadingUsers.delete(id),
+    );
+  }
+}
+
+store.on("unknown-chat", ({ chatId }) => loadChat(chatId));
+store.on("messages", ({ chatId }) => fetchMissingUsers(chatId));
+store.on("chats", () => {
+  // the total unread in the tab's title, so a background tab says when someone wrote
+  let unread = 0;
+  for (const chat of store.chats.values()) if (chat.id !== store.openChatId) unread += chat.unread;
+  const base = document.title.replace(/^\(\d+\) /, "");
+  document.title = unread ? `(${unread}) ${base}` : base;
+});
+store.on("typing", () => fetchMissingUsers());
+store.on("gap", ({ chatId }) => catchUp(chatId));
+store.on("retry-outbox", ({ after }) => setTimeout(flushOutbox, after));
+store.on("chat-removed", ({ chatId }) => {
+  if (store.openChatId === chatId) location.hash = "#/";
+});
+
+// Read what was missed in a chat (a seq gap, or a truncated resume) forward from the last contiguous seq;
+// past CATCH_UP_PAGES pages, start the chat again from its newest page instead.
+const catchingUp = new Set();
+async function catchUp(chatId) {
+  if (catchingUp.has(chatId)) return;
+  catchingUp.add(chatId);
+  try {
+    for (let page = 0; page < CATCH_UP_PAGES; page += 1) {
+      const chat = store.chats.get(chatId);
+      if (!chat) return;
+      const { items, hasMore } = await api.messages(chatId, { afterSeq: chat.syncedSeq, limit: CATCH_UP_PAGE });
+      store.addMessages(chatId, items, { live: true });
+      if (!hasMore) return;
+    }
+    store.resetHistory(chatId, (await api.chat(chatId)).last_seq);
+    store.setChats(await api.chats()); // the server's unread counts
+  } catch {
+    // the next gap or resume asks again
+  } finally {
+    catchingUp.delete(chatId);
+  }
+}
+
+// --- what the views ask for ---
+
+const actions = {
+  send(chatId, body) {
+    store.enqueue(chatId, body);
+    flushOutbox();
+  },
+  typing(chatId) {
+    connection?.send({ type: "typing", chat_id: chatId });
+  },
+  edit(chatId, message, body) {
+    return Boolean(connection?.send({ type: "message.edit", chat_id: chatId, message_id: message.id, body }));
+  },
+  remove(chatId, message) {
+    return Boolean(connection?.send({ type: "message.delete", chat_id: chatId, message_id: message.id }));
+  },
+  retry(entry) {
+    store.setOutboxState(entry, "queued");
+    flushOutbox();
+  },
+  discard(entry) {
+    store.discard(entry.clientId);
+  },
+  async loadOlder(chatId) {
+    const chat = store.chats.get(chatId);
+    if (!chat || chat.loadingOlder || !chat.hasOlder) return;
+    const beforeSeq = store.oldestSeq(chat);
+    if (beforeSeq <= 1) {
+      chat.hasOlder = false;
+      store.emit("messages", { chatId });
+      return;
+    }
+    chat.loadingOlder = true;
+    store.emit("messages", { chatId });
+    try {
+      const page = await api.messages(chatId, { beforeSeq, limit: HISTORY_PAGE });
+      chat.loadingOlder = false;
+      store.addOlder(chatId, page.items, page.hasMore);
+    } catch {
+      chat.loadingOlder = false;
+      setTimeout(() => store.emit("messages", { chatId }), 3_000); // try again a little later
+    }
+  },
+  markRead(chatId, seq) {
+    store.markReadLocally(chatId, seq);
+    if (!connection?.send({ type: "read", chat_id: chatId, seq })) api.markRead(chatId, seq).catch(() => {});
+  },
+};
+
+// Send every waiting message, oldest first, with its client_id: a repeat returns the original message.
+function flushOutbox() {
+  if (!connection?.live) return;
+  const now = Date.now();
+  for (const entry of store.outbox) {
+    if (entry.state !== "queued" || (entry.retryAt && entry.retryAt > now)) continue;
+    const frame = { type: "message.send", chat_id: entry.chatId, client_id: entry.clientId, body: entry.body };
+    if (!connection.send(frame)) return;
+    store.setOutboxState(entry, "sending");
+  }
+}
+
+function resendStale() {
+  if (!connection?.live) return;
+  const stale = Date.now() - RESEND_AFTER_MS;
+  for (const entry of store.outbox) {
+    if (entry.state === "sending" && entry.sentAt < stale) entry.state = "queued";
+  }
+  flushOutbox();
+}
+
+// A socket that closes leaves messages "sending": they go again, with the same client_id, once live.
+function requeueSending() {
+  for (const entry of store.outbox) if (entry.state === "sending") store.setOutboxState(entry, "queued");
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && connection?.status === Status.WAITING) connection.retryNow();
+});
+
+// --- start ---
+
+api.onSessionEnded = () => showAuth("Your session has ended. Please log in again.");
+
+async function boot() {
+  try {
+    if (api.canRestore && (await api.restore())) {
+      await enter();
+      return;
+    }
+    showAuth();
+  } catch (error) {
+    showAuth(error instanceof ApiError && error.isNetwork ? "Cannot reach the server. Try again in a moment." : "");
+  }
+}
+
+boot();

@@ -1,0 +1,61 @@
+// Dates, lengths and ids: small pure helpers.
+
+export const BODY_MAX = 4000;
+
+export function codePoints(text) {
+  let count = 0;
+  for (const _ of text) count += 1;
+  return count;
+}
+
+export function newClientId() {
+  if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16)); // insecure origins lack randomUUID
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function toDate(value) {
+  if (value instanceof Date) return value;
+  if (typeof value === "number") return new Date(value);
+  return value ? new Date(value) : new Date();
+}
+
+export function dayKey(value) {
+  const d = toDate(value);
+  return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
+}
+
+function startOfDay(d) {
+  return new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+}
+
+export function dayLabel(value, now = new Date()) {
+  const d = toDate(value);
+  const days = Math.round((startOfDay(now) - startOfDay(d)) / 86400000);
+  if (days === 0) return "Today";
+  if (days === 1) return "Yesterday";
+  const sameYear = d.getFullYear() === now.getFullYear();
+  return d.toLocaleDateString(undefined, {
+    weekday: days < 7 ? "long" : undefined,
+    day: "numeric",
+    month: "long",
+    year: sameYear ? undefined : "numeric",
+  });
+}
+
+export function timeLabel(value) {
+  return toDate(value).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+}
+
+// The short time in the chat list: the time today, the weekday this week, else the date.
+export function listTimeLabel(value, now = new Date()) {
+  const d = toDate(value);
+  const days = Math.round((startOfDay(now) - startOfDay(d)) / 86400000);
+  if (days === 0) return timeLabel(d);
+  if (days < 7) return d.toLocaleDateString(undefined, { weekday: "short" });
+  return d.toLocaleDateString(undefined, { day: "numeric", month: "short" });
+}
+
+export function fullTimeLabel(value) {
+  return toDate(value).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}

@@ -1,0 +1,468 @@
+// The client's state: chats, their messages (keyed by seq, so nothing is ever shown twice), read cursors,
+// typing, and the outbox of messages not yet acknowledged. Views listen to its events:
+//   "chats" (the list changed), "messages" {chatId}, "typing" {chatId}, "users", "outbox",
+//   "unknown-chat" {chatId} (a frame named a chat we have not loaded), "gap" {chatId, afterSeq}.
+
+import { newClientId, toDate } from "./format.js";
+
+const TYPING_SHOWN_MS = 6_000;
+const GAP_WAIT_MS = 1_500;
+
+function time(value) {
+  return value ? toDate(value).getTime() : 0;
+}
+
+export function normalizeMessage(raw, chatId) {
+  return {
+    id: raw.message_id ?? raw.id,
+    chatId: raw.chat_id ?? chatId,
+    seq: raw.seq,
+    senderId: raw.sender_id,
+    clientId: raw.client_id ?? null,
+    body: raw.body ?? raw.preview ?? "",
+    createdAt: raw.created_at ?? new Date().toISOString(),
+    editedAt: raw.edited_at ?? null,
+    deleted: Boolean(raw.deleted ?? raw.deleted_at),
+  };
+}
+
+function memberIdsOf(raw) {
+  if (Array.isArray(raw.members)) return raw.members.map((m) => (typeof m === "string" ? m : m.user_id ?? m.id));
+  if (Array.isArray(raw.member_ids)) return raw.member_ids;
+  return null;
+}
+
+export class Store extends EventTarget {
+  constructor({ storage = globalThis.sessionStorage } = {}) {
+    super();
+    this.storage = storage;
+    this.me = null;
+    this.users = new Map();
+    this.chats = new Map();
+    this.outbox = [];
+    this.openChatId = null;
+    this.gapTimers = new Map();
+  }
+
+  emit(type, detail = {}) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  on(type, fn) {
+    const listener = (event) => fn(event.detail);
+    this.addEventListener(type, listener);
+    return () => this.removeEventListener(type, listener);
+  }
+
+  // --- people ---
+
+  setMe(user) {
+    this.me = user;
+    this.users.set(user.id, user);
+    this.#loadOutbox();
+  }
+
+  rememberUsers(users) {
+    for (const user of users) this.users.set(user.id, user);
+    this.emit("users");
+  }
+
+  nameOf(userId) {
+    const user = this.users.get(userId);
+    return user ? user.display_name || user.username : "…";
+  }
+
+  // --- chats ---
+
+  #blankChat(id) {
+    return {
+      id,
+      kind: "direct",
+      title: null,
+      memberIds: [],
+      lastSeq: 0,
+      readSeq: 0,
+      unread: 0,
+      lastMessage: null,
+      activityAt: 0,
+      syncedSeq: 0, // everything up to here is known (resume asks from here)
+      messages: new Map(),
+      hasOlder: true,
+      loadingOlder: false,
+      peerReads: new Map(),
+      typing: new Map(),
+      placeholder: true,
+    };
+  }
+
+  upsertChat(raw) {
+    const id = raw.id ?? raw.chat_id;
+    const chat = this.chats.get(id) ?? this.#blankChat(id);
+    chat.placeholder = false;
+    chat.kind = raw.kind ?? chat.kind;
+    chat.title = raw.title ?? chat.title;
+    chat.memberIds = memberIdsOf(raw) ?? chat.memberIds;
+    chat.peerId = raw.peer_id ?? chat.peerId;
+    for (const member of Array.isArray(raw.members) ? raw.members : []) {
+      if (typeof member === "object" && member.read_seq !== undefined && member.user_id !== this.me?.id) {
+        chat.peerReads.set(member.user_id, Math.max(chat.peerReads.get(member.user_id) ?? 0, member.read_seq));
+      }
+      if (typeof member === "object" && member.user) this.users.set(member.user.id, member.user);
+    }
+    const lastSeq = raw.last_seq ?? chat.lastSeq;
+    if (lastSeq > chat.lastSeq) chat.lastSeq = lastSeq;
+    if (chat.syncedSeq === 0 && chat.messages.size === 0) chat.syncedSeq = chat.lastSeq;
+    if (raw.read_seq !== undefined) chat.readSeq = Math.max(chat.readSeq, raw.read_seq);
+    const unread = raw.unread ?? raw.unread_count;
+    if (unread !== undefined) chat.unread = this.openChatId === id ? 0 : unread;
+    const last = raw.last_message;
+    if (last && (!chat.lastMessage || (last.seq ?? 0) >= chat.lastMessage.seq)) {
+      chat.lastMessage = normalizeMessage(last, id);
+    }
+    chat.activityAt = Math.max(
+      chat.activityAt,
+      time(raw.last_activity_at),
+      time(last?.created_at),
+      time(raw.created_at),
+    );
+    this.chats.set(id, chat);
+    this.emit("chats");
+    return chat;
+  }
+
+  setChats(list) {
+    for (const raw of list) this.upsertChat(raw);
+  }
+
+  removeChat(id) {
+    if (!this.chats.delete(id)) return;
+    this.emit("chats");
+    this.emit("chat-removed", { chatId: id });
+  }
+
+  sortedChats() {
+    return [...this.chats.values()]
+      .filter((chat) => !chat.placeholder)
+      .sort((a, b) => b.activityAt - a.activityAt || (a.id < b.id ? -1 : 1));
+  }
+
+  #chatFor(chatId) {
+    let chat = this.chats.get(chatId);
+    if (!chat) {
+      chat = this.#blankChat(chatId);
+      this.chats.set(chatId, chat);
+      this.emit("unknown-chat", { chatId });
+    }
+    return chat;
+  }
+
+  peerOf(chat) {
+    return chat.peerId ?? chat.memberIds.find((id) => id !== this.me?.id) ?? null;
+  }
+
+  titleOf(chat) {
+    if (chat.kind === "group") return chat.title || "Group";
+    const peer = this.peerOf(chat);
+    return peer ? this.nameOf(peer) : chat.title || "Direct chat";
+  }
+
+  // The resume request: per chat, the last seq up to which this client has everything.
+  resumeState() {
+    const state = {};
+    for (const chat of this.chats.values()) if (!chat.placeholder) state[chat.id] = chat.syncedSeq;
+    return state;
+  }
+
+  // --- messages ---
+
+  // Add messages (from history, resume or live); returns how many were new. Duplicates are ignored by seq.
+  addMessages(chatId, rawList, { live = false } = {}) {
+    const chat = this.#chatFor(chatId);
+    let added = 0;
+    for (const raw of rawList) {
+      const message = normalizeMessage(raw, chatId);
+      if (typeof message.seq !== "number") continue;
+      const known = chat.messages.get(message.seq);
+      if (chat.placeholder && chat.messages.size === 0 && chat.syncedSeq < message.seq - 1) {
+        chat.syncedSeq = message.seq - 1; // a chat new to us: what came before is history, not a gap
+      }
+      if (known) {
+        Object.assign(known, { body: message.body, editedAt: message.editedAt, deleted: message.deleted });
+        continue;
+      }
+      chat.messages.set(message.seq, message);
+      added += 1;
+      this.#settleOutbox(message);
+      if (message.seq > chat.lastSeq) chat.lastSeq = message.seq;
+      if (!chat.lastMessage || message.seq >= chat.lastMessage.seq) chat.lastMessage = message;
+      chat.activityAt = Math.max(chat.activityAt, time(message.createdAt));
+      const fromOther = message.senderId !== this.me?.id;
+      if (chat.typing.delete(message.senderId)) this.emit("typing", { chatId }); // they sent what they typed
+      if (live && fromOther && message.seq > chat.readSeq && this.openChatId !== chatId) chat.unread += 1;
+      if (!fromOther && message.seq > chat.readSeq) chat.readSeq = message.seq; // my own messages are read
+    }
+    this.#advanceSynced(chat);
+    if (added) {
+      this.emit("messages", { chatId });
+      this.emit("chats");
+    }
+    return added;
+  }
+
+  #advanceSynced(chat) {
+    while (chat.messages.has(chat.syncedSeq + 1)) chat.syncedSeq += 1;
+    const missing = chat.lastSeq > chat.syncedSeq && chat.messages.size > 0;
+    const hasNewer = [...chat.messages.keys()].some((seq) => seq > chat.syncedSeq + 1);
+    if (missing && hasNewer && !this.gapTimers.has(chat.id)) {
+      // a later seq came first: wait briefly for the missing ones, then ask for them
+      this.gapTimers.set(
+        chat.id,
+        setTimeout(() => {
+          this.gapTimers.delete(chat.id);
+          if (chat.lastSeq > chat.syncedSeq) this.emit("gap", { chatId: chat.id, afterSeq: chat.syncedSeq });
+        }, GAP_WAIT_MS),
+      );
+    }
+  }
+
+  // History paged in from above (older messages): does not count as unread, may end the history.
+  addOlder(chatId, rawList, hasMore) {
+    const chat = this.#chatFor(chatId);
+    if (!hasMore) chat.hasOlder = false;
+    const oldest = Math.min(...chat.messages.keys(), ...rawList.map((m) => m.seq));
+    if (oldest <= 1) chat.hasOlder = false;
+    this.addMessages(chatId, rawList);
+    if (!rawList.length) this.emit("messages", { chatId });
+  }
+
+  oldestSeq(chat) {
+    return chat.messages.size ? Math.min(...chat.messages.keys()) : chat.lastSeq + 1;
+  }
+
+  sortedMessages(chat) {
+    return [...chat.messages.values()].sort((a, b) => a.seq - b.seq);
+  }
+
+  // Too far behind to page through what was missed: forget the loaded history and start again from the
+  // newest page (`lastSeq` is the server's).
+  resetHistory(chatId, lastSeq) {
+    const chat = this.#chatFor(chatId);
+    chat.messages.clear();
+    chat.hasOlder = true;
+    chat.lastSeq = Math.max(chat.lastSeq, lastSeq);
+    chat.syncedSeq = chat.lastSeq;
+    this.emit("messages", { chatId, reset: true });
+  }
+
+  // How many other members have read up to `seq` (a direct chat: 0 or 1).
+  readersOf(chat, seq) {
+    let readers = 0;
+    for (const [userId, readSeq] of chat.peerReads) if (userId !== this.me?.id && readSeq >= seq) readers += 1;
+    return readers;
+  }
+
+  markReadLocally(chatId, seq) {
+    const chat = this.chats.get(chatId);
+    if (!chat) return;
+    chat.readSeq = Math.max(chat.readSeq, seq);
+    chat.unread = 0;
+    this.emit("chats");
+  }
+
+  // --- server frames ---
+
+  applyFrame(frame) {
+    const handler = this.#handlers[frame.type];
+    if (handler) handler.call(this, frame);
+  }
+
+  #handlers = {
+    "message.new"(frame) {
+      this.addMessages(frame.chat_id, [frame], { live: true });
+    },
+    "message.ack"(frame) {
+      const entry = this.outbox.find((e) => e.clientId === frame.client_id);
+      const chatId = frame.chat_id ?? entry?.chatId;
+      if (!chatId) return;
+      if (!entry || this.chats.get(chatId)?.messages.has(frame.seq)) {
+        this.#dropFromOutbox(frame.client_id); // message.new came first: it carried the whole message
+        return;
+      }
+      this.addMessages(chatId, [
+        {
+          message_id: frame.message_id,
+          seq: frame.seq,
+          sender_id: this.me.id,
+          client_id: frame.client_id,
+          body: entry.body,
+          created_at: frame.created_at ?? entry.createdAt,
+        },
+      ]);
+      this.#dropFromOutbox(frame.client_id);
+    },
+    "message.rejected"(frame) {
+      const entry = this.outbox.find((e) => e.clientId === frame.client_id);
+      if (!entry) return;
+      entry.state = "failed";
+      entry.reason = frame.reason || frame.code;
+      this.#saveOutbox();
+      this.emit("messages", { chatId: entry.chatId });
+    },
+    "message.edited"(frame) {
+      this.#updateMessage(frame, (m) => {
+        m.body = frame.body;
+        m.editedAt = frame.edited_at ?? new Date().toISOString();
+      });
+    },
+    "message.deleted"(frame) {
+      this.#updateMessage(frame, (m) => {
+        m.body = "";
+        m.deleted = true;
+      });
+    },
+    typing(frame) {
+      if (frame.user_id === this.me?.id) return;
+      const chat = this.chats.get(frame.chat_id);
+      if (!chat) return;
+      chat.typing.set(frame.user_id, Date.now() + TYPING_SHOWN_MS);
+      this.emit("typing", { chatId: chat.id });
+      setTimeout(() => this.emit("typing", { chatId: chat.id }), TYPING_SHOWN_MS + 50);
+    },
+    read(frame) {
+      const chat = this.chats.get(frame.chat_id);
+      if (!chat) return;
+      if (frame.user_id === this.me?.id) {
+        chat.readSeq = Math.max(chat.readSeq, frame.seq);
+        if (chat.readSeq >= chat.lastSeq) chat.unread = 0;
+        this.emit("chats");
+      } else {
+        chat.peerReads.set(frame.user_id, Math.max(chat.peerReads.get(frame.user_id) ?? 0, frame.seq));
+        chat.typing.delete(frame.user_id);
+      }
+      this.emit("messages", { chatId: chat.id });
+    },
+    chat(frame) {
+      this.upsertChat(frame.chat ?? frame);
+    },
+    "chat.removed"(frame) {
+      this.removeChat(frame.chat_id);
+    },
+    presence(frame) {
+      const user = this.users.get(frame.user_id);
+      if (user) {
+        user.online = frame.status ? frame.status === "online" : Boolean(frame.online);
+        this.emit("users");
+      }
+    },
+    "resume.done"(frame) {
+      for (const chatId of frame.removed ?? []) this.removeChat(chatId);
+      for (const [chatId, seq] of Object.entries(frame.chats ?? {})) {
+        const chat = this.chats.get(chatId);
+        if (chat && seq > chat.lastSeq) chat.lastSeq = seq;
+      }
+      // more was missed than one answer carries: the rest is paged in over REST from what was included
+      for (const chatId of frame.truncated ?? []) {
+        const chat = this.chats.get(chatId);
+        if (chat) this.emit("gap", { chatId, afterSeq: chat.syncedSeq });
+      }
+    },
+    error(frame) {
+      // the gateway could not take a message.send: "unavailable" and "rate_limited" are worth sending again
+      const entry = frame.client_id && this.outbox.find((e) => e.clientId === frame.client_id);
+      if (!entry) return;
+      const again = frame.code === "unavailable" || frame.code === "rate_limited";
+      entry.state = again ? "queued" : "failed";
+      entry.reason = again ? null : frame.reason || frame.code;
+      entry.retryAt = again ? Date.now() + (frame.retry_after ?? 2) * 1000 : null;
+      this.#saveOutbox();
+      this.emit("messages", { chatId: entry.chatId });
+      if (again) this.emit("retry-outbox", { after: (frame.retry_after ?? 2) * 1000 });
+    },
+  };
+
+  #updateMessage(frame, change) {
+    const chat = this.chats.get(frame.chat_id);
+    if (!chat) return;
+    const message =
+      chat.messages.get(frame.seq) ?? [...chat.messages.values()].find((m) => m.id === frame.message_id);
+    if (message) change(message);
+    const last = chat.lastMessage;
+    if (last && last !== message && (last.seq === frame.seq || last.id === frame.message_id)) change(last);
+    this.emit("messages", { chatId: chat.id });
+    this.emit("chats");
+  }
+
+  // --- outbox: messages typed but not yet acknowledged, kept across reconnects and reloads ---
+
+  enqueue(chatId, body) {
+    const entry = { clientId: newClientId(), chatId, body, createdAt: new Date().toISOString(), state: "queued" };
+    this.outbox.push(entry);
+    this.#saveOutbox();
+    this.emit("messages", { chatId });
+    return entry;
+  }
+
+  outboxOf(chatId) {
+    return this.outbox.filter((e) => e.chatId === chatId);
+  }
+
+  setOutboxState(entry, state) {
+    entry.state = state;
+    entry.sentAt = state === "sending" ? Date.now() : entry.sentAt;
+    this.#saveOutbox();
+    this.emit("messages", { chatId: entry.chatId });
+  }
+
+  discard(clientId) {
+    this.#dropFromOutbox(clientId);
+  }
+
+  // A committed message of mine settles its outbox entry: by client_id, or by body when the frame has none.
+  #settleOutbox(message) {
+    if (message.senderId !== this.me?.id) return;
+    const entry = message.clientId
+      ? this.outbox.find((e) => e.clientId === message.clientId)
+      : this.outbox.find((e) => e.chatId === message.chatId && e.state === "sending" && e.body === message.body);
+    if (entry) this.#dropFromOutbox(entry.clientId);
+  }
+
+  #dropFromOutbox(clientId) {
+    const index = this.outbox.findIndex((e) => e.clientId === clientId);
+    if (index < 0) return;
+    const [entry] = this.outbox.splice(index, 1);
+    this.#saveOutbox();
+    this.emit("messages", { chatId: entry.chatId });
+  }
+
+  #outboxKey() {
+    return `parlour.outbox.${this.me?.id}`;
+  }
+
+  #loadOutbox() {
+    try {
+      const saved = JSON.parse(this.storage?.getItem(this.#outboxKey()) ?? "[]");
+      this.outbox = saved.map((e) => ({ ...e, state: e.state === "failed" ? "failed" : "queued" }));
+    } catch {
+      this.outbox = [];
+    }
+  }
+
+  #saveOutbox() {
+    try {
+      this.storage?.setItem(this.#outboxKey(), JSON.stringify(this.outbox));
+    } catch {
+      // storage full or disabled: the outbox still lives in memory
+    }
+  }
+
+  clear() {
+    for (const timer of this.gapTimers.values()) clearTimeout(timer);
+    this.gapTimers.clear();
+    this.me = null;
+    this.users.clear();
+    this.chats.clear();
+    this.outbox = [];
+    this.openChatId = null;
+    this.emit("chats");
+  }
+}

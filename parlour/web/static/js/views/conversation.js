@@ -1,0 +1,442 @@
+// One conversation: history (older pages load as you scroll up), day separators, own messages on the
+// right with their state (waiting → sending → sent → read), edits and deletions, typing, and the composer.
+
+import { avatar, coalesce, h, throttle } from "../dom.js";
+import { BODY_MAX, codePoints, dayKey, dayLabel, fullTimeLabel, timeLabel } from "../format.js";
+
+const NEAR_BOTTOM_PX = 80;
+const NEAR_TOP_PX = 150;
+const TYPING_EVERY_MS = 3_000;
+
+const STATE_TEXT = {
+  queued: ["◷", "Waiting for the connection"],
+  sending: ["◷", "Sending"],
+  failed: ["!", "Not sent"],
+  sent: ["✓", "Sent"],
+  read: ["✓✓", "Read"],
+};
+
+function typingText(names) {
+  if (names.length === 0) return "";
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+  return `${names.length} people are typing…`;
+}
+
+// Put `nodes` in `parent` in this order, moving as little as possible (so focus and scroll survive).
+function reconcile(parent, nodes) {
+  let ref = parent.firstChild;
+  for (const node of nodes) {
+    if (node === ref) {
+      ref = ref.nextSibling;
+      continue;
+    }
+    parent.insertBefore(node, ref);
+  }
+  while (ref) {
+    const next = ref.nextSibling;
+    ref.remove();
+    ref = next;
+  }
+}
+
+export function conversationView({ store, actions }) {
+  let chatId = null;
+  let nodes = new Map(); // key → element
+
+  const title = h("h2", { id: "conversation-title", class: "conversation-title", tabindex: "-1" });
+  const subtitle = h("p", { class: "conversation-subtitle" });
+  const headerAvatar = h("span", { class: "header-avatar" });
+  const historyStatus = h("p", { class: "history-status", "aria-live": "polite" });
+  const list = h("ol", { class: "message-list", "aria-labelledby": "conversation-title" });
+  const scroller = h(
+    "div",
+    { class: "messages", role: "log", "aria-label": "Messages", "aria-relevant": "additions", tabindex: "0" },
+    historyStatus,
+    list,
+  );
+  const typing = h("p", { class: "typing", "aria-live": "polite" });
+  const composer = h("textarea", {
+    id: "composer",
+    rows: "1",
+    placeholder: "Write a message",
+    "aria-describedby": "composer-count composer-help",
+    autocomplete: "off",
+  });
+  const count = h("span", { id: "composer-count", class: "count" });
+  const countAlert = h("span", { class: "visually-hidden", "aria-live": "polite" });
+  const send = h("button", { type: "submit", class: "primary send" }, "Send");
+  const form = h(
+    "form",
+    { class: "composer", onsubmit: (event) => submit(event) },
+    h("label", { for: "composer", class: "visually-hidden" }, "Message"),
+    composer,
+    send,
+    count,
+    countAlert,
+    h("p", { id: "composer-help", class: "visually-hidden" }, "Enter sends. Shift and Enter starts a new line."),
+  );
+  const pane = h(
+    "section",
+    { class: "conversation", "aria-labelledby": "conversation-title", hidden: true },
+    h(
+      "header",
+      { class: "conversation-header" },
+      h("a", { href: "#/", class: "back icon-button", "aria-label": "Back to chats" }, "‹"),
+      headerAvatar,
+      h("div", { class: "conversation-heading" }, title, subtitle),
+    ),
+    scroller,
+    typing,
+    form,
+  );
+  const placeholder = h(
+    "section",
+    { class: "no-conversation", "aria-label": "No chat open" },
+    h("p", {}, "Pick a chat on the left, or start a new one."),
+  );
+  const element = h("main", { class: "main-pane", id: "main" }, pane, placeholder);
+
+  // --- rendering ---
+
+  function chat() {
+    return chatId ? store.chats.get(chatId) : null;
+  }
+
+  function ownState(c, message) {
+    return store.readersOf(c, message.seq) > 0 ? "read" : "sent";
+  }
+
+  function items(c) {
+    const out = [];
+    let day = null;
+    const pushDay = (when) => {
+      const key = dayKey(when);
+      if (key !== day) {
+        day = key;
+        out.push({ key: `d:${key}`, kind: "day", when, sig: dayLabel(when) });
+      }
+    };
+    for (const message of store.sortedMessages(c)) {
+      pushDay(message.createdAt);
+      const own = message.senderId === store.me.id;
+      const state = own ? ownState(c, message) : null;
+      const readers = own && c.kind === "group" ? store.readersOf(c, message.seq) : 0;
+      const sig = [message.body, message.editedAt, message.deleted, state, readers, store.nameOf(message.senderId)].join("|");
+      out.push({ key: `m:${message.seq}`, kind: "message", message, own, state, readers, sig });
+    }
+    for (const entry of store.outboxOf(c.id)) {
+      pushDay(entry.createdAt);
+      out.push({ key: `p:${entry.clientId}`, kind: "pending", entry, sig: `${entry.state}|${entry.reason ?? ""}` });
+    }
+    return out;
+  }
+
+  function renderDay(item) {
+    return h(
+      "li",
+      { class: "day", role: "separator", "aria-label": item.sig },
+      h("span", {}, item.sig),
+    );
+  }
+
+  function stateMark(state, readers, group) {
+    const [symbol, text] = STATE_TEXT[state];
+    const label = state === "read" && group ? `Read by ${readers}` : text;
+    return h("span", { class: `state state-${state}`, title: label }, h("span", { "aria-hidden": "true" }, symbol), h("span", { class: "visually-hidden" }, label));
+  }
+
+  function renderMessage(item) {
+    const { message, own, state } = item;
+    const c = chat();
+    const sender = store.nameOf(message.senderId);
+    const showSender = !own && c.kind === "group";
+    const bubble = h(
+      "div",
+      { class: "bubble" },
+      showSender ? h("p", { class: "sender", "aria-hidden": "true" }, sender) : null,
+      h("span", { class: "visually-hidden" }, own ? "You: " : `${sender}: `),
+      message.deleted
+        ? h("p", { class: "body deleted" }, "Message deleted")
+        : h("p", { class: "body" }, message.body),
+      h(
+        "p",
+        { class: "meta" },
+        message.editedAt && !message.deleted ? h("span", { class: "edited" }, "edited") : null,
+        h("time", { datetime: new Date(message.createdAt).toISOString(), title: fullTimeLabel(message.createdAt) }, timeLabel(message.createdAt)),
+        own && !message.deleted ? stateMark(state, item.readers, c.kind === "group") : null,
+      ),
+    );
+    const li = h(
+      "li",
+      {
+        class: `msg ${own ? "own" : "theirs"}${message.deleted ? " is-deleted" : ""}`,
+        dataset: { seq: String(message.seq), state: state ?? "", messageId: message.id ?? "" },
+      },
+      !own && c.kind === "group" ? avatar(sender, message.senderId, "small") : null,
+      bubble,
+    );
+    if (own && !message.deleted && message.id) li.append(messageActions(message, li));
+    return li;
+  }
+
+  function messageActions(message, li) {
+    const edit = h("button", { type: "button", class: "link", "aria-label": "Edit message" }, "Edit");
+    const remove = h("button", { type: "button", class: "link", "aria-label": "Delete message" }, "Delete");
+    const box = h("div", { class: "msg-actions" }, edit, remove);
+    edit.addEventListener("click", () => startEdit(message, li));
+    remove.addEventListener("click", () => {
+      const confirm = h("button", { type: "button", class: "link danger" }, "Delete for everyone");
+      const cancel = h("button", { type: "button", class: "link" }, "Keep");
+      cancel.addEventListener("click", () => {
+        box.replaceChildren(edit, remove);
+        remove.focus();
+      });
+      confirm.addEventListener("click", () => actions.remove(chatId, message));
+      box.replaceChildren(confirm, cancel);
+      cancel.focus();
+    });
+    return box;
+  }
+
+  function startEdit(message, li) {
+    const field = h("textarea", { class: "edit-box", "aria-label": "Edit message", rows: "2" });
+    field.value = message.body;
+    const error = h("p", { class: "field-error", role: "alert" });
+    const done = () => {
+      nodes.delete(`m:${message.seq}`);
+      render();
+      scroller.querySelector(`li[data-seq="${message.seq}"] .msg-actions button`)?.focus();
+    };
+    const save = () => {
+      const body = field.value;
+      if (!body.trim() || codePoints(body) > BODY_MAX) {
+        error.textContent = `A message is 1 to ${BODY_MAX.toLocaleString()} characters.`;
+        return;
+      }
+      if (body !== message.body && !actions.edit(chatId, message, body)) {
+        error.textContent = "You are offline: try again when the connection is back.";
+        return;
+      }
+      done();
+    };
+    field.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        save();
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();
+        done();
+      }
+    });
+    const editor = h(
+      "div",
+      { class: "editor" },
+      field,
+      error,
+      h(
+        "div",
+        { class: "msg-actions visible" },
+        h("button", { type: "button", class: "link", onclick: save }, "Save"),
+        h("button", { type: "button", class: "link", onclick: done }, "Cancel"),
+      ),
+    );
+    li.dataset.editing = "true";
+    li.replaceChildren(editor);
+    field.focus();
+  }
+
+  function renderPending(item) {
+    const { entry } = item;
+    const li = h(
+      "li",
+      { class: "msg own pending", dataset: { clientId: entry.clientId, state: entry.state } },
+      h(
+        "div",
+        { class: "bubble" },
+        h("span", { class: "visually-hidden" }, "You: "),
+        h("p", { class: "body" }, entry.body),
+        h(
+          "p",
+          { class: "meta" },
+          h("time", { datetime: entry.createdAt }, timeLabel(entry.createdAt)),
+          stateMark(entry.state, 0, false),
+        ),
+        entry.state === "failed"
+          ? h(
+              "p",
+              { class: "failure" },
+              h("span", {}, entry.reason || "The server refused this message."),
+              " ",
+              h("button", { type: "button", class: "link", onclick: () => actions.retry(entry) }, "Retry"),
+              h("button", { type: "button", class: "link", onclick: () => actions.discard(entry) }, "Discard"),
+            )
+          : null,
+      ),
+    );
+    return li;
+  }
+
+  function render() {
+    const c = chat();
+    if (!c) return;
+    title.textContent = store.titleOf(c);
+    subtitle.textContent = c.kind === "group" ? `${c.memberIds.length || "?"} members` : peerHandle(c);
+    headerAvatar.replaceChildren(avatar(store.titleOf(c), c.kind === "group" ? c.id : store.peerOf(c) ?? c.id));
+    composer.setAttribute("aria-label", `Message to ${store.titleOf(c)}`);
+
+    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
+    const firstBefore = list.firstElementChild;
+    const heightBefore = scroller.scrollHeight;
+    const topBefore = scroller.scrollTop;
+
+    const next = new Map();
+    const ordered = [];
+    for (const item of items(c)) {
+      let node = nodes.get(item.key);
+      if (node?.dataset.editing === "true") {
+        // keep an open editor as it is
+      } else if (!node || node._sig !== item.sig) {
+        const fresh = item.kind === "day" ? renderDay(item) : item.kind === "pending" ? renderPending(item) : renderMessage(item);
+        fresh._sig = item.sig;
+        if (node?.contains(document.activeElement)) queueMicrotask(() => fresh.querySelector("button")?.focus());
+        node = fresh;
+      }
+      next.set(item.key, node);
+      ordered.push(node);
+    }
+    nodes = next;
+    reconcile(list, ordered);
+
+    historyStatus.textContent = c.loadingOlder
+      ? "Loading earlier messages…"
+      : c.hasOlder
+        ? ""
+        : c.messages.size
+          ? "This is the beginning of the chat."
+          : "No messages yet. Say hello!";
+
+    const prepended = firstBefore && list.firstElementChild !== firstBefore && firstBefore.isConnected;
+    if (prepended && !atBottom) scroller.scrollTop = topBefore + (scroller.scrollHeight - heightBefore);
+    else if (atBottom || !firstBefore) scroller.scrollTop = scroller.scrollHeight;
+    renderTyping();
+    maybeLoadOlder();
+    maybeMarkRead();
+  }
+
+  function peerHandle(c) {
+    const peer = store.users.get(store.peerOf(c));
+    if (!peer) return "";
+    return peer.online === undefined ? `@${peer.username}` : `@${peer.username} · ${peer.online ? "online" : "offline"}`;
+  }
+
+  function renderTyping() {
+    const c = chat();
+    if (!c) return;
+    const now = Date.now();
+    const names = [...c.typing].filter(([, until]) => until > now).map(([userId]) => store.nameOf(userId));
+    typing.textContent = typingText(names);
+  }
+
+  function maybeLoadOlder() {
+    const c = chat();
+    if (!c || c.loadingOlder || !c.hasOlder) return;
+    const short = scroller.scrollHeight <= scroller.clientHeight + NEAR_TOP_PX;
+    if (scroller.scrollTop < NEAR_TOP_PX || short) actions.loadOlder(c.id);
+  }
+
+  function maybeMarkRead() {
+    const c = chat();
+    if (!c || document.visibilityState !== "visible") return;
+    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
+    if (atBottom && c.lastSeq > c.readSeq && c.messages.has(c.lastSeq)) actions.markRead(c.id, c.lastSeq);
+  }
+
+  // --- composer ---
+
+  function updateCount() {
+    const n = codePoints(composer.value);
+    const over = n > BODY_MAX;
+    count.textContent = `${n.toLocaleString()} / ${BODY_MAX.toLocaleString()}`;
+    count.classList.toggle("over", over);
+    count.classList.toggle("near", !over && n > BODY_MAX * 0.9);
+    composer.setAttribute("aria-invalid", over ? "true" : "false");
+    send.disabled = over;
+    const alert = over ? `Too long by ${(n - BODY_MAX).toLocaleString()} characters.` : "";
+    if (countAlert.textContent !== alert) countAlert.textContent = alert;
+    composer.style.height = "auto";
+    composer.style.height = `${Math.min(composer.scrollHeight, 160)}px`;
+  }
+
+  const sendTyping = throttle(() => chatId && actions.typing(chatId), TYPING_EVERY_MS);
+
+  function submit(event) {
+    event.preventDefault();
+    const body = composer.value;
+    if (!body.trim() || codePoints(body) > BODY_MAX || !chatId) return;
+    actions.send(chatId, body);
+    composer.value = "";
+    updateCount();
+    scroller.scrollTop = scroller.scrollHeight;
+    composer.focus();
+  }
+
+  composer.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  composer.addEventListener("input", () => {
+    updateCount();
+    if (composer.value.trim()) sendTyping();
+  });
+  scroller.addEventListener("scroll", () => {
+    maybeLoadOlder();
+    maybeMarkRead();
+  });
+  document.addEventListener("visibilitychange", maybeMarkRead);
+
+  const schedule = coalesce(render);
+  const unsubscribe = [
+    store.on("messages", (detail) => detail.chatId === chatId && schedule()),
+    store.on("users", () => chatId && schedule()),
+    store.on("chats", () => chatId && schedule()),
+    store.on("typing", (detail) => detail.chatId === chatId && renderTyping()),
+    () => document.removeEventListener("visibilitychange", maybeMarkRead),
+  ];
+
+  return {
+    dispose() {
+      chatId = null;
+      for (const off of unsubscribe) off();
+    },
+    element,
+    open(id) {
+      if (chatId !== id) {
+        chatId = id;
+        nodes = new Map();
+        list.replaceChildren();
+        composer.value = "";
+      }
+      pane.hidden = false;
+      placeholder.hidden = true;
+      updateCount();
+      render();
+      scroller.scrollTop = scroller.scrollHeight;
+      // on a phone, focusing the box would pop the keyboard over what you came to read
+      if (matchMedia("(max-width: 720px)").matches) title.focus();
+      else composer.focus();
+    },
+    close() {
+      chatId = null;
+      pane.hidden = true;
+      placeholder.hidden = false;
+    },
+    get chatId() {
+      return chatId;
+    },
+    render: schedule,
+  };
+}

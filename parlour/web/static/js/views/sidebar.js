@@ -1,0 +1,102 @@
+// The chat list: newest activity first, with the last message, its time and an unread badge.
+
+import { avatar, coalesce, h } from "../dom.js";
+import { listTimeLabel } from "../format.js";
+
+function preview(store, chat) {
+  const last = chat.lastMessage;
+  if (!last) return chat.kind === "group" ? "New group" : "No messages yet";
+  const who = last.senderId === store.me?.id ? "You: " : chat.kind === "group" ? `${store.nameOf(last.senderId)}: ` : "";
+  return who + (last.deleted ? "Message deleted" : last.body.replace(/\s+/g, " "));
+}
+
+export function sidebarView({ store, onNewChat, onNewGroup, onLogOut }) {
+  const list = h("ul", { class: "chat-list", "aria-label": "Your chats" });
+  const empty = h(
+    "p",
+    { class: "empty" },
+    "No chats yet. Start one with someone by their username, or create a group.",
+  );
+  const me = h("span", { class: "me-name" });
+  const element = h(
+    "nav",
+    { class: "sidebar", "aria-label": "Chats" },
+    h(
+      "header",
+      { class: "sidebar-header" },
+      h("h1", { class: "logo" }, "Parlour"),
+      h("button", { type: "button", class: "link logout", onclick: onLogOut }, "Log out"),
+    ),
+    h("p", { class: "signed-in-as" }, "Signed in as ", me),
+    h(
+      "div",
+      { class: "sidebar-actions" },
+      h("button", { type: "button", class: "primary", onclick: onNewChat }, "New chat"),
+      h("button", { type: "button", class: "secondary", onclick: onNewGroup }, "New group"),
+    ),
+    list,
+    empty,
+  );
+
+  function row(chat) {
+    const title = store.titleOf(chat);
+    const unread = store.openChatId === chat.id ? 0 : chat.unread;
+    const when = chat.lastMessage?.createdAt ?? (chat.activityAt || null);
+    // one concise name for the link: who, how many unread, then the last message and when
+    const label = `${title}${unread ? `, ${unread} unread` : ""}. ${preview(store, chat)}${when ? `. ${listTimeLabel(when)}` : ""}`;
+    return h(
+      "li",
+      { dataset: { chatId: chat.id } },
+      h(
+        "a",
+        {
+          href: `#/chat/${encodeURIComponent(chat.id)}`,
+          class: `chat-row${unread ? " has-unread" : ""}`,
+          "aria-current": store.openChatId === chat.id ? "page" : null,
+          "aria-label": label,
+        },
+        avatar(title, chat.kind === "group" ? chat.id : store.peerOf(chat) ?? chat.id, chat.kind === "group" ? "group" : ""),
+        h(
+          "span",
+          { class: "chat-row-main" },
+          h(
+            "span",
+            { class: "chat-row-top" },
+            h("span", { class: "chat-title" }, title),
+            when ? h("time", { class: "chat-time", datetime: new Date(when).toISOString() }, listTimeLabel(when)) : null,
+          ),
+          h(
+            "span",
+            { class: "chat-row-bottom" },
+            h("span", { class: "chat-preview" }, preview(store, chat)),
+            unread ? h("span", { class: "badge", "aria-hidden": "true" }, unread > 99 ? "99+" : String(unread)) : null,
+          ),
+        ),
+      ),
+    );
+  }
+
+  function render() {
+    me.textContent = store.me ? `${store.me.display_name || store.me.username} (@${store.me.username})` : "";
+    const chats = store.sortedChats();
+    const focusedId = document.activeElement?.closest?.(".chat-list li")?.dataset.chatId;
+    list.replaceChildren(...chats.map(row));
+    empty.hidden = chats.length > 0;
+    if (focusedId) list.querySelector(`li[data-chat-id="${CSS.escape(focusedId)}"] a`)?.focus();
+  }
+
+  // Up and Down move between chats.
+  list.addEventListener("keydown", (event) => {
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+    const links = [...list.querySelectorAll("a")];
+    const index = links.indexOf(document.activeElement);
+    if (index < 0) return;
+    event.preventDefault();
+    links[Math.max(0, Math.min(links.length - 1, index + (event.key === "ArrowDown" ? 1 : -1)))].focus();
+  });
+
+  const schedule = coalesce(render);
+  const unsubscribe = [store.on("chats", schedule), store.on("users", schedule)];
+  render();
+  return { element, render: schedule, dispose: () => unsubscribe.forEach((off) => off()) };
+}

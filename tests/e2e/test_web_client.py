@@ -1,0 +1,510 @@
+"""The web client in headless Chromium against a real Parlour (embedded wiring, real HTTP and WebSocket).
+
+Each test is one feature as a person meets it. Screenshots of the main screens go to test-artifacts/web/;
+with PARLOUR_UPDATE_SCREENSHOT=1 the overview (chat list and a conversation) also refreshes docs/screenshot.png.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, WebSocketRoute, expect
+
+from tests.clients import log_in
+from tests.e2e.browser import DESKTOP, PHONE, README_SCREENSHOT, ChatPage, eventually, launched_chromium
+from tests.harness import make_settings, running_parlour
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+async def base_url(tmp_path: Path) -> AsyncIterator[str]:
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'parlour.db'}")
+    async with running_parlour(settings) as url:
+        yield url
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with launched_chromium() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+async def people(browser: Browser, base_url: str) -> AsyncIterator[list[ChatPage]]:
+    """Open pages, closed at the end; each must have met no page error or console error."""
+    opened: list[ChatPage] = []
+    yield opened
+    problems = [f"{person.username}: {problem}" for person in opened for problem in person.problems]
+    for person in opened:
+        await person.close()
+    assert not problems, problems
+
+
+async def person(
+    people: list[ChatPage], browser: Browser, base_url: str, name: str, viewport: dict[str, int] | None = None
+) -> ChatPage:
+    """A new person, signed up: `name` is their display name, the username is made unique."""
+    username = f"{name.lower()}{uuid.uuid4().hex[:6]}"
+    page = await ChatPage.open(browser, base_url, username, name, viewport=viewport or DESKTOP)
+    people.append(page)
+    await page.sign_up()
+    return page
+
+
+async def test_two_people_sign_up_find_each_other_and_chat_both_ways_live(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    await ada.screenshot("chat-list-empty")
+    bob = await person(people, browser, base_url, "Bob", viewport=PHONE)
+
+    await ada.page.get_by_role("button", name="New chat").click()
+    await ada.page.get_by_label("Find someone by username").fill(bob.username[:4])
+    await expect(ada.page.get_by_role("button", name=f"Chat with Bob (@{bob.username})")).to_be_visible()
+    await ada.screenshot("new-chat-dialog")
+    await ada.page.keyboard.press("Escape")
+    await ada.start_direct_chat(bob)
+    await ada.send("Hello Bob! Tea at five?")
+
+    await expect(bob.chat_row("Ada, 1 unread")).to_be_visible()
+    await expect(bob.chat_row("Ada, 1 unread")).to_contain_text("Hello Bob! Tea at five?")
+    await bob.screenshot("phone-chat-list")
+    await bob.open_chat("Ada")
+    await bob.expect_bodies(["Hello Bob! Tea at five?"])
+    await bob.composer.fill("Yes")
+    await expect(ada.page.get_by_text("Bob is typing…")).to_be_visible()
+    await bob.composer.press("Shift+Enter")
+    await bob.composer.type("see you there")
+    await bob.composer.press("Enter")
+
+    both = ["Hello Bob! Tea at five?", "Yes\nsee you there"]
+    await ada.expect_bodies(both)
+    await bob.expect_bodies(both)
+    await expect(ada.page.locator(".message-list li.msg.theirs")).to_have_count(1)
+    await expect(bob.page.locator(".message-list li.msg.own")).to_have_count(1)
+    await expect(ada.page.get_by_text("Bob is typing…")).to_be_hidden()
+    await bob.screenshot("phone-conversation")
+    await ada.send("Perfect. I'll bring scones.")
+    await expect(ada.own_message("scones")).to_have_attribute("data-state", "read")
+    await ada.screenshot("conversation")
+
+
+async def test_a_group_of_three_chat_together_and_everyone_sees_the_same_order(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    cy = await person(people, browser, base_url, "Cy")
+
+    await ada.create_group("Book club", [bob, cy])
+    await ada.send("Welcome to the book club")
+    for member in (bob, cy):
+        await expect(member.chat_row("Book club, 1 unread")).to_be_visible()
+        await member.open_chat("Book club")
+    await bob.send("Thanks Ada")
+    await cy.send("Hi both")
+    await ada.send("First book: Middlemarch")
+
+    conversation = ["Welcome to the book club", "Thanks Ada", "Hi both", "First book: Middlemarch"]
+    for member in (ada, bob, cy):
+        await member.expect_bodies(conversation)
+    await expect(cy.page.locator(".message-list li.msg.theirs .sender")).to_have_text(["Ada", "Bob", "Ada"])
+    await expect(ada.page.locator(".conversation-subtitle")).to_have_text("3 members")
+    await cy.screenshot("group-conversation")
+
+
+async def test_the_chat_list_shows_the_most_recent_activity_first_with_unread_badges(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    cy = await person(people, browser, base_url, "Cy")
+    await bob.start_direct_chat(ada)
+    await bob.send("one from Bob")
+    await cy.start_direct_chat(ada)
+    await cy.send("one from Cy")
+    await cy.send("two from Cy")
+
+    rows = ada.page.get_by_role("navigation", name="Chats").get_by_role("link")
+    await expect(rows).to_have_count(2)
+    await expect(rows.first).to_have_accessible_name(re.compile(r"^Cy, 2 unread\. two from Cy"))
+    await expect(rows.last).to_have_accessible_name(re.compile(r"^Bob, 1 unread\. one from Bob"))
+    await expect(rows.first.locator(".badge")).to_have_text("2")
+    await bob.send("Bob again")
+    await expect(rows.first).to_have_accessible_name(re.compile(r"^Bob, 2 unread\. Bob again"))
+    await ada.screenshot("chat-list")
+
+    await ada.open_chat("Bob")
+    await expect(rows.first.locator(".badge")).to_have_count(0)
+    await expect(rows.last.locator(".badge")).to_have_text("2")
+    await ada.send("Back from the library. Tea at five?")
+    await bob.open_chat("Ada")
+    await expect(ada.own_message("Tea at five?")).to_have_attribute("data-state", "read")
+    shot = await ada.screenshot("overview")
+    if os.environ.get("PARLOUR_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(shot, README_SCREENSHOT)
+
+
+async def test_the_chat_screen_works_from_the_keyboard_alone(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    keys = ada.page.keyboard
+
+    await ada.page.get_by_role("button", name="New chat").focus()
+    await keys.press("Enter")
+    await expect(ada.page.get_by_label("Find someone by username")).to_be_focused()
+    await keys.type(bob.username)
+    await expect(ada.page.get_by_role("button", name=f"Chat with Bob (@{bob.username})")).to_be_visible()
+    await keys.press("Enter")  # the first person found
+    await expect(ada.composer).to_be_focused()
+    await keys.type("typed, never clicked")
+    await keys.press("Enter")
+    await bob.open_chat("Ada")
+    await bob.expect_bodies(["typed, never clicked"])
+
+    await ada.page.get_by_role("button", name="New group").focus()
+    await keys.press("Enter")
+    await expect(ada.page.get_by_label("Group name")).to_be_focused()
+    await keys.press("Escape")
+    await expect(ada.page.get_by_role("dialog")).to_have_count(0)
+    await expect(ada.page.get_by_role("button", name="New group")).to_be_focused()
+
+
+async def test_the_composer_shows_the_length_limit_and_refuses_longer_messages(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    await ada.start_direct_chat(bob)
+    count = ada.page.locator("#composer-count")
+    await expect(count).to_have_text("0 / 4,000")
+    await ada.composer.fill("é" * 4000)
+    await expect(count).to_have_text("4,000 / 4,000")
+    await expect(ada.page.get_by_role("button", name="Send")).to_be_enabled()
+    await ada.composer.fill("😀" * 4001)  # characters, not UTF-16 units: the server counts the same way
+    await expect(count).to_have_text("4,001 / 4,000")
+    await expect(ada.composer).to_have_attribute("aria-invalid", "true")
+    await expect(ada.page.get_by_role("button", name="Send")).to_be_disabled()
+    await ada.composer.press("Enter")
+    await expect(ada.messages).to_have_count(0)
+    await ada.composer.fill("😀" * 4000)
+    await ada.composer.press("Enter")
+    await bob.open_chat("Ada")
+    await bob.expect_bodies(["😀" * 4000])
+
+
+async def test_a_reader_offline_while_ten_messages_are_sent_gets_exactly_those_ten_in_order(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    await ada.start_direct_chat(bob)
+    await ada.send("before")
+    await bob.open_chat("Ada")
+    await bob.expect_bodies(["before"])
+    assert bob.sockets_opened == 1
+
+    await bob.go_offline()
+    await expect(bob.page.get_by_role("status").filter(has_text="You are offline")).to_be_visible()
+    await bob.screenshot("offline-banner")
+    sent = [f"missed {n}" for n in range(1, 11)]
+    for text in sent:
+        await ada.send(text)
+    await expect(ada.page.locator(".message-list li.msg.own[data-state=sent]")).to_have_count(10)
+    await bob.expect_bodies(["before"])  # nothing came through while offline
+
+    await bob.go_online()
+    await bob.expect_bodies(["before", *sent])
+    await expect(bob.messages).to_have_count(11)
+    await ada.send("live again")
+    await bob.expect_bodies(["before", *sent, "live again"])
+    assert bob.sockets_opened == 2
+    assert bob.open_sockets == 1  # the offline socket was closed, and only one replaced it
+    assert bob.count("POST /gateway/passes") == 2  # a new pass for every connect
+
+
+async def test_a_gateway_restart_is_survived_with_a_new_pass_and_nothing_missed(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    await ada.start_direct_chat(bob)
+    await ada.send("before the restart")
+    await bob.open_chat("Ada")
+    await bob.expect_bodies(["before the restart"])
+    proxied: list[WebSocketRoute] = []
+
+    def through(socket: WebSocketRoute) -> None:
+        socket.connect_to_server()
+        proxied.append(socket)
+
+    await bob.page.route_web_socket(re.compile(r"/gateway/ws"), through)
+    await bob.page.reload()  # still signed in; the new socket passes through the test, which can close it
+    await bob.expect_chat_screen()
+    await bob.open_chat("Ada")
+    assert len(proxied) == 1
+
+    await bob.page.route("**/gateway/passes", lambda route: route.abort())  # the gateway is restarting
+    await proxied[0].close(code=1012, reason="service restart")
+    await bob.expect_connection("waiting")
+    await expect(bob.page.get_by_role("status")).to_contain_text("Connection lost.")
+    await bob.screenshot("reconnecting-banner")
+    during = ["sent during the restart 1", "sent during the restart 2"]
+    for text in during:
+        await ada.send(text)
+    await bob.page.unroute("**/gateway/passes")
+    await bob.page.get_by_role("button", name="Retry now").click()
+
+    await bob.expect_connection("live")
+    await bob.expect_bodies(["before the restart", *during])
+    assert len(proxied) == 2  # the restarted socket, then exactly one replacement
+    assert bob.count("POST /gateway/passes") >= 3  # one per attempt: sign-in, reload, after the restart
+
+
+async def test_a_reader_who_missed_more_than_one_resume_answer_carries_still_gets_everything_in_order(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    await ada.start_direct_chat(bob)
+    await ada.send("message 0")
+    await bob.open_chat("Ada")
+    await bob.expect_bodies(["message 0"])
+
+    await bob.go_offline()
+    # A resume answer carries at most 500 messages per chat; ten senders at once make the seq order.
+    history = await _post_as(base_url, ada.username, [f"message {n}" for n in range(1, 531)], at_once=10)
+    await bob.go_online()
+    await bob.expect_bodies(history)
+    assert bob.count("GET /api/chats/{id}/messages") >= 1  # the rest was paged in after the answer
+
+
+async def _post_as(base_url: str, username: str, bodies: list[str], at_once: int = 1) -> list[str]:
+    """Send messages over REST as `username` to their first chat, `at_once` at a time; the chat's whole
+    history afterwards, in seq order."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        headers = {"Authorization": f"Bearer {(await log_in(http, username))['access_token']}"}
+        chat = f"/api/chats/{(await http.get('/api/chats', headers=headers)).json()['items'][0]['id']}"
+        slots = asyncio.Semaphore(at_once)
+
+        async def post(body: str) -> None:
+            async with slots:
+                response = await http.post(f"{chat}/messages", json={"body": body}, headers=headers)
+                assert response.status_code == 201, response.text
+
+        await asyncio.gather(*(post(body) for body in bodies))
+        history: list[str] = []
+        while True:
+            page = (
+                await http.get(f"{chat}/messages", params={"after_seq": len(history), "limit": 200}, headers=headers)
+            ).json()
+            history += [message["body"] for message in page["items"]]
+            if not page["has_more"]:
+                return history
+
+
+async def test_a_message_written_offline_is_sent_once_when_back(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    await ada.start_direct_chat(bob)
+    await ada.send("are you there?")
+    await bob.open_chat("Ada")
+
+    await bob.go_offline()
+    await bob.send("written on the train")
+    pending = bob.page.locator(".message-list li.msg.pending")
+    await expect(pending).to_have_attribute("data-state", "queued")
+    await expect(pending).to_contain_text("Waiting for the connection")
+    await bob.screenshot("offline-queued-message")
+
+    await bob.go_online()
+    await expect(bob.own_message("written on the train")).to_have_attribute("data-state", "read")
+    await ada.expect_bodies(["are you there?", "written on the train"])
+    await bob.expect_bodies(["are you there?", "written on the train"])
+
+    # Sent, then the network goes at once: whether or not the ack came back, it is delivered exactly once.
+    await bob.send("sent as the tunnel starts")
+    await bob.go_offline()
+    await bob.go_online()
+    everything = ["are you there?", "written on the train", "sent as the tunnel starts"]
+    await bob.expect_bodies(everything)
+    await ada.expect_bodies(everything)
+    await expect(bob.page.locator(".message-list li.msg.pending")).to_have_count(0)
+
+
+async def test_a_queued_message_outlives_a_reload_and_is_sent_once_when_the_gateway_is_back(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    await ada.start_direct_chat(bob)
+    await ada.send("ping")
+    await bob.open_chat("Ada")
+
+    await bob.go_offline()
+    await bob.send("queued before the reload")
+    await bob.page.route("**/gateway/passes", lambda route: route.abort())  # the gateway stays out of reach
+    await bob.context.set_offline(False)
+    await bob.expect_connection("waiting")
+    await bob.page.reload()
+    await bob.expect_connection("waiting")
+    await bob.open_chat("Ada")
+    await expect(bob.page.locator(".message-list li.msg.pending")).to_contain_text("queued before the reload")
+
+    await bob.page.unroute("**/gateway/passes")
+    await bob.page.get_by_role("button", name="Retry now").click()
+    await bob.expect_connection("live")
+    await ada.expect_bodies(["ping", "queued before the reload"])
+    await bob.expect_bodies(["ping", "queued before the reload"])
+
+
+async def test_read_state_appears_on_the_senders_message_when_the_other_reads(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    await ada.start_direct_chat(bob)
+    await ada.send("did you read this?")
+
+    message = ada.own_message("did you read this?")
+    await expect(message).to_have_attribute("data-state", "sent")
+    await expect(message.locator(".state")).to_have_text("✓Sent")
+    await expect(bob.chat_row("Ada, 1 unread")).to_be_visible()
+    await expect(message).to_have_attribute("data-state", "sent")  # delivered to Bob's screen is not read
+
+    await bob.open_chat("Ada")
+    await expect(message).to_have_attribute("data-state", "read")
+    await expect(message.locator(".state")).to_have_text("✓✓Read")
+    await expect(bob.chat_row("Ada").locator(".badge")).to_have_count(0)
+
+
+async def test_edits_and_deletions_show_on_both_sides(people: list[ChatPage], browser: Browser, base_url: str) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    await ada.start_direct_chat(bob)
+    await ada.send("teh first draft")
+    await ada.send("a regrettable message")
+    await bob.open_chat("Ada")
+    await bob.expect_bodies(["teh first draft", "a regrettable message"])
+
+    draft = ada.own_message("teh first draft")
+    await draft.hover()
+    await draft.get_by_role("button", name="Edit message").click()
+    editor = ada.page.get_by_role("textbox", name="Edit message")
+    await editor.fill("the first draft")
+    await editor.press("Enter")
+    await bob.expect_bodies(["the first draft", "a regrettable message"])
+    await expect(bob.messages.first.locator(".edited")).to_have_text("edited")
+
+    regret = ada.own_message("a regrettable message")
+    await regret.hover()
+    await regret.get_by_role("button", name="Delete message").click()
+    await ada.page.get_by_role("button", name="Delete for everyone").click()
+    await bob.expect_bodies(["the first draft", "Message deleted"])
+    await ada.expect_bodies(["the first draft", "Message deleted"])
+
+
+async def test_history_loads_upward_on_scroll_to_the_beginning(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    await ada.start_direct_chat(bob)
+    await ada.send("message 1")
+    history = await _post_as(base_url, ada.username, [f"message {n}" for n in range(2, 121)], at_once=10)
+
+    await bob.page.reload()  # a fresh start: history comes from the server a page at a time
+    await bob.expect_chat_screen()
+    await bob.open_chat("Ada")
+    await expect(bob.bodies.last).to_have_text(history[-1])
+    await expect(bob.messages).to_have_count(50)  # the newest page, scrolled to the bottom
+    await expect(bob.page.get_by_text("This is the beginning of the chat.")).to_be_hidden()
+    scroller = bob.page.get_by_role("log", name="Messages")
+    for loaded in (100, 120):  # each scroll to the top brings the page before
+        await scroller.evaluate("el => el.scrollTo(0, 0)")
+        await expect(bob.messages).to_have_count(loaded)
+    await expect(bob.page.get_by_text("This is the beginning of the chat.")).to_be_visible()
+    assert len(history) == 120
+    await bob.expect_bodies(history)
+    await expect(bob.page.get_by_role("separator", name="Today")).to_have_count(1)
+
+
+async def test_the_access_token_is_refreshed_before_it_expires_and_chat_goes_on(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await ChatPage.open(browser, base_url, f"bob{uuid.uuid4().hex[:6]}", "Bob", fake_clock=True)
+    people.append(bob)
+    await bob.sign_up()
+    stored = await bob.page.evaluate("sessionStorage.getItem('parlour.refresh')")
+    assert bob.count("POST /auth/sessions/refresh") == 0
+
+    await bob.page.clock.fast_forward("12:00")  # access tokens live 15 minutes; refresh comes at 75 %
+    await eventually(lambda: bob.count("POST /auth/sessions/refresh") == 1)
+
+    async def rotated() -> bool:
+        return bool(await bob.page.evaluate("sessionStorage.getItem('parlour.refresh')") != stored)
+
+    await eventually(rotated)
+
+    await bob.page.clock.fast_forward("05:00")  # past the first token's expiry
+    await ada.start_direct_chat(bob)
+    await ada.send("still there?")
+    await bob.open_chat("Ada")
+    await bob.send("yes")
+    await ada.expect_bodies(["still there?", "yes"])
+    assert bob.count("POST /auth/sessions/refresh") == 1  # the second token is still fresh: no refresh storm
+
+
+async def test_sign_up_and_log_in_show_their_errors_next_to_the_field(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    await ada.page.get_by_role("button", name="Log out").click()
+    await expect(ada.page.get_by_role("heading", name="Log in")).to_be_visible()
+    await ada.screenshot("log-in")
+
+    await ada.fill_sign_up(ada.username, "correct horse battery", "Another Ada")
+    await expect(ada.page.locator("#auth-username-error")).to_contain_text("taken")
+    await expect(ada.page.get_by_label("Username")).to_have_attribute("aria-invalid", "true")
+    await ada.fill_sign_up("fresh" + ada.username, "short")
+    await expect(ada.page.locator("#auth-password-error")).not_to_be_empty()
+    await ada.screenshot("sign-up-errors")
+
+    await ada.page.get_by_role("button", name="Log in").last.click()
+    await ada.log_in(ada.username, "not the password")
+    await expect(ada.page.get_by_role("alert")).to_contain_text("password")
+    await ada.log_in(ada.username, "correct horse battery")
+    await ada.expect_chat_screen()
+
+
+async def test_backoff_grows_exponentially_with_jitter_and_is_capped(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await ChatPage.open(browser, base_url, "nobody", "Nobody")
+    people.append(ada)
+    delays = await ada.page.evaluate(
+        """async () => {
+            const { backoffDelay, closeAction } = await import("/static/js/connection.js");
+            const low = [0, 1, 2, 3, 4, 10].map((n) => backoffDelay(n, () => 0));
+            const high = [0, 1, 2, 3, 4, 10].map((n) => backoffDelay(n, () => 0.999999));
+            const actions = [1006, 1012, 4000, 4001, 4401, 4403, 4008, 4029].map(closeAction);
+            return { low, high, actions };
+        }"""
+    )
+    assert delays["low"] == [250, 500, 1000, 2000, 4000, 15000]
+    assert delays["high"] == [500, 1000, 2000, 4000, 8000, 30000]
+    assert delays["actions"] == ["retry", "retry", "now", "now", "retry", "stop", "stop", "retry"]
