@@ -17,12 +17,12 @@ DEFAULT_WITHIN = 20.0
 async def eventually(
     check: Callable[[], Awaitable[T | None]], *, within: float = DEFAULT_WITHIN, interval: float = 0.05, what: str = ""
 ) -> T:
-    """Poll `check` until it returns something other than None (or False); fail after `within` seconds."""
+    """Poll `check` until it returns something truthy, and return that; fail after `within` seconds."""
     try:
         async with asyncio.timeout(within):
             while True:
                 result = await check()
-                if result is not None and result is not False:
+                if result:
                     return result
                 await asyncio.sleep(interval)
     except TimeoutError:
