@@ -18,6 +18,7 @@ from parlour.bootstrap import SERVICES, create_app, open_key_value_store, open_m
 from parlour.common.bus import MessageBus
 from parlour.common.clock import SystemClock
 from parlour.common.db import create_engine, migrate
+from parlour.common.http.server import server_config
 from parlour.common.logging import configure_logging
 from parlour.common.settings import Mode, Settings
 
@@ -37,17 +38,7 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _serve(settings: Settings, services: list[str]) -> None:
-    config = uvicorn.Config(
-        create_app(settings, services),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
-        log_config=None,
-        proxy_headers=True,
-        timeout_graceful_shutdown=10,
-    )
+    config = server_config(create_app(settings, services), settings)
     uvicorn.Server(config).run()
 
 

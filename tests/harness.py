@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from parlour.bootstrap import Overrides, create_app
+from parlour.common.http.server import server_config
 from parlour.common.settings import Settings
 
 STARTUP_TIMEOUT = 20.0
@@ -24,13 +25,14 @@ def make_settings(data_dir: Path, database_url: str | None = None, **values: Any
 
 
 @asynccontextmanager
-async def running_server(app: FastAPI) -> AsyncIterator[str]:
+async def running_server(app: FastAPI, settings: Settings) -> AsyncIterator[str]:
     """Serve `app` on 127.0.0.1 at a free port; yields its base URL; stops it on exit."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_config=None, ws="websockets-sansio"))
+    # The production configuration, but the asyncio loop pytest-asyncio runs the test on.
+    server = uvicorn.Server(server_config(app, settings, loop="none", lifespan="on"))
     task = asyncio.create_task(server.serve(sockets=[listener]))
     try:
         async with asyncio.timeout(STARTUP_TIMEOUT):
@@ -54,5 +56,5 @@ async def running_parlour(
 ) -> AsyncIterator[str]:
     """A Parlour app from the composition root, served for the test; yields its base URL."""
     app = create_app(settings, services, overrides or Overrides(migrate=True))
-    async with running_server(app) as base_url:
+    async with running_server(app, settings) as base_url:
         yield base_url
