@@ -65,6 +65,22 @@ class Settings(BaseSettings):
     login_attempts_per_address: int = Field(default=50, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
 
+    pass_ttl_seconds: int = Field(default=30, ge=1, le=60, description="Lifetime of a one-time WebSocket pass.")
+    passes_per_minute: int = Field(default=30, ge=1, description="Passes one user may get per minute.")
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description='Page origins allowed to open the WebSocket besides the server\'s own; ["*"] allows any.',
+    )
+    gateway_send_buffer_frames: int = Field(default=1024, ge=1, description="Frames a slow socket may owe.")
+    gateway_send_buffer_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    gateway_ping_interval_seconds: float = Field(default=20.0, gt=0)
+    gateway_ping_timeout_seconds: float = Field(default=20.0, gt=0)
+    gateway_max_frame_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest client frame.")
+    gateway_frames_per_second: float = Field(default=20.0, gt=0, description="Per-connection client frame rate.")
+    gateway_frame_burst: int = Field(default=100, ge=1)
+    gateway_resume_timeout_seconds: float = Field(default=30.0, gt=0)
+    gateway_drain_seconds: float = Field(default=8.0, ge=0, description="Grace for in-flight writes on SIGTERM.")
+
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.CONSOLE
 

@@ -1,0 +1,1 @@
+"""The gateway (transportation): one-time passes, WebSocket sessions and the hub that feeds them."""

@@ -1,0 +1,196 @@
+"""The hub: this process's live sessions, the user routes bound to its queue, and delivery to sessions.
+
+Invariants (docs/subsystems/gateway.md):
+
+* A user's routing key is bound to this gateway's route exactly while the user has a session here:
+  bound before their first session is registered, unbound after their last one is removed. Attach and
+  detach of one user are serialised by a per-user lock, so a bind and an unbind never cross.
+* Delivering never awaits: a frame goes into each session's bounded buffer and its writer is woken, so a
+  slow socket can only overflow its own buffer, never delay another session.
+* A frame naming a session goes to that session only, and only if it belongs to one of the frame's users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import structlog
+
+from parlour.common.bus import DeliveryRoute
+from parlour.common.clock import Clock
+from parlour.common.contracts import user_key
+from parlour.gateway.application.ports import SessionEvents
+from parlour.gateway.domain.protocol import CloseCode, FrameInfo
+from parlour.gateway.domain.session import Session
+
+logger = structlog.get_logger(__name__)
+
+Notify = Callable[[], None]
+RESTART_REASON = "service restart: reconnect and resume"
+Describe = Callable[[bytes], FrameInfo | None]
+
+
+@dataclass(slots=True)
+class _Local:
+    session: Session
+    notify: Notify  # wakes the connection's writer (and lets it act on a close)
+
+
+class _KeyedLocks:
+    """One asyncio lock per key, forgotten when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class Hub:
+    """Registers sessions, keeps user routes bound, and fans delivered frames out to local sessions."""
+
+    def __init__(self, route: DeliveryRoute, events: SessionEvents, clock: Clock, describe: Describe) -> None:
+        self._route = route
+        self._events = events
+        self._clock = clock
+        self._describe = describe
+        self._by_id: dict[str, _Local] = {}
+        self._by_user: dict[str, dict[str, _Local]] = {}
+        self._locks = _KeyedLocks()
+        self._empty = asyncio.Event()
+        self._empty.set()
+        self.draining = False
+
+    @property
+    def session_count(self) -> int:
+        return len(self._by_id)
+
+    @property
+    def user_count(self) -> int:
+        return len(self._by_user)
+
+    def sessions_of(self, user_id: str) -> list[Session]:
+        return [local.session for local in self._by_user.get(user_id, {}).values()]
+
+    async def attach(self, session: Session, notify: Notify) -> None:
+        """Register `session`, binding its user's route first if it is the user's first session here."""
+        async with self._locks.hold(session.user_id):
+            sessions = self._by_user.get(session.user_id)
+            if not sessions:
+                await self._route.bind(user_key(session.user_id))
+                sessions = self._by_user[session.user_id] = {}
+            local = _Local(session, notify)
+            sessions[session.id] = local
+            self._by_id[session.id] = local
+            self._empty.clear()
+        if self.draining:  # admitted just before the drain began: it goes with the others
+            session.close(CloseCode.SERVICE_RESTART, RESTART_REASON, flush=True)
+            notify()
+        await self._tell(self._events.opened, session)
+
+    async def detach(self, session: Session) -> None:
+        """Forget `session`, unbinding its user's route if it was the last one here. Safe to call twice."""
+        async with self._locks.hold(session.user_id):
+            if self._by_id.pop(session.id, None) is None:
+                return
+            sessions = self._by_user[session.user_id]
+            del sessions[session.id]
+            if not sessions:
+                del self._by_user[session.user_id]
+                try:
+                    await self._route.unbind(user_key(session.user_id))
+                except Exception:
+                    # The queue may already be gone (bus down); its `x-expires` and auto-delete clean up.
+                    logger.warning("gateway.unbind_failed", user_id=session.user_id, exc_info=True)
+            if not self._by_id:
+                self._empty.set()
+        await self._tell(self._events.closed, session)
+
+    def deliver(self, user_ids: Sequence[str], session_id: str | None, frame: bytes) -> int:
+        """Hand one frame to the local sessions it is for; returns how many took it. Never awaits."""
+        info = _LazyInfo(frame, self._describe)
+        if session_id is not None:
+            local = self._by_id.get(session_id)
+            if local is None or local.session.user_id not in user_ids:
+                return 0
+            local.session.answer(frame, info.get() if local.session.resuming else None)
+            local.notify()
+            return 1
+        count = 0
+        for user_id in dict.fromkeys(user_ids):
+            for local in self._by_user.get(user_id, {}).values():
+                session = local.session
+                session.deliver(frame, info.get() if session.needs_info else None)
+                local.notify()
+                count += 1
+        return count
+
+    def tick(self) -> None:
+        """Let every session act on the time (pings, missed pongs, stalled resumes)."""
+        now = self._clock.monotonic()
+        for local in list(self._by_id.values()):
+            local.session.tick(now)
+            if local.session.wants_write:
+                local.notify()
+
+    async def run_ticker(self, interval: float) -> None:
+        """Tick every `interval` seconds until cancelled; a failing tick is logged, never fatal."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.tick()
+            except Exception:
+                logger.exception("gateway.tick_failed")
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking sessions, close every one with 1012 after its buffered frames, wait for them to go."""
+        if not self.draining:
+            self.draining = True
+            logger.info("gateway.draining", sessions=len(self._by_id))
+        for local in list(self._by_id.values()):
+            local.session.close(CloseCode.SERVICE_RESTART, RESTART_REASON, flush=True)
+            local.notify()
+        try:
+            async with asyncio.timeout(grace):
+                await self._empty.wait()
+        except TimeoutError:
+            logger.warning("gateway.drain_timeout", sessions=len(self._by_id))
+
+    async def _tell(self, event: Callable[[Session], Awaitable[None]], session: Session) -> None:
+        try:
+            await event(session)
+        except Exception:
+            # Presence is told again by the next event; a lost one must not break a connection.
+            logger.warning("gateway.session_event_failed", session_id=session.id, exc_info=True)
+
+
+class _LazyInfo:
+    """A frame's `FrameInfo`, decoded at most once and only if some session needs it."""
+
+    __slots__ = ("_describe", "_done", "_frame", "_info")
+
+    def __init__(self, frame: bytes, describe: Describe) -> None:
+        self._frame = frame
+        self._describe = describe
+        self._info: FrameInfo | None = None
+        self._done = False
+
+    def get(self) -> FrameInfo | None:
+        if not self._done:
+            self._info = self._describe(self._frame)
+            self._done = True
+        return self._info

@@ -1,0 +1,86 @@
+"""Wires the gateway from the process's infrastructure (called by the composition root).
+
+Resources open in pairs on the exit stack, so they close in reverse: the delivery route (closed last),
+the ticker, then the drain (run first at shutdown, and on SIGTERM before uvicorn closes the sockets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from contextlib import AsyncExitStack
+
+from parlour.common.ratelimit import RateLimiter
+from parlour.common.service import Infrastructure, ServiceParts
+from parlour.common.settings import Settings
+from parlour.gateway.adapters.bus import BusCommandSink, BusSessionEvents, delivery_handler
+from parlour.gateway.adapters.codec import describe
+from parlour.gateway.adapters.http import gateway_router
+from parlour.gateway.adapters.websocket import ConnectionDeps, EndpointConfig, GatewayEndpoint
+from parlour.gateway.application.hub import Hub
+from parlour.gateway.application.passes import PassBook, PassPolicy
+from parlour.gateway.domain.session import SessionLimits
+from parlour.gateway.infrastructure.metrics import GatewayMetrics
+from parlour.gateway.infrastructure.signals import drain_before_sigterm
+
+# How often the hub looks at the clock for pings, missed pongs and stalled resumes.
+TICK_SECONDS = 1.0
+
+
+def session_limits(settings: Settings) -> SessionLimits:
+    """The per-connection limits in force."""
+    return SessionLimits(
+        send_buffer_frames=settings.gateway_send_buffer_frames,
+        send_buffer_bytes=settings.gateway_send_buffer_bytes,
+        rate_per_second=settings.gateway_frames_per_second,
+        rate_burst=settings.gateway_frame_burst,
+        ping_interval=settings.gateway_ping_interval_seconds,
+        ping_timeout=settings.gateway_ping_timeout_seconds,
+        resume_timeout=settings.gateway_resume_timeout_seconds,
+        max_frame_bytes=settings.gateway_max_frame_bytes,
+    )
+
+
+def gateway_id() -> str:
+    """This process's name in session events: host, pid and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+async def build_gateway(infra: Infrastructure, stack: AsyncExitStack) -> ServiceParts:
+    """The gateway: passes, the WebSocket endpoint, and the hub on this process's delivery route."""
+    settings, clock = infra.settings, infra.clock
+    metrics = GatewayMetrics(infra.metrics.registry)
+    hubs: list[Hub] = []
+    route = await infra.bus.open_route(delivery_handler(lambda: hubs[0], metrics.delivered.inc))
+    stack.push_async_callback(route.close)
+    hub = Hub(route, BusSessionEvents(infra.bus, gateway_id(), clock), clock, describe)
+    hubs.append(hub)
+
+    ticker = asyncio.create_task(hub.run_ticker(min(TICK_SECONDS, settings.gateway_ping_interval_seconds / 2)))
+    stack.push_async_callback(_cancel, ticker)
+
+    async def drain() -> None:
+        await hub.drain(settings.gateway_drain_seconds)
+
+    stack.push_async_callback(drain)
+    drain_before_sigterm(drain, stack)
+
+    passes = PassBook(
+        infra.kv,
+        RateLimiter(infra.kv, prefix="gateway.passes"),
+        PassPolicy(
+            ttl_seconds=settings.pass_ttl_seconds, issue_limit=settings.passes_per_minute, issue_window_seconds=60
+        ),
+    )
+    config = EndpointConfig(session_limits(settings), tuple(settings.allowed_origins))
+    endpoint = GatewayEndpoint(passes, ConnectionDeps(hub, BusCommandSink(infra.bus), clock, metrics, config))
+    return ServiceParts(routers=[gateway_router(passes, endpoint)])
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
