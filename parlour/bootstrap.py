@@ -31,12 +31,18 @@ from parlour.common.metrics import Metrics
 from parlour.common.service import Infrastructure, ServiceBuilder, ServiceParts
 from parlour.common.settings import Mode, Settings
 from parlour.common.tokens import HttpJwksSource, JwksSource, TokenVerifier
+from parlour.gateway.service import build_gateway
+from parlour.messaging.service import build_messaging
+from parlour.web.service import build_web
 
 logger = structlog.get_logger(__name__)
 
 # Every service a process can run. A new service is one line here.
 SERVICES: dict[str, ServiceBuilder] = {
     "auth": build_auth,
+    "gateway": build_gateway,
+    "messaging": build_messaging,
+    "web": build_web,
 }
 
 
@@ -104,7 +110,7 @@ async def open_key_value_store(settings: Settings, clock: Clock) -> KeyValueStor
     """In memory in embedded mode, Redis in distributed mode."""
     if settings.mode is Mode.EMBEDDED:
         return InMemoryKeyValueStore(clock)
-    return await RedisKeyValueStore.connect(settings.redis_url, namespace=settings.namespace, clock=clock)
+    return await RedisKeyValueStore.connect(settings.redis_url, namespace=settings.namespace)
 
 
 async def open_message_bus(settings: Settings, clock: Clock, kv: KeyValueStore) -> MessageBus:

@@ -1,0 +1,1 @@
+"""Messaging: chats, membership, authorization, ordered idempotent messages, history, read cursors."""

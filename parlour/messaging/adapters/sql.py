@@ -1,0 +1,322 @@
+"""SQL repositories of the messaging service, on SQLAlchemy Core (SQLite and PostgreSQL alike).
+
+Sequence numbers: `take_seqs` is one `UPDATE ... SET last_seq = last_seq + n ... RETURNING last_seq` in
+the transaction that inserts the messages, so the row lock it takes (PostgreSQL) or the database write
+lock (SQLite, `BEGIN IMMEDIATE`) serialises every writer of a chat, whichever worker it runs on. A seq
+is taken and used, or rolled back with the message: never a gap, never a duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from parlour.common.db import write_connection
+from parlour.messaging.application.ports import (
+    ChatCursor,
+    ChatRepository,
+    ChatSummary,
+    ConcurrentWrite,
+    MemberRepository,
+    MessageRepository,
+    ProjectedUser,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    UserRepository,
+)
+from parlour.messaging.domain.model import Chat, ChatKind, Member, Message, Role
+from parlour.messaging.infrastructure.tables import chats, members, messages, users
+
+
+def _chat(row: Any) -> Chat:
+    return Chat(
+        row.id,
+        ChatKind(row.kind),
+        row.title,
+        row.created_at,
+        row.last_activity_at,
+        row.last_seq,
+        row.member_version,
+        row.direct_key,
+    )
+
+
+def _member(row: Any) -> Member:
+    return Member(row.chat_id, row.user_id, Role(row.role), row.joined_at, row.read_seq)
+
+
+def _message(row: Any, prefix: str = "") -> Message:
+    def field(name: str) -> Any:
+        return getattr(row, prefix + name)
+
+    return Message(
+        field("id"),
+        field("chat_id"),
+        field("seq"),
+        field("sender_id"),
+        field("client_id"),
+        field("body"),
+        field("created_at"),
+        field("edited_at"),
+        field("deleted_at"),
+        field("deleted_by"),
+    )
+
+
+class SqlChatRepository(ChatRepository):
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, chat: Chat) -> bool:
+        statement = insert(chats).values(
+            id=chat.id,
+            kind=chat.kind.value,
+            title=chat.title,
+            direct_key=chat.direct_key,
+            created_at=chat.created_at,
+            last_activity_at=chat.last_activity_at,
+            last_seq=chat.last_seq,
+            member_version=chat.member_version,
+        )
+        try:
+            # A savepoint, so that losing the race for a direct pair leaves the transaction usable.
+            async with self._connection.begin_nested():
+                await self._connection.execute(statement)
+        except IntegrityError:
+            if chat.direct_key is None:
+                raise
+            return False
+        return True
+
+    async def get(self, chat_id: str) -> Chat | None:
+        row = (await self._connection.execute(select(chats).where(chats.c.id == chat_id))).first()
+        return _chat(row) if row else None
+
+    async def by_direct_key(self, key: str) -> Chat | None:
+        row = (await self._connection.execute(select(chats).where(chats.c.direct_key == key))).first()
+        return _chat(row) if row else None
+
+    async def member_version(self, chat_id: str, *, lock: bool = False) -> tuple[ChatKind, int] | None:
+        query = select(chats.c.kind, chats.c.member_version).where(chats.c.id == chat_id)
+        if lock:
+            query = query.with_for_update()  # SQLite has no FOR UPDATE: its BEGIN IMMEDIATE locked already
+        row = (await self._connection.execute(query)).first()
+        return (ChatKind(row.kind), row.member_version) if row else None
+
+    async def take_seqs(self, chat_id: str, count: int, at: datetime) -> int:
+        statement = (
+            update(chats)
+            .where(chats.c.id == chat_id)
+            .values(last_seq=chats.c.last_seq + count, last_activity_at=at)
+            .returning(chats.c.last_seq)
+        )
+        seq: int = (await self._connection.execute(statement)).scalar_one()
+        return seq
+
+    async def bump_member_version(self, chat_id: str) -> int:
+        statement = (
+            update(chats)
+            .where(chats.c.id == chat_id)
+            .values(member_version=chats.c.member_version + 1)
+            .returning(chats.c.member_version)
+        )
+        version: int = (await self._connection.execute(statement)).scalar_one()
+        return version
+
+    async def rename(self, chat_id: str, title: str) -> None:
+        await self._connection.execute(update(chats).where(chats.c.id == chat_id).values(title=title))
+
+    async def summaries(self, user_id: str, limit: int, after: ChatCursor | None) -> list[ChatSummary]:
+        last = messages.alias("last_message")
+        query = (
+            select(chats, members.c.role, members.c.read_seq, *(column.label(f"m_{column.name}") for column in last.c))
+            .select_from(
+                members.join(chats, chats.c.id == members.c.chat_id).outerjoin(
+                    last, and_(last.c.chat_id == chats.c.id, last.c.seq == chats.c.last_seq)
+                )
+            )
+            .where(members.c.user_id == user_id)
+            .order_by(chats.c.last_activity_at.desc(), chats.c.id.desc())
+            .limit(limit)
+        )
+        if after is not None:
+            at = after.last_activity_at
+            query = query.where(
+                or_(chats.c.last_activity_at < at, and_(chats.c.last_activity_at == at, chats.c.id < after.chat_id))
+            )
+        return [_summary(row) for row in await self._connection.execute(query)]
+
+
+def _summary(row: Any) -> ChatSummary:
+    last = _message(row, "m_") if row.m_id is not None else None
+    return ChatSummary(_chat(row), Role(row.role), row.read_seq, last)
+
+
+class SqlMemberRepository(MemberRepository):
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, member: Member) -> None:
+        await self._connection.execute(
+            insert(members).values(
+                chat_id=member.chat_id,
+                user_id=member.user_id,
+                role=member.role.value,
+                read_seq=member.read_seq,
+                joined_at=member.joined_at,
+            )
+        )
+
+    async def of_chat(self, chat_id: str) -> list[Member]:
+        query = select(members).where(members.c.chat_id == chat_id).order_by(members.c.joined_at, members.c.user_id)
+        return [_member(row) for row in await self._connection.execute(query)]
+
+    async def remove(self, chat_id: str, user_id: str) -> None:
+        await self._connection.execute(
+            members.delete().where(members.c.chat_id == chat_id, members.c.user_id == user_id)
+        )
+
+    async def set_role(self, chat_id: str, user_id: str, role: Role) -> None:
+        await self._connection.execute(
+            update(members).where(members.c.chat_id == chat_id, members.c.user_id == user_id).values(role=role.value)
+        )
+
+    async def advance_read(self, chat_id: str, user_id: str, seq: int) -> bool:
+        # The WHERE makes the cursor monotonic even between concurrent transactions.
+        result = await self._connection.execute(
+            update(members)
+            .where(members.c.chat_id == chat_id, members.c.user_id == user_id, members.c.read_seq < seq)
+            .values(read_seq=seq)
+        )
+        return result.rowcount == 1
+
+
+class SqlMessageRepository(MessageRepository):
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add_many(self, new: Sequence[Message]) -> None:
+        rows = [
+            {
+                "id": message.id,
+                "chat_id": message.chat_id,
+                "seq": message.seq,
+                "sender_id": message.sender_id,
+                "client_id": message.client_id,
+                "body": message.body,
+                "created_at": message.created_at,
+            }
+            for message in new
+        ]
+        try:
+            await self._connection.execute(insert(messages), rows)  # one multi-row INSERT
+        except IntegrityError as error:
+            raise ConcurrentWrite() from error
+
+    async def by_client_ids(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Message]:
+        if not keys:
+            return {}
+        # Both columns of the unique index are constrained, so it serves the lookup; exact pairs are
+        # picked out here (a portable stand-in for row-value IN).
+        query = select(messages).where(
+            messages.c.sender_id.in_(sorted({sender for sender, _ in keys})),
+            messages.c.client_id.in_(sorted({client_id for _, client_id in keys})),
+        )
+        wanted = set(keys)
+        found = (_message(row) for row in await self._connection.execute(query))
+        return {(m.sender_id, m.client_id): m for m in found if (m.sender_id, m.client_id) in wanted}
+
+    async def get(self, chat_id: str, message_id: str) -> Message | None:
+        query = select(messages).where(messages.c.id == message_id, messages.c.chat_id == chat_id)
+        row = (await self._connection.execute(query)).first()
+        return _message(row) if row else None
+
+    async def save(self, message: Message) -> None:
+        await self._connection.execute(
+            update(messages)
+            .where(messages.c.id == message.id)
+            .values(
+                body=message.body,
+                edited_at=message.edited_at,
+                deleted_at=message.deleted_at,
+                deleted_by=message.deleted_by,
+            )
+        )
+
+    async def page(self, chat_id: str, *, after: int | None, before: int | None, limit: int) -> list[Message]:
+        query = select(messages).where(messages.c.chat_id == chat_id).limit(limit)
+        if after is not None:
+            query = query.where(messages.c.seq > after)
+        if before is not None:
+            query = query.where(messages.c.seq < before)
+        if after is not None:
+            return [_message(row) for row in await self._connection.execute(query.order_by(messages.c.seq))]
+        rows = await self._connection.execute(query.order_by(messages.c.seq.desc()))
+        return [_message(row) for row in reversed(rows.all())]
+
+
+class SqlUserRepository(UserRepository):
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, user: ProjectedUser) -> None:
+        statement = insert(users).values(id=user.id, username=user.username, display_name=user.display_name)
+        try:
+            async with self._connection.begin_nested():
+                await self._connection.execute(statement)
+        except IntegrityError:
+            pass  # a redelivered event, or the HTTP fallback got there first
+
+    async def known(self, user_ids: Sequence[str]) -> set[str]:
+        if not user_ids:
+            return set()
+        query = select(users.c.id).where(users.c.id.in_(list(user_ids)))
+        return set((await self._connection.execute(query)).scalars())
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """A transaction on one connection; rolled back on exit unless `commit()` was called."""
+
+    def __init__(self, engine: AsyncEngine, *, write: bool) -> None:
+        self._engine = engine
+        self._write = write
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Self:
+        connection = await (write_connection(self._engine) if self._write else self._engine.connect())
+        self._connection = connection
+        await connection.begin()
+        self.chats = SqlChatRepository(connection)
+        self.members = SqlMemberRepository(connection)
+        self.messages = SqlMessageRepository(connection)
+        self.users = SqlUserRepository(connection)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        assert self._connection is not None
+        try:
+            await self._connection.rollback()
+        finally:
+            await self._connection.close()
+
+    async def commit(self) -> None:
+        assert self._connection is not None
+        await self._connection.commit()
+
+
+class SqlUnitOfWorkFactory(UnitOfWorkFactory):
+    """Units of work on one engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    def __call__(self, *, write: bool = True) -> UnitOfWork:
+        return SqlUnitOfWork(self._engine, write=write)

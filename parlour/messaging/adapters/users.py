@@ -1,0 +1,43 @@
+"""Asking the auth service about a user id the projection does not know yet, over its public REST API."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import httpx
+
+from parlour.common.errors import Unavailable
+from parlour.messaging.application.ports import ProjectedUser, UserLookup
+from parlour.messaging.domain.messages import OnBehalf
+
+_TIMEOUT = 5.0
+
+
+class HttpUserLookup(UserLookup):
+    """`GET {auth}/auth/users/{id}` with the caller's bearer token (auth shows any user to any user).
+
+    `auth_url` is where auth runs (distributed mode). Without it (embedded mode) auth is served by this
+    very process, so it is asked at the address the caller reached it at, whatever port it listens on.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, auth_url: str | None) -> None:
+        self._client = client
+        self._auth_url = auth_url
+
+    async def find(self, user_id: str, caller: OnBehalf | None) -> ProjectedUser | None:
+        if caller is None:
+            return None
+        base = (self._auth_url or caller.origin).rstrip("/")
+        url = f"{base}/auth/users/{quote(user_id, safe='')}"
+        try:
+            response = await self._client.get(
+                url, headers={"Authorization": f"Bearer {caller.token}"}, timeout=_TIMEOUT
+            )
+        except httpx.HTTPError as error:
+            raise Unavailable("The auth service cannot be reached to check a user id: try again.") from error
+        if response.status_code in {404, 422}:
+            return None
+        if response.status_code != 200:
+            raise Unavailable(f"The auth service answered {response.status_code} about a user id: try again.")
+        body = response.json()
+        return ProjectedUser(body["id"], body["username"], body["display_name"])

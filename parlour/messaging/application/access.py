@@ -1,0 +1,81 @@
+"""The policy information point (PIP): who is in a chat, cached per worker.
+
+A chat's members are cached with the chat's membership `version`. Every membership change bumps the
+version in its own transaction (which locks the chat row) and publishes `MembershipChanged`, on which
+every worker drops its entry. A use case that acts on a chat reads the version in its transaction and
+reuses the cached members only when the versions match, so a stale entry can never authorise anyone:
+a removed member is cut off as soon as the removal commits, on every worker, even before the event
+arrives. Writers pass `lock=True`, which holds the chat row, so membership cannot change under them.
+
+Within one transaction, a chat locked once stays locked, so a batch of sends to one chat (group commit)
+checks its version once.
+
+Only typing, which is relayed and never stored, trusts a cached entry without asking the database; its
+staleness is bounded by the event (milliseconds) and by `ttl` seconds should an event be lost.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from weakref import WeakKeyDictionary
+
+from parlour.common.clock import Clock
+from parlour.messaging.application.ports import UnitOfWork, UnitOfWorkFactory
+from parlour.messaging.domain.model import Members
+
+
+class MembershipCache:
+    """Chat members by chat id, validated against the chat's membership version (LRU-bounded)."""
+
+    def __init__(self, unit_of_work: UnitOfWorkFactory, clock: Clock, *, ttl: float = 30.0, size: int = 10_000):
+        self._uow = unit_of_work
+        self._clock = clock
+        self._ttl = ttl
+        self._size = size
+        self._entries: OrderedDict[str, tuple[Members, float]] = OrderedDict()
+        self._locked: WeakKeyDictionary[UnitOfWork, dict[str, Members]] = WeakKeyDictionary()
+
+    async def verified(self, uow: UnitOfWork, chat_id: str, *, lock: bool = False) -> Members | None:
+        """The chat's current members as seen by `uow`'s transaction; None if there is no such chat."""
+        held = self._locked.get(uow, {}).get(chat_id)
+        if held is not None:
+            return held
+        found = await uow.chats.member_version(chat_id, lock=lock)
+        if found is None:
+            self._entries.pop(chat_id, None)
+            return None
+        kind, version = found
+        entry = self._entries.get(chat_id)
+        if entry is not None and entry[0].version == version:
+            self._entries.move_to_end(chat_id)
+            snapshot = entry[0]
+        else:
+            members = await uow.members.of_chat(chat_id)
+            snapshot = Members.of(chat_id, kind, version, {member.user_id: member.role for member in members})
+            self._store(snapshot)
+        if lock:
+            self._locked.setdefault(uow, {})[chat_id] = snapshot
+        return snapshot
+
+    async def cached(self, chat_id: str) -> Members | None:
+        """The chat's members from the cache when fresh, else from the database (for typing only)."""
+        entry = self._entries.get(chat_id)
+        if entry is not None and self._clock.monotonic() < entry[1]:
+            return entry[0]
+        async with self._uow(write=False) as uow:
+            return await self.verified(uow, chat_id)
+
+    def invalidate(self, chat_id: str, version: int | None = None) -> None:
+        """Drop the chat's entry (unless it already is at `version` or newer)."""
+        entry = self._entries.get(chat_id)
+        if entry is not None and (version is None or entry[0].version < version):
+            del self._entries[chat_id]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _store(self, members: Members) -> None:
+        self._entries[members.chat_id] = (members, self._clock.monotonic() + self._ttl)
+        self._entries.move_to_end(members.chat_id)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)

@@ -1,0 +1,195 @@
+"""What the messaging use cases need from the outside world."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from parlour.messaging.domain.messages import Event, OnBehalf
+from parlour.messaging.domain.model import Chat, ChatKind, Member, Message, Role
+
+
+class ConcurrentWrite(Exception):
+    """A concurrent transaction took a unique key first; running the unit of work again finds its row."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCursor:
+    """Where a page of the chat list ended: chats are listed by last activity, newest first."""
+
+    last_activity_at: datetime
+    chat_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSummary:
+    """One row of a user's chat list."""
+
+    chat: Chat
+    role: Role
+    read_seq: int
+    last_message: Message | None
+
+    @property
+    def unread(self) -> int:
+        # Own messages move the sender's cursor, so this counts what others wrote since the cursor.
+        return max(0, self.chat.last_seq - self.read_seq)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectedUser:
+    """A user as messaging knows them, from auth's `user.registered` events."""
+
+    id: str
+    username: str
+    display_name: str
+
+
+class ChatRepository(ABC):
+    """Chats, their sequence counters and their membership versions."""
+
+    @abstractmethod
+    async def add(self, chat: Chat) -> bool:
+        """Store a new chat; False (and nothing stored) when a direct chat of the same pair exists."""
+
+    @abstractmethod
+    async def get(self, chat_id: str) -> Chat | None:
+        """The chat with this id."""
+
+    @abstractmethod
+    async def by_direct_key(self, key: str) -> Chat | None:
+        """The direct chat of this pair (`direct_key`)."""
+
+    @abstractmethod
+    async def member_version(self, chat_id: str, *, lock: bool = False) -> tuple[ChatKind, int] | None:
+        """The chat's kind and membership version; with `lock`, the chat row stays locked until commit."""
+
+    @abstractmethod
+    async def take_seqs(self, chat_id: str, count: int, at: datetime) -> int:
+        """Atomically take the chat's next `count` sequence numbers (returns the last one) and mark the
+        chat active at `at`; the numbers go back if the transaction rolls back."""
+
+    @abstractmethod
+    async def bump_member_version(self, chat_id: str) -> int:
+        """Record a membership change (locking the chat row); returns the new version."""
+
+    @abstractmethod
+    async def rename(self, chat_id: str, title: str) -> None:
+        """Change a group's title."""
+
+    @abstractmethod
+    async def summaries(self, user_id: str, limit: int, after: ChatCursor | None) -> list[ChatSummary]:
+        """The user's chats by last activity (newest first), starting after `after`."""
+
+
+class MemberRepository(ABC):
+    """Memberships: who is in which chat, with which role, having read how far."""
+
+    @abstractmethod
+    async def add(self, member: Member) -> None:
+        """Store a membership (the caller checked the user is not a member yet)."""
+
+    @abstractmethod
+    async def of_chat(self, chat_id: str) -> list[Member]:
+        """The chat's members, earliest first."""
+
+    @abstractmethod
+    @abstractmethod
+    async def remove(self, chat_id: str, user_id: str) -> None:
+        """End a membership."""
+
+    @abstractmethod
+    async def set_role(self, chat_id: str, user_id: str, role: Role) -> None:
+        """Change a member's role."""
+
+    @abstractmethod
+    async def advance_read(self, chat_id: str, user_id: str, seq: int) -> bool:
+        """Move the member's `read_seq` to `seq` if that is forward; returns whether it moved."""
+
+
+class MessageRepository(ABC):
+    """Messages by chat and seq, and by sender and client id (idempotency)."""
+
+    @abstractmethod
+    async def add_many(self, messages: Sequence[Message]) -> None:
+        """Store new messages (their seqs taken with `ChatRepository.take_seqs` in the same transaction).
+
+        Raises `ConcurrentWrite` when another transaction stored the same sender and client id first.
+        """
+
+    @abstractmethod
+    async def by_client_ids(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Message]:
+        """The messages these `(sender_id, client_id)` pairs already sent, by pair."""
+
+    @abstractmethod
+    async def get(self, chat_id: str, message_id: str) -> Message | None:
+        """A message of the chat by id."""
+
+    @abstractmethod
+    async def save(self, message: Message) -> None:
+        """Store a message's new body, edit time or deletion."""
+
+    @abstractmethod
+    async def page(self, chat_id: str, *, after: int | None, before: int | None, limit: int) -> list[Message]:
+        """Up to `limit` messages with `after < seq < before`, in seq order: the first ones when `after`
+        is given, else the last ones (closest to `before`, or the newest)."""
+
+
+class UserRepository(ABC):
+    """The users projection, fed by auth's events."""
+
+    @abstractmethod
+    async def add(self, user: ProjectedUser) -> None:
+        """Record a user (a repeated id is ignored)."""
+
+    @abstractmethod
+    async def known(self, user_ids: Sequence[str]) -> set[str]:
+        """Which of these ids are known users."""
+
+
+class UnitOfWork(ABC):
+    """One transaction over the messaging repositories; rolled back unless committed."""
+
+    chats: ChatRepository
+    members: MemberRepository
+    messages: MessageRepository
+    users: UserRepository
+
+    @abstractmethod
+    async def __aenter__(self) -> Self: ...
+
+    @abstractmethod
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None: ...
+
+    @abstractmethod
+    async def commit(self) -> None:
+        """Make the work durable."""
+
+
+class UnitOfWorkFactory(ABC):
+    """Opens units of work; read-only ones may run beside writers (SQLite takes no write lock)."""
+
+    @abstractmethod
+    def __call__(self, *, write: bool = True) -> UnitOfWork: ...
+
+
+class UserLookup(ABC):
+    """Asks auth about a user the projection does not know yet (its event is still on the way)."""
+
+    @abstractmethod
+    async def find(self, user_id: str, caller: OnBehalf | None) -> ProjectedUser | None:
+        """The user, or None if auth has no such user. Raises `Unavailable` if auth cannot answer."""
+
+
+class EventPublisher(ABC):
+    """Sends the events of one commit on their way, after the commit."""
+
+    @abstractmethod
+    async def publish(self, events: Sequence[Event]) -> None:
+        """Publish the events (as one batch where the transport allows)."""

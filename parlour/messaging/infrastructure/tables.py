@@ -1,0 +1,80 @@
+"""The messaging service's tables (SQLAlchemy Core). The migrations in ./migrations create them.
+
+Indexes and what uses them:
+- `messaging_messages (chat_id, seq)` unique: history pages, sync, the last message of a chat; and the
+  guarantee that a seq is never given twice.
+- `messaging_messages (sender_id, client_id)` unique: idempotent sends.
+- `messaging_members (user_id)`: a user's chats (the chat list, sync); the primary key
+  `(chat_id, user_id)` serves a chat's members.
+- `messaging_chats (direct_key)` unique: exactly one direct chat per pair of users.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from parlour.common.db import UtcDateTime
+
+metadata = MetaData()
+
+users = Table(
+    "messaging_users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("username", String(32), nullable=False),
+    Column("display_name", String(64), nullable=False),
+)
+
+chats = Table(
+    "messaging_chats",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("title", String(128), nullable=True),
+    Column("direct_key", String(80), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_activity_at", UtcDateTime(), nullable=False),
+    Column("last_seq", BigInteger(), nullable=False, server_default="0"),
+    Column("member_version", BigInteger(), nullable=False, server_default="0"),
+    UniqueConstraint("direct_key", name="uq_messaging_chats_direct_key"),
+)
+
+members = Table(
+    "messaging_members",
+    metadata,
+    Column("chat_id", String(36), ForeignKey("messaging_chats.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(36), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("read_seq", BigInteger(), nullable=False, server_default="0"),
+    Column("joined_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("chat_id", "user_id", name="pk_messaging_members"),
+    Index("ix_messaging_members_user_id", "user_id"),
+)
+
+messages = Table(
+    "messaging_messages",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("chat_id", String(36), ForeignKey("messaging_chats.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger(), nullable=False),
+    Column("sender_id", String(36), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("body", Text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("edited_at", UtcDateTime(), nullable=True),
+    Column("deleted_at", UtcDateTime(), nullable=True),
+    Column("deleted_by", String(36), nullable=True),
+    UniqueConstraint("chat_id", "seq", name="uq_messaging_messages_chat_seq"),
+    UniqueConstraint("sender_id", "client_id", name="uq_messaging_messages_sender_client"),
+)

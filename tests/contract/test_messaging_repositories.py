@@ -1,0 +1,196 @@
+"""The messaging repositories' contract, run against SQLite and PostgreSQL alike (one fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from parlour.common.db import create_engine, migrate
+from parlour.messaging.adapters.sql import SqlUnitOfWorkFactory
+from parlour.messaging.application.ports import ChatCursor, ConcurrentWrite, ProjectedUser
+from parlour.messaging.domain.model import Chat, ChatKind, Member, Message, Role
+from tests.databases import database_url, postgres_database  # noqa: F401 - fixtures
+
+NOW = datetime(2026, 11, 21, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SqlUnitOfWorkFactory]:  # noqa: F811
+    engine = create_engine(database_url)
+    await migrate(engine)
+    yield SqlUnitOfWorkFactory(engine)
+    await engine.dispose()
+
+
+def _id() -> str:
+    return str(uuid.uuid4())
+
+
+async def _chat(store: SqlUnitOfWorkFactory, *users: str, at: datetime = NOW, direct: bool = False) -> Chat:
+    kind = ChatKind.DIRECT if direct else ChatKind.GROUP
+    key = ":".join(sorted(users)) if direct else None
+    chat = Chat(_id(), kind, None if direct else "Team", at, at, direct_key=key)
+    async with store() as uow:
+        assert await uow.chats.add(chat)
+        for index, user in enumerate(users):
+            await uow.members.add(Member(chat.id, user, Role.OWNER if index == 0 else Role.MEMBER, at))
+        await uow.commit()
+    return chat
+
+
+async def _send(store: SqlUnitOfWorkFactory, chat: Chat, sender: str, count: int = 1) -> list[Message]:
+    async with store() as uow:
+        last = await uow.chats.take_seqs(chat.id, count, NOW)
+        seqs = range(last - count + 1, last + 1)
+        sent = [Message(_id(), chat.id, seq, sender, _id(), f"message {seq}", NOW) for seq in seqs]
+        await uow.messages.add_many(sent)
+        await uow.commit()
+    return sent
+
+
+async def test_a_chat_round_trips_with_utc_times(store: SqlUnitOfWorkFactory) -> None:
+    chat = await _chat(store, "a", "b")
+    async with store(write=False) as uow:
+        found = await uow.chats.get(chat.id)
+        assert found == chat
+        assert found is not None
+        assert found.created_at.tzinfo is not None
+        assert await uow.chats.member_version(chat.id) == (ChatKind.GROUP, 0)
+        assert await uow.chats.member_version("nope") is None
+
+
+async def test_one_direct_chat_per_pair_and_the_loser_keeps_a_usable_transaction(store: SqlUnitOfWorkFactory) -> None:
+    a, b = _id(), _id()
+    first = await _chat(store, a, b, direct=True)
+    twin = Chat(_id(), ChatKind.DIRECT, None, NOW, NOW, direct_key=first.direct_key)
+    async with store() as uow:
+        assert not await uow.chats.add(twin)
+        assert await uow.chats.by_direct_key(f"{min(a, b)}:{max(a, b)}") == first
+
+
+async def test_seq_is_taken_in_the_transaction_and_rolled_back_with_it(store: SqlUnitOfWorkFactory) -> None:
+    chat = await _chat(store, "a")
+    async with store() as uow:
+        assert await uow.chats.take_seqs(chat.id, 2, NOW) == 2
+        # no commit: the seq goes back with the transaction
+    assert [m.seq for m in await _send(store, chat, "a", 3)] == [1, 2, 3]
+    async with store(write=False) as uow:
+        stored = await uow.chats.get(chat.id)
+    assert stored is not None
+    assert stored.last_seq == 3
+
+
+async def test_concurrent_writers_of_one_chat_never_share_or_skip_a_seq(store: SqlUnitOfWorkFactory) -> None:
+    chat = await _chat(store, "a")
+    await asyncio.gather(*(_send(store, chat, f"u{i}", 1 + i % 2) for i in range(20)))
+    async with store(write=False) as uow:
+        page = await uow.messages.page(chat.id, after=0, before=None, limit=100)
+    assert [m.seq for m in page] == list(range(1, 31))
+
+
+async def test_the_same_sender_and_client_id_cannot_be_stored_twice(store: SqlUnitOfWorkFactory) -> None:
+    chat = await _chat(store, "a")
+    (message,) = await _send(store, chat, "a")
+    async with store(write=False) as uow:
+        keys = [("a", message.client_id), ("b", message.client_id), ("a", "other")]
+        assert await uow.messages.by_client_ids(keys) == {("a", message.client_id): message}
+        assert await uow.messages.by_client_ids([]) == {}
+    duplicate = Message(_id(), chat.id, 2, "a", message.client_id, "again", NOW)
+    async with store() as uow:
+        with pytest.raises(ConcurrentWrite):
+            await uow.messages.add_many([duplicate])
+
+
+async def test_edits_and_tombstones_are_saved(store: SqlUnitOfWorkFactory) -> None:
+    chat = await _chat(store, "a")
+    (message,) = await _send(store, chat, "a")
+    later = NOW + timedelta(minutes=1)
+    async with store() as uow:
+        await uow.messages.save(message.edit("edited", later).delete("b", later))
+        await uow.commit()
+    async with store(write=False) as uow:
+        stored = await uow.messages.get(chat.id, message.id)
+        assert await uow.messages.get("other-chat", message.id) is None
+    assert stored is not None
+    assert (stored.body, stored.edited_at, stored.deleted_at, stored.deleted_by) == ("", later, later, "b")
+
+
+@pytest.mark.parametrize(
+    ("after", "before", "limit", "expected"),
+    [
+        (None, None, 3, [8, 9, 10]),
+        (0, None, 3, [1, 2, 3]),
+        (8, None, 5, [9, 10]),
+        (None, 4, 5, [1, 2, 3]),
+        (None, 6, 2, [4, 5]),
+        (2, 9, 3, [3, 4, 5]),
+        (10, None, 5, []),
+    ],
+)
+async def test_history_pages_by_seq(
+    store: SqlUnitOfWorkFactory, after: int | None, before: int | None, limit: int, expected: list[int]
+) -> None:
+    chat = await _chat(store, "a")
+    await _send(store, chat, "a", 10)
+    async with store(write=False) as uow:
+        page = await uow.messages.page(chat.id, after=after, before=before, limit=limit)
+    assert [m.seq for m in page] == expected
+
+
+async def test_read_cursors_only_move_forward(store: SqlUnitOfWorkFactory) -> None:
+    chat = await _chat(store, "a", "b")
+    async with store() as uow:
+        assert await uow.members.advance_read(chat.id, "b", 5)
+        assert not await uow.members.advance_read(chat.id, "b", 3)
+        assert not await uow.members.advance_read(chat.id, "b", 5)
+        assert not await uow.members.advance_read(chat.id, "stranger", 9)
+        await uow.commit()
+    async with store(write=False) as uow:
+        assert {m.user_id: m.read_seq for m in await uow.members.of_chat(chat.id)} == {"a": 0, "b": 5}
+
+
+async def test_membership_changes_bump_the_version(store: SqlUnitOfWorkFactory) -> None:
+    chat = await _chat(store, "a", "b")
+    async with store() as uow:
+        await uow.members.set_role(chat.id, "b", Role.ADMIN)
+        await uow.members.remove(chat.id, "a")
+        assert await uow.chats.bump_member_version(chat.id) == 1
+        assert await uow.chats.member_version(chat.id, lock=True) == (ChatKind.GROUP, 1)
+        await uow.commit()
+    async with store(write=False) as uow:
+        assert [(m.user_id, m.role) for m in await uow.members.of_chat(chat.id)] == [("b", Role.ADMIN)]
+
+
+async def test_summaries_list_a_users_chats_by_activity_with_the_last_message(store: SqlUnitOfWorkFactory) -> None:
+    user = _id()
+    old = await _chat(store, user, at=NOW - timedelta(hours=2))
+    new = await _chat(store, user, at=NOW - timedelta(hours=1))
+    await _chat(store, "someone-else")
+    await _send(store, old, user, 2)  # moves `old` to NOW: the most recent
+    async with store() as uow:
+        await uow.members.advance_read(old.id, user, 1)
+        await uow.commit()
+    async with store(write=False) as uow:
+        first = await uow.chats.summaries(user, 1, None)
+        rest = await uow.chats.summaries(user, 5, ChatCursor(first[0].chat.last_activity_at, first[0].chat.id))
+    assert [s.chat.id for s in first + rest] == [old.id, new.id]
+    top = first[0]
+    assert (top.role, top.read_seq, top.unread, top.chat.last_seq) == (Role.OWNER, 1, 1, 2)
+    assert top.last_message is not None
+    assert (top.last_message.seq, top.last_message.body) == (2, "message 2")
+    assert rest[0].last_message is None
+
+
+async def test_the_users_projection_ignores_repeats(store: SqlUnitOfWorkFactory) -> None:
+    user = ProjectedUser(_id(), "ann", "Ann")
+    async with store() as uow:
+        await uow.users.add(user)
+        await uow.users.add(user)
+        await uow.commit()
+    async with store(write=False) as uow:
+        assert await uow.users.known([user.id, "ghost"]) == {user.id}
+        assert await uow.users.known([]) == set()

@@ -1,0 +1,51 @@
+"""Asking auth about a user id the projection does not know yet (HTTP, through a mock transport)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from parlour.common.errors import Unavailable
+from parlour.messaging.adapters.users import HttpUserLookup
+from parlour.messaging.application.ports import ProjectedUser
+from parlour.messaging.domain.messages import OnBehalf
+
+CALLER = OnBehalf("token-1", "http://embedded:8000/")
+
+
+def lookup(answer: httpx.Response | Exception, auth_url: str | None, seen: list[httpx.Request]) -> HttpUserLookup:
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return HttpUserLookup(httpx.AsyncClient(transport=httpx.MockTransport(handle)), auth_url)
+
+
+async def test_a_known_user_is_fetched_as_the_caller_from_auth() -> None:
+    seen: list[httpx.Request] = []
+    body = {"id": "u/1", "username": "ann", "display_name": "Ann", "created_at": "2026-01-01T00:00:00Z"}
+    found = await lookup(httpx.Response(200, json=body), "http://auth:9000", seen).find("u/1", CALLER)
+    assert found == ProjectedUser("u/1", "ann", "Ann")
+    assert str(seen[0].url) == "http://auth:9000/auth/users/u%2F1"  # an id cannot walk to another path
+    assert seen[0].headers["authorization"] == "Bearer token-1"
+
+
+async def test_embedded_mode_asks_the_address_the_caller_came_in_at() -> None:
+    seen: list[httpx.Request] = []
+    await lookup(httpx.Response(404), None, seen).find("u1", CALLER)
+    assert str(seen[0].url) == "http://embedded:8000/auth/users/u1"
+
+
+async def test_unknown_users_are_none_and_nothing_is_asked_without_credentials() -> None:
+    seen: list[httpx.Request] = []
+    assert await lookup(httpx.Response(404), "http://auth", seen).find("ghost", CALLER) is None
+    assert await lookup(httpx.Response(404), "http://auth", seen).find("ghost", None) is None
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize("answer", [httpx.Response(500), httpx.ConnectError("refused")])
+async def test_an_auth_that_cannot_answer_is_unavailable_not_unknown(answer: httpx.Response | Exception) -> None:
+    with pytest.raises(Unavailable):
+        await lookup(answer, "http://auth", []).find("u1", CALLER)

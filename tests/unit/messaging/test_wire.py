@@ -1,0 +1,163 @@
+"""The bus adapter: what a client command decodes to, and the exact frames events become."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+
+from parlour.common.bus import BusMessage
+from parlour.common.bus.port import MalformedMessage
+from parlour.common.contracts import COMMAND, ClientCommand, DeliveryItem
+from parlour.messaging.adapters.bus import decode_command
+from parlour.messaging.adapters.frames import delivery_items
+from parlour.messaging.domain.messages import (
+    CommandRejected,
+    MarkRead,
+    MemberRemoved,
+    MembershipChanged,
+    MessageAcknowledged,
+    MessageDeleted,
+    MessageSent,
+    RejectCommand,
+    SendMessage,
+    Sync,
+    Synced,
+    SyncedChat,
+    UserTyped,
+)
+from parlour.messaging.domain.model import Message
+
+AT = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+MESSAGE = Message("m1", "c1", 7, "ann", "k1", "hello", AT)
+
+
+def command(kind: str, payload: object, user: str = "ann", session: str = "s1") -> BusMessage:
+    raw = msgspec.Raw(json.dumps(payload).encode())
+    body = msgspec.json.encode(ClientCommand(type=kind, user_id=user, session_id=session, payload=raw))
+    return BusMessage(type=COMMAND, body=body)
+
+
+def frames(*items: DeliveryItem) -> list[tuple[list[str], str | None, dict[str, object]]]:
+    return [(item.user_ids, item.session_id, json.loads(bytes(item.frame))) for item in items]
+
+
+def test_commands_decode_with_the_stamped_user_and_session() -> None:
+    send = command("message.send", {"type": "message.send", "chat_id": "c1", "client_id": "k1", "body": "hi"})
+    assert decode_command(send) == SendMessage("ann", "c1", "k1", "hi", "s1")
+    assert decode_command(command("read", {"chat_id": "c1", "seq": 3})) == MarkRead("ann", "c1", 3, "s1")
+    assert decode_command(command("sync", {"chats": {"c1": 4}}, session="s2")) == Sync("ann", "s2", {"c1": 4})
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "client_id"),
+    [
+        ("message.send", {"chat_id": "c1", "client_id": "k1"}, "k1"),
+        ("message.send", {"chat_id": 5, "body": "x"}, None),
+        ("read", {"chat_id": "c1", "seq": -1}, None),
+        ("launch.rockets", {}, None),
+    ],
+)
+def test_a_bad_payload_becomes_a_rejection_for_its_session(kind: str, payload: object, client_id: str | None) -> None:
+    rejected = decode_command(command(kind, payload))
+    assert isinstance(rejected, RejectCommand)
+    assert (rejected.session_id, rejected.code, rejected.client_id) == ("s1", "command_invalid", client_id)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        BusMessage(type=COMMAND, body=b"\xff not json"),
+        BusMessage(type=COMMAND, body=b'{"type": "message.send"}'),
+        BusMessage(type="something.else", body=b"{}"),
+    ],
+)
+def test_a_body_naming_no_session_is_malformed_so_the_bus_parks_it(message: BusMessage) -> None:
+    with pytest.raises(MalformedMessage):
+        decode_command(message)
+
+
+def test_message_new_and_ack_frames() -> None:
+    items = [
+        *delivery_items(MessageSent(MESSAGE, ("ann", "bob"))),
+        *delivery_items(MessageAcknowledged(MESSAGE, "s1")),
+    ]
+    assert frames(*items) == [
+        (
+            ["ann", "bob"],
+            None,
+            {
+                "type": "message.new",
+                "chat_id": "c1",
+                "seq": 7,
+                "message_id": "m1",
+                "sender_id": "ann",
+                "body": "hello",
+                "created_at": "2026-01-02T03:04:05.678000Z",
+                "edited_at": None,
+                "deleted": False,
+            },
+        ),
+        (
+            ["ann"],
+            "s1",
+            {
+                "type": "message.ack",
+                "client_id": "k1",
+                "chat_id": "c1",
+                "seq": 7,
+                "message_id": "m1",
+                "created_at": "2026-01-02T03:04:05.678000Z",
+            },
+        ),
+    ]
+
+
+def test_rejections_of_sends_and_errors_of_other_commands() -> None:
+    send = CommandRejected("ann", "s1", "message.send", "chat_not_found", "No such chat.", "k1")
+    read = CommandRejected("ann", "s1", "read", "chat_not_found", "No such chat.")
+    assert frames(*delivery_items(send), *delivery_items(read)) == [
+        (
+            ["ann"],
+            "s1",
+            {"type": "message.rejected", "client_id": "k1", "code": "chat_not_found", "reason": "No such chat."},
+        ),
+        (["ann"], "s1", {"type": "error", "code": "chat_not_found", "reason": "No such chat.", "command": "read"}),
+    ]
+
+
+def test_deletions_removals_and_internal_events() -> None:
+    tombstone = MESSAGE.delete("bob", AT)
+    assert frames(*delivery_items(MessageDeleted(tombstone, ("ann",))))[0][2] == {
+        "type": "message.deleted",
+        "chat_id": "c1",
+        "seq": 7,
+        "message_id": "m1",
+        "deleted_by": "bob",
+        "deleted_at": "2026-01-02T03:04:05.678000Z",
+    }
+    assert frames(*delivery_items(MemberRemoved("c1", "cat"))) == [
+        (["cat"], None, {"type": "chat.removed", "chat_id": "c1"})
+    ]
+    assert list(delivery_items(MembershipChanged("c1", 3))) == []
+    assert list(delivery_items(UserTyped("c1", "ann", ()))) == []  # alone in the chat: nobody to tell
+
+
+def test_a_sync_answer_ends_with_resume_done_for_that_session_only() -> None:
+    synced = Synced(
+        "ann",
+        "s1",
+        (SyncedChat("c1", (MESSAGE,), 7, True), SyncedChat("c2", (), 3, False)),
+        ("gone",),
+    )
+    answer = frames(*delivery_items(synced))
+    assert all(users == ["ann"] and session == "s1" for users, session, _ in answer)
+    assert [frame["type"] for _, _, frame in answer] == ["message.new", "resume.done"]
+    assert answer[-1][2] == {
+        "type": "resume.done",
+        "chats": {"c1": 7, "c2": 3},
+        "truncated": ["c1"],
+        "removed": ["gone"],
+    }
