@@ -54,7 +54,9 @@ async def build_gateway(infra: Infrastructure, stack: AsyncExitStack) -> Service
     settings, clock = infra.settings, infra.clock
     metrics = GatewayMetrics(infra.metrics.registry)
     hubs: list[Hub] = []
-    route = await infra.bus.open_route(delivery_handler(lambda: hubs[0], metrics.delivered.inc))
+    route = await infra.bus.open_route(
+        delivery_handler(lambda: hubs[0], metrics.delivered.inc), on_gap=lambda: _resync(hubs[0])
+    )
     stack.push_async_callback(route.close)
     hub = Hub(route, BusSessionEvents(infra.bus, gateway_id(), clock), clock, describe)
     hubs.append(hub)
@@ -78,6 +80,10 @@ async def build_gateway(infra: Infrastructure, stack: AsyncExitStack) -> Service
     config = EndpointConfig(session_limits(settings), tuple(settings.allowed_origins))
     endpoint = GatewayEndpoint(passes, ConnectionDeps(hub, BusCommandSink(infra.bus), clock, metrics, config))
     return ServiceParts(routers=[gateway_router(passes, endpoint)])
+
+
+async def _resync(hub: Hub) -> None:
+    hub.resync()
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

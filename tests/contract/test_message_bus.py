@@ -555,8 +555,13 @@ async def test_amqp_a_route_queue_is_gone_once_its_process_is_killed(bus_env: Bu
 async def test_amqp_publishing_and_consuming_resume_after_the_broker_drops_the_connection(bus_env: BusEnv) -> None:
     bus = amqp_only(bus_env)
     inbox, events = Inbox(), Inbox()
+    gap = asyncio.Event()
+
+    async def on_gap() -> None:
+        gap.set()
+
     await bus.consume_commands(inbox.take_batch, max_batch=16)
-    route = await bus.open_route(events.take)
+    route = await bus.open_route(events.take, on_gap=on_gap)
     await route.bind("user.7")
     assert isinstance(route, AmqpRoute)
     queue_before = route.queue_name
@@ -591,6 +596,8 @@ async def test_amqp_publishing_and_consuming_resume_after_the_broker_drops_the_c
     await producer
     await inbox.wait_until(lambda got: {m.message_id for m in got} >= set(confirmed))
     assert route.queue_name != queue_before, "the route was declared again on the new connection"
+    async with asyncio.timeout(WAIT):
+        await gap.wait()  # the route's owner hears that events may have been lost meanwhile
     await bus.publish(["user.7"], message("after the drop"))
     await events.wait_until(lambda got: len(got) == 1)
 

@@ -43,6 +43,7 @@ from parlour.common.bus.port import (
     BatchHandler,
     BusMessage,
     DeliveryRoute,
+    GapHandler,
     Handler,
     MessageBus,
     ParkedMessage,
@@ -168,8 +169,8 @@ class AmqpMessageBus(MessageBus):
                 headers[codec.FANOUT] = "1"
             await self.publish_raw(self.topology.events, keys[0], codec.encode(message, headers), mandatory=False)
 
-    async def open_route(self, handler: Handler) -> DeliveryRoute:
-        route = AmqpRoute(self, handler, expires_ms=self._route_expires_ms, forget=self._forget)
+    async def open_route(self, handler: Handler, *, on_gap: GapHandler | None = None) -> DeliveryRoute:
+        route = AmqpRoute(self, handler, expires_ms=self._route_expires_ms, forget=self._forget, on_gap=on_gap)
         await self._register(route)
         return route
 

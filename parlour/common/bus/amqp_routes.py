@@ -4,7 +4,8 @@ Both are re-created by `attach` after every reconnect. A route's queue is exclus
 so the broker deletes it with the connection (and `x-expires` is the safety net); after a reconnect the
 route declares a fresh queue (a new name: the old one may still be locked by the dead connection for a
 moment) and binds every key it holds again. Events published while the route was away are not
-delivered to it: gateway clients resume from history, as after any disconnect.
+delivered to it, so the route then calls its owner's `on_gap`: the gateway closes its sessions with a
+code that makes clients resume from history, as after any disconnect.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 
+import structlog
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from pamqp.common import FieldValue
 
 from parlour.common.bus.amqp_consumer import Link, QueueConsumer
 from parlour.common.bus.memory_parts import as_batch_handler
-from parlour.common.bus.port import DeliveryRoute, Handler, Subscription
+from parlour.common.bus.port import DeliveryRoute, GapHandler, Handler, Subscription
 from parlour.common.errors import Unavailable
+
+logger = structlog.get_logger(__name__)
 
 Forget = Callable[[object], None]
 
@@ -27,8 +31,11 @@ Forget = Callable[[object], None]
 class AmqpRoute(DeliveryRoute):
     """A gateway process's delivery route: an exclusive, auto-delete queue bound to user keys."""
 
-    def __init__(self, link: Link, handler: Handler, *, expires_ms: int, forget: Forget) -> None:
+    def __init__(
+        self, link: Link, handler: Handler, *, expires_ms: int, forget: Forget, on_gap: GapHandler | None = None
+    ) -> None:
         self._link = link
+        self._on_gap = on_gap
         self._expires_ms = expires_ms
         self._forget = forget
         self._token = uuid.uuid4().hex[:12]
@@ -56,6 +63,16 @@ class AmqpRoute(DeliveryRoute):
             self._consumer.queue = queue
             await self._consumer.attach()
             self._attached = True
+        if self._generation > 1 and self._on_gap is not None:
+            await self._report_gap()
+
+    async def _report_gap(self) -> None:
+        assert self._on_gap is not None
+        logger.warning("bus.route_gap", queue=self.queue_name)
+        try:
+            await self._on_gap()
+        except Exception:
+            logger.exception("bus.route_gap_handler_failed")
 
     def detach(self) -> None:
         self._attached = False

@@ -35,6 +35,7 @@ from parlour.common.bus.port import (
     BatchHandler,
     BusMessage,
     DeliveryRoute,
+    GapHandler,
     Handler,
     MessageBus,
     ParkedMessage,
@@ -177,7 +178,8 @@ class InMemoryMessageBus(MessageBus):
         for mailbox in self._routes.targets(routing_keys):
             await mailbox.put(Envelope(message), self._publish_timeout)
 
-    async def open_route(self, handler: Handler) -> DeliveryRoute:
+    async def open_route(self, handler: Handler, *, on_gap: GapHandler | None = None) -> DeliveryRoute:
+        # In one process nothing is lost between publisher and route, so `on_gap` is never due.
         self._check_open()
         route = _Route(self, handler)
         self._mailboxes[route.mailbox.name] = route.mailbox

@@ -53,6 +53,7 @@ class ParkedMessage:
 
 Handler = Callable[[BusMessage], Awaitable[None]]
 BatchHandler = Callable[[Sequence[BusMessage]], Awaitable[None]]
+GapHandler = Callable[[], Awaitable[None]]
 
 
 class UnroutableError(Unavailable):
@@ -119,8 +120,13 @@ class MessageBus(ABC):
         """
 
     @abstractmethod
-    async def open_route(self, handler: Handler) -> DeliveryRoute:
-        """Open this process's private delivery route (a gateway's queue); gone when the process is."""
+    async def open_route(self, handler: Handler, *, on_gap: GapHandler | None = None) -> DeliveryRoute:
+        """Open this process's private delivery route (a gateway's queue); gone when the process is.
+
+        `on_gap` is awaited when the route comes back after losing the broker: its bindings are restored,
+        but events published in between may never have reached it, so its owner must make its clients
+        catch up (resume). A bus that cannot lose events never calls it.
+        """
 
     @abstractmethod
     async def subscribe(self, name: str, routing_keys: Sequence[str], handler: Handler) -> Subscription:

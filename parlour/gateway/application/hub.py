@@ -30,6 +30,7 @@ logger = structlog.get_logger(__name__)
 
 Notify = Callable[[], None]
 RESTART_REASON = "service restart: reconnect and resume"
+RESYNC_REASON = "events may have been lost on the way to this gateway: reconnect and resume"
 Describe = Callable[[bytes], FrameInfo | None]
 
 
@@ -169,6 +170,13 @@ class Hub:
                 await self._empty.wait()
         except TimeoutError:
             logger.warning("gateway.drain_timeout", sessions=len(self._by_id))
+
+    def resync(self) -> None:
+        """Close every session so its client resumes: events may have been lost on the way here."""
+        logger.warning("gateway.resync", sessions=len(self._by_id))
+        for local in list(self._by_id.values()):
+            local.session.close(CloseCode.RESYNC, RESYNC_REASON, flush=True)
+            local.notify()
 
     async def _tell(self, event: Callable[[Session], Awaitable[None]], session: Session) -> None:
         try:

@@ -29,6 +29,7 @@ class CloseCode(IntEnum):
     SLOW_CONSUMER = 4000  # the send buffer overflowed: reconnect and resume
     RESUME_FAILED = 4001  # the resume answer did not come in time or live frames overflowed meanwhile
     PING_TIMEOUT = 4002  # no pong to the server's ping in time
+    RESYNC = 4003  # the gateway lost its bus connection, and maybe events with it: reconnect and resume
     POLICY_VIOLATION = 4008  # repeated malformed, binary or unknown frames
     RATE_LIMITED = 4029  # a flood: frames kept coming past the rate limit
     PASS_REJECTED = 4401  # missing, unknown, expired or reused pass: get a new pass

@@ -211,3 +211,20 @@ async def test_drain_gives_up_after_its_grace(hub: Hub) -> None:
     await hub.attach(session("s1", "alice"), Woken())
     await hub.drain(grace=0.01)
     assert hub.session_count == 1
+
+
+async def test_a_route_gap_closes_every_session_so_its_client_resumes(hub: Hub) -> None:
+    one, two = session("s1", "alice"), session("s2", "bob")
+    woken = Woken()
+    await hub.attach(one, woken)
+    await hub.attach(two, Woken())
+    hub.deliver(["alice"], None, b'{"type":"typing"}')
+    hub.resync()
+    assert len(one.data_to_send()) == 1  # what had arrived still goes out before the close
+    for target in (one, two):
+        close = target.close_to_send
+        assert close is not None
+        assert close.code is CloseCode.RESYNC
+        assert close.code.reconnect
+    assert woken.count >= 2
+    assert not hub.draining, "a resync is no drain: new sessions are still welcome"
