@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def postgres_url(database: str) -> str:
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run; its SQLAlchemy URL."""
     require("postgres")
-    name = f"parlour_test_{RUN_ID}"
+    # Each module importing this fixture holds its own session-scoped copy: a name per copy keeps them apart.
+    name = f"parlour_test_{RUN_ID}_{uuid.uuid4().hex[:6]}"
     asyncio.run(_create(name))
     try:
         yield postgres_url(name)
