@@ -123,7 +123,7 @@ async def open_message_bus(settings: Settings, clock: Clock, kv: KeyValueStore) 
 def _mount(app: FastAPI, infra: Infrastructure, parts: list[ServiceParts]) -> None:
     local_source = next((part.jwks_source for part in parts if part.jwks_source), None)
     source: JwksSource = local_source or HttpJwksSource(
-        infra.http, f"{infra.settings.auth_url.rstrip('/')}/auth/.well-known/jwks.json"
+        infra.http, f"{infra.settings.resolved_auth_url}/auth/.well-known/jwks.json"
     )
     app.state.token_verifier = TokenVerifier(
         source,

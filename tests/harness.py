@@ -24,12 +24,17 @@ def make_settings(data_dir: Path, database_url: str | None = None, **values: Any
     return Settings(_env_file=None, data_dir=data_dir, database_url=database_url, **values)
 
 
-@asynccontextmanager
-async def running_server(app: FastAPI, settings: Settings) -> AsyncIterator[str]:
-    """Serve `app` on 127.0.0.1 at a free port; yields its base URL; stops it on exit."""
+def _listener() -> socket.socket:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
+    return listener
+
+
+@asynccontextmanager
+async def running_server(app: FastAPI, settings: Settings, listener: socket.socket | None = None) -> AsyncIterator[str]:
+    """Serve `app` on 127.0.0.1 (on `listener`, else a free port); yields its base URL; stops it on exit."""
+    listener = listener or _listener()
     port = listener.getsockname()[1]
     # The production configuration, but the asyncio loop pytest-asyncio runs the test on.
     server = uvicorn.Server(server_config(app, settings, loop="none", lifespan="on"))
@@ -54,7 +59,12 @@ async def running_server(app: FastAPI, settings: Settings) -> AsyncIterator[str]
 async def running_parlour(
     settings: Settings, services: Sequence[str] | None = None, overrides: Overrides | None = None
 ) -> AsyncIterator[str]:
-    """A Parlour app from the composition root, served for the test; yields its base URL."""
+    """A Parlour app from the composition root, served for the test; yields its base URL.
+
+    The port is chosen first, so the app knows its own address (as `parlour run --port` does).
+    """
+    listener = _listener()
+    settings = settings.model_copy(update={"port": listener.getsockname()[1]})
     app = create_app(settings, services, overrides or Overrides(migrate=True))
-    async with running_server(app, settings) as base_url:
+    async with running_server(app, settings, listener) as base_url:
         yield base_url

@@ -46,9 +46,9 @@ class Settings(BaseSettings):
         description="Prefix of every Redis key and RabbitMQ exchange and queue; isolates deployments.",
     )
 
-    auth_url: str = Field(
-        default="http://127.0.0.1:8000",
-        description="Base URL of the auth service; other services fetch its JWKS from there.",
+    auth_url: str | None = Field(
+        default=None,
+        description="Base URL of the auth service (JWKS, user look-ups); unset means this very process.",
     )
     token_issuer: str = "parlour"
     token_audience: str = "parlour"
@@ -98,6 +98,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'parlour.db').resolve()}"
+
+    @property
+    def resolved_auth_url(self) -> str:
+        """Where the auth service answers: the configured URL, else this process's own address."""
+        if self.auth_url:
+            return self.auth_url.rstrip("/")
+        host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host  # noqa: S104 - a comparison
+        return f"http://{host}:{self.port}"
 
     @property
     def keys_dir(self) -> Path:

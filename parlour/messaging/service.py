@@ -9,13 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from parlour.common.bus import MessageBus
+from parlour.common.contracts import USER_REGISTERED_KEY
 from parlour.common.errors import Unavailable
 from parlour.common.metrics import Metrics
 from parlour.common.service import Infrastructure, ServiceParts
-from parlour.common.settings import Mode
 from parlour.messaging.adapters.bus import (
     MEMBERSHIP_KEY,
-    USER_REGISTERED_KEY,
     USERS_QUEUE,
     BusEventPublisher,
     CommandConsumer,
@@ -66,8 +65,7 @@ def wire_messaging(infra: Infrastructure) -> Messaging:
     access = MembershipCache(unit_of_work, infra.clock)
     events = BusEventPublisher(infra.bus)
     settings = infra.settings
-    auth_url = settings.auth_url if settings.mode is Mode.DISTRIBUTED else None
-    users = UserDirectory(unit_of_work, HttpUserLookup(infra.http, auth_url))
+    users = UserDirectory(unit_of_work, HttpUserLookup(infra.http, settings.resolved_auth_url))
     messages = MessageHandlers(unit_of_work, access, infra.clock)
     return Messaging(
         chats=ChatHandlers(unit_of_work, access, users, events, infra.clock, new_id),

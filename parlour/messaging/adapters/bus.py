@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from parlour.common.bus import BusMessage, MessageBus
 from parlour.common.bus.port import MalformedMessage
-from parlour.common.contracts import COMMAND, DELIVERY, ClientCommand, Delivery, user_key
+from parlour.common.contracts import COMMAND, DELIVERY, ClientCommand, Delivery, UserRegistered, user_key
 from parlour.messaging.adapters.frames import delivery_items
 from parlour.messaging.application.access import MembershipCache
 from parlour.messaging.application.chats import UserDirectory
@@ -43,7 +43,6 @@ MEMBERSHIP_KEY = "messaging.membership"
 MEMBERSHIP_CHANGED = "messaging.membership.changed"
 # auth's `user.registered` event (parlour/auth/adapters/events.py), mirrored: services never import
 # each other, they share wire formats.
-USER_REGISTERED_KEY = "auth.user.registered"
 USERS_QUEUE = "messaging.users"
 
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -82,12 +81,6 @@ class _Sync(msgspec.Struct):
 
 class _ClientIdOnly(msgspec.Struct):
     client_id: str | None = None
-
-
-class UserRegistered(msgspec.Struct, frozen=True):
-    user_id: str
-    username: str
-    display_name: str
 
 
 class _MembershipChanged(msgspec.Struct, frozen=True):

@@ -54,7 +54,7 @@ def _bearer(request: Request) -> OnBehalf | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    return OnBehalf(token.strip(), str(request.base_url))
+    return OnBehalf(token.strip())
 
 
 def messaging_router(chats: ChatHandlers, messages: MessageHandlers, processor: CommandProcessor) -> APIRouter:

@@ -16,19 +16,18 @@ _TIMEOUT = 5.0
 class HttpUserLookup(UserLookup):
     """`GET {auth}/auth/users/{id}` with the caller's bearer token (auth shows any user to any user).
 
-    `auth_url` is where auth runs (distributed mode). Without it (embedded mode) auth is served by this
-    very process, so it is asked at the address the caller reached it at, whatever port it listens on.
+    `auth_url` comes from settings, never from a request: a client-chosen address (the Host header)
+    would let any caller point the server's requests wherever they like.
     """
 
-    def __init__(self, client: httpx.AsyncClient, auth_url: str | None) -> None:
+    def __init__(self, client: httpx.AsyncClient, auth_url: str) -> None:
         self._client = client
         self._auth_url = auth_url
 
     async def find(self, user_id: str, caller: OnBehalf | None) -> ProjectedUser | None:
         if caller is None:
             return None
-        base = (self._auth_url or caller.origin).rstrip("/")
-        url = f"{base}/auth/users/{quote(user_id, safe='')}"
+        url = f"{self._auth_url.rstrip('/')}/auth/users/{quote(user_id, safe='')}"
         try:
             response = await self._client.get(
                 url, headers={"Authorization": f"Bearer {caller.token}"}, timeout=_TIMEOUT

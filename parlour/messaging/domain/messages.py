@@ -79,11 +79,9 @@ ChatCommand = SendMessage | EditMessage | DeleteMessage | MarkRead | RelayTyping
 
 @dataclass(frozen=True, slots=True)
 class OnBehalf:
-    """How to ask auth about a user id as the caller: their bearer token, and the address they reached
-    Parlour at (which serves `/auth` too, in either mode)."""
+    """How to ask auth about a user id as the caller: with their bearer token."""
 
     token: str
-    origin: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,10 @@ from parlour.messaging.adapters.users import HttpUserLookup
 from parlour.messaging.application.ports import ProjectedUser
 from parlour.messaging.domain.messages import OnBehalf
 
-CALLER = OnBehalf("token-1", "http://embedded:8000/")
+CALLER = OnBehalf("token-1")
 
 
-def lookup(answer: httpx.Response | Exception, auth_url: str | None, seen: list[httpx.Request]) -> HttpUserLookup:
+def lookup(answer: httpx.Response | Exception, auth_url: str, seen: list[httpx.Request]) -> HttpUserLookup:
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         if isinstance(answer, Exception):
@@ -30,12 +30,6 @@ async def test_a_known_user_is_fetched_as_the_caller_from_auth() -> None:
     assert found == ProjectedUser("u/1", "ann", "Ann")
     assert str(seen[0].url) == "http://auth:9000/auth/users/u%2F1"  # an id cannot walk to another path
     assert seen[0].headers["authorization"] == "Bearer token-1"
-
-
-async def test_embedded_mode_asks_the_address_the_caller_came_in_at() -> None:
-    seen: list[httpx.Request] = []
-    await lookup(httpx.Response(404), None, seen).find("u1", CALLER)
-    assert str(seen[0].url) == "http://embedded:8000/auth/users/u1"
 
 
 async def test_unknown_users_are_none_and_nothing_is_asked_without_credentials() -> None:

@@ -1,0 +1,289 @@
+"""`parlour bench`: load and correctness benchmark of a Parlour deployment (or of a peer server).
+
+    parlour bench send --topology embedded --duration 20
+    parlour bench fanout --topology distributed --members 1000
+    parlour bench connections --topology fastapi-peer --connections 5000
+    parlour bench storm --url http://127.0.0.1:8000 --clients 500
+    parlour bench --compare a.json b.json
+
+Exit status: 0 when every correctness check passed, 1 when one failed (lost, duplicated, reordered,
+unacknowledged, rejected, disconnected), 2 when the run could not be set up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from parlour.bench.accounts import Endpoints, SetupError
+from parlour.bench.result import BenchResult, render_comparison, render_table
+from parlour.bench.session import Options, ScenarioError, Session
+from parlour.bench.target import BENCH_ENV, TOPOLOGIES, Target, attached, launch
+
+bench_app = typer.Typer(help="Load and correctness benchmark: send, fanout, connections, storm.", add_completion=False)
+
+Topology = Annotated[str, typer.Option(help=f"Start this target: {' | '.join(TOPOLOGIES)}.")]
+Url = Annotated[str | None, typer.Option(help="Attach to a running target at this base URL instead.")]
+AuthUrl = Annotated[str | None, typer.Option(help="With --url: the auth service's base URL, if elsewhere.")]
+ApiUrl = Annotated[str | None, typer.Option(help="With --url: the messaging REST base URL, if elsewhere.")]
+GatewayUrl = Annotated[list[str] | None, typer.Option(help="With --url: a gateway base URL (repeat for more).")]
+GatewayPid = Annotated[list[int] | None, typer.Option(help="With --url: a gateway pid to measure (repeatable).")]
+Dialect = Annotated[str, typer.Option(help="With --url: parlour | fastapi | socketio.")]
+Messaging = Annotated[int, typer.Option(min=1, help="Distributed: messaging processes.")]
+Gateways = Annotated[int, typer.Option(min=1, help="Distributed: gateway processes.")]
+Workers = Annotated[int | None, typer.Option(min=1, help="Client processes (default: one per 2,000 clients).")]
+Out = Annotated[Path | None, typer.Option(help="Write the result as JSON here.")]
+LogLevel = Annotated[str, typer.Option(help="Log level of the started target's processes.")]
+Progress = Annotated[bool, typer.Option(help="Show a live progress line.")]
+Duration = Annotated[float, typer.Option(min=0.5, help="Seconds of load.")]
+Rate = Annotated[float, typer.Option(min=0, help="Target messages/s in total; 0 = flat out.")]
+Window = Annotated[int, typer.Option(min=1, help="Flat out: messages in flight per sender.")]
+Batch = Annotated[bool, typer.Option(help="Parlour: receive several waiting frames as one `batch` frame.")]
+Profile = Annotated[
+    Path | None, typer.Option(help="py-spy the target's processes while measuring; stacks go to this folder.")
+]
+BodySize = Annotated[int, typer.Option(min=1, max=60_000, help="Bytes per message body.")]
+
+
+@bench_app.callback(invoke_without_command=True)
+def bench(
+    context: typer.Context,
+    compare: Annotated[
+        tuple[Path, Path] | None, typer.Option(help="Print B/A ratios of two result files: --compare A.json B.json")
+    ] = None,
+) -> None:
+    """Benchmark a Parlour deployment, checking every message while it measures."""
+    if compare is not None:
+        typer.echo(render_comparison(BenchResult.read(compare[0]), BenchResult.read(compare[1])))
+        raise typer.Exit(0)
+    if context.invoked_subcommand is None:
+        typer.echo(context.get_help())
+        raise typer.Exit(0)
+
+
+@contextmanager
+def _target(
+    topology: str,
+    url: str | None,
+    auth_url: str | None,
+    api_url: str | None,
+    gateway_url: list[str] | None,
+    gateway_pid: list[int] | None,
+    dialect: str,
+    messaging: int,
+    gateways: int,
+    log_level: str,
+) -> Iterator[Target]:
+    if url is not None:
+        base = url.rstrip("/")
+        endpoints = Endpoints(auth_url or base, api_url or base, tuple(gateway_url or [base]))
+        yield attached(endpoints, dialect, list(gateway_pid or []))
+        return
+    with launch(topology, messaging=messaging, gateways=gateways, log_level=log_level) as target:
+        yield target
+
+
+def _execute(
+    name: str,
+    target_options: dict[str, object],
+    options: Options,
+    out: Path | None,
+    body: Callable[[Session], BenchResult],
+) -> None:
+    try:
+        with _target(**target_options) as target:  # type: ignore[arg-type]
+            if target.env:
+                typer.echo(
+                    f"target: {target.name}; bench settings: "
+                    + ", ".join(f"{key}={value}" for key, value in target.env.items() if key in BENCH_ENV)
+                    + " (cheap hashing and no login limit: this measures chat, not argon2)",
+                    err=True,
+                )
+            result = body(Session(name, target, options))
+    except (ScenarioError, SetupError, RuntimeError) as error:
+        typer.secho(f"parlour bench {name}: could not run: {error}", fg="red", err=True)
+        raise typer.Exit(2) from error
+    typer.echo(render_table(result))
+    if out is not None:
+        result.write(out)
+        typer.echo(f"result written to {out}")
+    if not result.ok:
+        violations = {k: v for k, v in result.correctness.items() if k in _VIOLATIONS and v}
+        typer.secho(f"CORRECTNESS FAILED: {violations}", fg="red", bold=True, err=True)
+        raise typer.Exit(1)
+
+
+_VIOLATIONS = (
+    "lost",
+    "duplicated",
+    "out_of_order",
+    "unacked",
+    "seq_conflicts",
+    "seq_gaps",
+    "rejected",
+    "unexpected_disconnects",
+)
+
+
+@bench_app.command()
+def send(
+    users: Annotated[int, typer.Option(min=2, help="Users, in pairs, each pair one direct chat.")] = 200,
+    rate: Rate = 0,
+    duration: Duration = 20,
+    window: Window = 4,
+    body_size: BodySize = 32,
+    topology: Topology = "embedded",
+    url: Url = None,
+    auth_url: AuthUrl = None,
+    api_url: ApiUrl = None,
+    gateway_url: GatewayUrl = None,
+    gateway_pid: GatewayPid = None,
+    dialect: Dialect = "parlour",
+    messaging: Messaging = 1,
+    gateways: Gateways = 1,
+    workers: Workers = None,
+    out: Out = None,
+    log_level: LogLevel = "WARNING",
+    progress: Progress = True,
+    profile: Profile = None,
+    batch: Batch = True,
+) -> None:
+    """U users in 1:1 chats send: delivered msgs/s, ack and end-to-end latency."""
+    from parlour.bench.scenarios import send as scenario  # noqa: PLC0415
+
+    target_options = dict(locals())
+    _execute(
+        "send",
+        _pick(target_options),
+        Options(workers=workers, body_size=body_size, progress=progress, profile_dir=profile, batch=batch),
+        out,
+        lambda session: scenario.run(session, users=users, rate=rate or None, duration=duration, window=window),
+    )
+
+
+@bench_app.command()
+def fanout(
+    members: Annotated[int, typer.Option(min=2, help="Members of the one group, all online.")] = 1000,
+    rate: Rate = 0,
+    duration: Duration = 10,
+    window: Window = 16,
+    body_size: BodySize = 32,
+    topology: Topology = "embedded",
+    url: Url = None,
+    auth_url: AuthUrl = None,
+    api_url: ApiUrl = None,
+    gateway_url: GatewayUrl = None,
+    gateway_pid: GatewayPid = None,
+    dialect: Dialect = "parlour",
+    messaging: Messaging = 1,
+    gateways: Gateways = 1,
+    workers: Workers = None,
+    out: Out = None,
+    log_level: LogLevel = "WARNING",
+    progress: Progress = True,
+    profile: Profile = None,
+    batch: Batch = True,
+) -> None:
+    """One group of M members: deliveries/s and delivery latency."""
+    from parlour.bench.scenarios import fanout as scenario  # noqa: PLC0415
+
+    target_options = dict(locals())
+    _execute(
+        "fanout",
+        _pick(target_options),
+        Options(workers=workers, body_size=body_size, progress=progress, profile_dir=profile, batch=batch),
+        out,
+        lambda session: scenario.run(session, members=members, rate=rate or None, duration=duration, window=window),
+    )
+
+
+@bench_app.command()
+def connections(
+    connections: Annotated[int, typer.Option(min=1, help="Idle connections to open.")] = 1000,
+    idle: Annotated[float, typer.Option(min=0.5, help="Seconds to hold them idle while measuring CPU.")] = 10,
+    concurrency: Annotated[int, typer.Option(min=1, help="Connects in flight per client process.")] = 64,
+    topology: Topology = "embedded",
+    url: Url = None,
+    auth_url: AuthUrl = None,
+    api_url: ApiUrl = None,
+    gateway_url: GatewayUrl = None,
+    gateway_pid: GatewayPid = None,
+    dialect: Dialect = "parlour",
+    messaging: Messaging = 1,
+    gateways: Gateways = 1,
+    workers: Workers = None,
+    out: Out = None,
+    log_level: LogLevel = "WARNING",
+    progress: Progress = True,
+    profile: Profile = None,
+    batch: Batch = True,
+) -> None:
+    """N idle authenticated connections: connects/s, gateway memory and CPU per connection."""
+    from parlour.bench.scenarios import connections as scenario  # noqa: PLC0415
+
+    target_options = dict(locals())
+    options = Options(
+        workers=workers, connect_concurrency=concurrency, progress=progress, profile_dir=profile, batch=batch
+    )
+    _execute(
+        "connections",
+        _pick(target_options),
+        options,
+        out,
+        lambda session: scenario.run(session, connections=connections, idle=idle),
+    )
+
+
+@bench_app.command()
+def storm(
+    clients: Annotated[int, typer.Option(min=1, help="Clients cut off at once (each has a partner that stays).")] = 500,
+    messages: Annotated[int, typer.Option(min=0, help="Messages each partner sends while they are away.")] = 5,
+    topology: Topology = "embedded",
+    url: Url = None,
+    auth_url: AuthUrl = None,
+    api_url: ApiUrl = None,
+    gateway_url: GatewayUrl = None,
+    gateway_pid: GatewayPid = None,
+    dialect: Dialect = "parlour",
+    messaging: Messaging = 1,
+    gateways: Gateways = 1,
+    workers: Workers = None,
+    out: Out = None,
+    log_level: LogLevel = "WARNING",
+    progress: Progress = True,
+    profile: Profile = None,
+    batch: Batch = True,
+) -> None:
+    """N clients drop at once and resume: time until all are live and caught up."""
+    from parlour.bench.scenarios import storm as scenario  # noqa: PLC0415
+
+    target_options = dict(locals())
+    _execute(
+        "storm",
+        _pick(target_options),
+        Options(workers=workers, progress=progress, profile_dir=profile, batch=batch),
+        out,
+        lambda session: scenario.run(session, clients=clients, messages=messages),
+    )
+
+
+_TARGET_KEYS = (
+    "topology",
+    "url",
+    "auth_url",
+    "api_url",
+    "gateway_url",
+    "gateway_pid",
+    "dialect",
+    "messaging",
+    "gateways",
+    "log_level",
+)
+
+
+def _pick(values: dict[str, object]) -> dict[str, object]:
+    return {key: values[key] for key in _TARGET_KEYS}

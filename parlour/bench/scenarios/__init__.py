@@ -1,0 +1,1 @@
+"""The scenarios of `parlour bench`: send, fanout, connections, storm."""

@@ -1,0 +1,305 @@
+"""The system under test: started by the bench (embedded, distributed, a peer) or attached to (`--url`).
+
+A started target runs as subprocesses on free ports with a fresh data folder (embedded), or a fresh
+PostgreSQL database and a unique namespace (distributed), and is removed again when the run ends.
+Parlour targets get cheap password hashing and raised login limits: the bench measures chat, not argon2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from parlour.bench.accounts import Endpoints
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PEERS = {
+    "fastapi-peer": ("fastapi", "bench.peers.fastapi_broadcast:app"),
+    "socketio-peer": ("socketio", "bench.peers.socketio_rooms:app"),
+}
+TOPOLOGIES = ("embedded", "distributed", *PEERS)
+START_TIMEOUT = 60.0
+STOP_GRACE = 5.0  # then SIGKILL: the run is over, and its namespace is purged anyway
+BIG = str(10**9)
+
+# What the bench changes in a Parlour target, and why (printed with every result).
+BENCH_ENV = {
+    "PARLOUR_PASSWORD_TIME_COST": "1",  # argon2id at its cheapest: a benchmark of chat, not of hashing
+    "PARLOUR_PASSWORD_MEMORY_KIB": "8",
+    "PARLOUR_PASSWORD_PARALLELISM": "1",
+    "PARLOUR_LOGIN_ATTEMPTS_PER_ADDRESS": BIG,  # every bench client logs in from 127.0.0.1
+    "PARLOUR_LOGIN_ATTEMPTS_PER_USERNAME": BIG,
+    "PARLOUR_GATEWAY_FRAMES_PER_SECOND": BIG,  # a bench client sends far faster than a person would
+    "PARLOUR_GATEWAY_FRAME_BURST": BIG,
+}
+
+
+@dataclass
+class Target:
+    """Where the bench sends load, and which processes to watch."""
+
+    name: str
+    dialect: str
+    endpoints: Endpoints
+    gateway_pids: list[int] = field(default_factory=list)
+    server_pids: dict[str, int] = field(default_factory=dict)  # role -> pid, for CPU figures
+    env: dict[str, str] = field(default_factory=dict)  # what the bench set for the target
+    log_dir: Path | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class _Processes:
+    """Subprocesses of one target: started with logs, checked for readiness, stopped in reverse."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+        """Start one process and wait until it answers."""
+        process = self.spawn(name, argv, env)
+        self.wait_ready(name, process, port)
+        return process
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Start one process; `wait_ready` it later (several start-ups then overlap)."""
+        log = (self.log_dir / f"{name}.log").open("wb")
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+        )
+        log.close()
+        self.running.append((name, process))
+        return process
+
+    def wait_ready(self, name: str, process: subprocess.Popen[bytes], port: int) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        url = f"http://127.0.0.1:{port}/health"
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode} during start-up:\n{self.tail(name)}")
+            try:
+                if httpx.get(url, timeout=1).status_code < 500:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)  # polling a start-up, bounded by the deadline
+        raise RuntimeError(f"{name} did not answer {url} within {START_TIMEOUT:.0f} s:\n{self.tail(name)}")
+
+    def tail(self, name: str, lines: int = 30) -> str:
+        path = self.log_dir / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def stop(self) -> None:
+        for _, process in reversed(self.running):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        for _, process in reversed(self.running):
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _serve_argv(command: list[str], port: int) -> list[str]:
+    return [sys.executable, "-m", "parlour", *command, "--host", "127.0.0.1", "--port", str(port)]
+
+
+@contextmanager
+def embedded(log_level: str = "WARNING") -> Iterator[Target]:
+    """`parlour run` in a fresh data folder on a free port."""
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="parlour-bench-")))
+        processes = _Processes(workdir)
+        stack.callback(processes.stop)
+        port = free_port()
+        env = {**BENCH_ENV, "PARLOUR_MODE": "embedded", "PARLOUR_LOG_LEVEL": log_level}
+        argv = _serve_argv(["run", "--data-dir", str(workdir / "data")], port)
+        process = processes.start("parlour-run", argv, env, port)
+        base = f"http://127.0.0.1:{port}"
+        yield Target(
+            "parlour embedded", "parlour", Endpoints.single(base), [process.pid], {"parlour": process.pid}, env, workdir
+        )
+
+
+@contextmanager
+def distributed(messaging: int = 1, gateways: int = 1, log_level: str = "WARNING") -> Iterator[Target]:
+    """Auth, `messaging` messaging and `gateways` gateway processes on PostgreSQL, RabbitMQ and Redis."""
+    run_id = uuid.uuid4().hex[:10]
+    database, namespace = f"parlour_bench_{run_id}", f"bench{run_id}"
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="parlour-bench-")))
+        asyncio.run(_create_database(database))
+        stack.callback(lambda: asyncio.run(_drop_database(database)))
+        stack.callback(lambda: asyncio.run(_purge_namespace(namespace)))
+        processes = _Processes(workdir)
+        stack.callback(processes.stop)
+        auth_port = free_port()
+        env = {
+            **BENCH_ENV,
+            "PARLOUR_MODE": "distributed",
+            "PARLOUR_LOG_LEVEL": log_level,
+            "PARLOUR_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}",
+            "PARLOUR_NAMESPACE": namespace,
+            "PARLOUR_AUTH_URL": f"http://127.0.0.1:{auth_port}",
+            "PARLOUR_DATA_DIR": str(workdir / "data"),
+        }
+        subprocess.run(
+            [sys.executable, "-m", "parlour", "migrate"],
+            env={**os.environ, **env},
+            check=True,
+            cwd=REPO_ROOT,
+            capture_output=True,
+        )
+        api_ports = [free_port() for _ in range(messaging)]
+        gateway_ports = [free_port() for _ in range(gateways)]
+        plan = [("auth", "auth", auth_port)]
+        plan += [(f"messaging-{index}", "messaging", port) for index, port in enumerate(api_ports)]
+        plan += [(f"gateway-{index}", "gateway", port) for index, port in enumerate(gateway_ports)]
+        started = [
+            (name, processes.spawn(name, _serve_argv(["serve", service], port), env), port)
+            for name, service, port in plan
+        ]
+        for name, process, port in started:
+            processes.wait_ready(name, process, port)
+        pids = {name: process.pid for name, process, _ in started}
+        gateway_pids = [pids[f"gateway-{index}"] for index in range(gateways)]
+        endpoints = Endpoints(
+            auth=f"http://127.0.0.1:{auth_port}",
+            api=f"http://127.0.0.1:{api_ports[0]}",
+            gateways=tuple(f"http://127.0.0.1:{port}" for port in gateway_ports),
+        )
+        name = f"parlour distributed ({messaging} messaging, {gateways} gateway)"
+        yield Target(name, "parlour", endpoints, gateway_pids, pids, env, workdir)
+
+
+@contextmanager
+def peer(kind: str) -> Iterator[Target]:
+    """One of bench/peers/, under uvicorn with the same loop, HTTP and WebSocket stack as Parlour."""
+    dialect, app = PEERS[kind]
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="parlour-bench-")))
+        processes = _Processes(workdir)
+        stack.callback(processes.stop)
+        port = free_port()
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--ws",
+            "websockets",
+            "--log-level",
+            "warning",
+        ]
+        process = processes.start(kind, argv, {}, port)
+        base = f"http://127.0.0.1:{port}"
+        yield Target(kind, dialect, Endpoints.single(base), [process.pid], {kind: process.pid}, {}, workdir)
+
+
+def attached(endpoints: Endpoints, dialect: str, gateway_pids: list[int]) -> Target:
+    """A target somebody else runs (started with the limits in BENCH_ENV raised, for Parlour)."""
+    return Target(
+        f"attached {endpoints.gateways[0]}",
+        dialect,
+        endpoints,
+        gateway_pids,
+        {f"gateway-{i}": pid for i, pid in enumerate(gateway_pids)},
+    )
+
+
+@contextmanager
+def launch(topology: str, *, messaging: int = 1, gateways: int = 1, log_level: str = "WARNING") -> Iterator[Target]:
+    """Start `topology` and yield it; everything it made is gone afterwards."""
+    if topology == "embedded":
+        with embedded(log_level) as target:
+            yield target
+    elif topology == "distributed":
+        with distributed(messaging, gateways, log_level) as target:
+            yield target
+    elif topology in PEERS:
+        with peer(topology) as target:
+            yield target
+    else:
+        raise ValueError(f"unknown topology {topology!r}; known: {', '.join(TOPOLOGIES)}")
+
+
+async def _create_database(name: str) -> None:
+    import asyncpg  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415 - distributed runs only
+
+    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+async def _drop_database(name: str) -> None:
+    import asyncpg  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415
+
+    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+async def _purge_namespace(namespace: str) -> None:
+    """Delete the run's Redis keys and RabbitMQ queues and exchanges (all named `<namespace>…`)."""
+    import aio_pika  # noqa: PLC0415
+    from redis.asyncio import Redis  # noqa: PLC0415
+
+    redis = Redis.from_url(os.environ.get("PARLOUR_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    try:
+        keys = [key async for key in redis.scan_iter(match=f"{namespace}:*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+    queues, exchanges = _rabbit_names("list_queues", namespace), _rabbit_names("list_exchanges", namespace)
+    connection = await aio_pika.connect(os.environ.get("PARLOUR_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+    async with connection:
+        channel = await connection.channel()
+        for queue in queues:
+            await channel.queue_delete(queue)
+        for exchange in exchanges:
+            await channel.exchange_delete(exchange)
+
+
+def _rabbit_names(command: str, namespace: str) -> list[str]:
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None:
+        return []
+    listed = subprocess.run(  # noqa: S603
+        [rabbitmqctl, command, "-q", "--no-table-headers", "name"], capture_output=True, text=True, check=False
+    )
+    return [name.strip() for name in listed.stdout.splitlines() if name.strip().startswith(f"{namespace}.")]
