@@ -8,3 +8,6 @@ import os
 os.environ.setdefault("PARLOUR_PASSWORD_TIME_COST", "1")
 os.environ.setdefault("PARLOUR_PASSWORD_MEMORY_KIB", "8")
 os.environ.setdefault("PARLOUR_PASSWORD_PARALLELISM", "1")
+
+# Database fixtures (`database_url`, `postgres_database`), registered once for the whole run.
+pytest_plugins = ["tests.databases"]

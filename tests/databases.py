@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,8 +44,7 @@ def postgres_url(database: str) -> str:
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run; its SQLAlchemy URL."""
     require("postgres")
-    # Each module importing this fixture holds its own session-scoped copy: a name per copy keeps them apart.
-    name = f"parlour_test_{RUN_ID}_{uuid.uuid4().hex[:6]}"
+    name = f"parlour_test_{RUN_ID}"
     asyncio.run(_create(name))
     try:
         yield postgres_url(name)

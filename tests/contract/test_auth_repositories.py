@@ -14,13 +14,12 @@ from parlour.auth.adapters.sql import SqlUnitOfWork
 from parlour.auth.domain.errors import UsernameTaken
 from parlour.auth.domain.model import RefreshToken, RevocationReason, Session, User
 from parlour.common.db import create_engine, migrate
-from tests.databases import database_url, postgres_database  # noqa: F401 - fixtures
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:  # noqa: F811
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     await migrate(engine)
     yield engine

@@ -13,13 +13,12 @@ from parlour.common.db import create_engine, migrate
 from parlour.messaging.adapters.sql import SqlUnitOfWorkFactory
 from parlour.messaging.application.ports import ChatCursor, ConcurrentWrite, ProjectedUser
 from parlour.messaging.domain.model import Chat, ChatKind, Member, Message, Role
-from tests.databases import database_url, postgres_database  # noqa: F401 - fixtures
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, 123456, tzinfo=UTC)
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlUnitOfWorkFactory]:  # noqa: F811
+async def store(database_url: str) -> AsyncIterator[SqlUnitOfWorkFactory]:
     engine = create_engine(database_url)
     await migrate(engine)
     yield SqlUnitOfWorkFactory(engine)

@@ -9,7 +9,6 @@ import jwt
 import pytest
 
 from tests.clients import PASSWORD, unique_username
-from tests.databases import postgres_database  # noqa: F401 - fixture
 from tests.processes import free_port, parlour_env, parlour_process, run_parlour
 
 
@@ -43,7 +42,7 @@ def test_keys_rotate_adds_a_key_the_running_server_signs_with(tmp_path: Path) ->
 
 
 @pytest.mark.postgres
-def test_migrate_prepares_a_postgresql_database_and_is_idempotent(tmp_path: Path, postgres_database: str) -> None:  # noqa: F811
+def test_migrate_prepares_a_postgresql_database_and_is_idempotent(tmp_path: Path, postgres_database: str) -> None:
     env = parlour_env(PARLOUR_DATABASE_URL=postgres_database)
     for _ in range(2):
         result = run_parlour("migrate", env=env, cwd=tmp_path)

@@ -27,7 +27,6 @@ from parlour.common.kv.memory import InMemoryKeyValueStore
 from parlour.common.kv.redis import RedisKeyValueStore
 from tests import services
 from tests.clients import new_account
-from tests.databases import postgres_database  # noqa: F401 - fixture
 from tests.e2e.test_gateway_client import Client, direct_chat, group_chat
 from tests.processes import free_port, parlour_env, parlour_process
 
@@ -72,7 +71,7 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:  # noqa: F811
+def cluster(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     for service in ("rabbitmq", "redis"):
         services.require(service)
     namespace = services.unique_namespace()

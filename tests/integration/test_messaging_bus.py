@@ -33,7 +33,6 @@ from parlour.messaging.application.ports import ProjectedUser
 from parlour.messaging.domain.messages import CreateGroup
 from parlour.messaging.service import Messaging, wire_messaging
 from tests import services
-from tests.databases import postgres_database  # noqa: F401 - fixture
 from tests.harness import make_settings
 
 WAIT = 20.0  # seconds: generous, never reached when things work

@@ -32,7 +32,6 @@ from parlour.common.kv.memory import InMemoryKeyValueStore
 from parlour.common.kv.redis import RedisKeyValueStore
 from tests import services
 from tests.clients import Account, new_account
-from tests.databases import postgres_database  # noqa: F401 - fixture
 from tests.processes import free_port, parlour_env, parlour_process
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -70,7 +69,7 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(postgres_database: str, tmp_path: Path) -> Iterator[Cluster]:  # noqa: F811
+def cluster(postgres_database: str, tmp_path: Path) -> Iterator[Cluster]:
     for service in ("rabbitmq", "redis"):
         services.require(service)
     namespace = services.unique_namespace()
