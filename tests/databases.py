@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from parlour.common.db import create_engine, migrate
 from tests.services import POSTGRES_ADMIN_URL, RUN_ID, require
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -59,3 +60,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'parlour.db'}"
     url: str = request.getfixturevalue("postgres_database")
     return url
+
+
+async def migrate_database(url: str) -> None:
+    """Apply every migration to the database at `url`, as `parlour migrate` does."""
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()

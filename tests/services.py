@@ -7,11 +7,16 @@ so CI can never pass by skipping.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import subprocess
 import uuid
 
+import aio_pika
 import pytest
+
+from parlour.common.kv.redis import RedisKeyValueStore
 
 POSTGRES_ADMIN_URL = os.environ.get("PARLOUR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PARLOUR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -55,3 +60,34 @@ def require(service: str) -> None:
     if os.environ.get("PARLOUR_TEST_REQUIRE_SERVICES") == "1":
         pytest.fail(message + " and PARLOUR_TEST_REQUIRE_SERVICES=1")
     pytest.skip(message)
+
+
+def rabbitmqctl_rows(command: str, *columns: str) -> list[list[str]]:
+    """Rows of a `rabbitmqctl list_*` command: RabbitMQ's own view, not a client's."""
+    result = subprocess.run(
+        ["rabbitmqctl", command, *columns, "--quiet", "--no-table-headers"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return [line.split("\t") for line in result.stdout.splitlines() if line.strip()]
+
+
+async def remove_deployment(namespace: str) -> None:
+    """Delete every RabbitMQ queue and exchange and every Redis key of `namespace` (test clean-up)."""
+    prefix = f"{namespace}."
+    queues = [row[0] for row in await asyncio.to_thread(rabbitmqctl_rows, "list_queues", "name")]
+    exchanges = [row[0] for row in await asyncio.to_thread(rabbitmqctl_rows, "list_exchanges", "name")]
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection, connection.channel() as channel:
+        underlay = await channel.get_underlay_channel()
+        for queue in (name for name in queues if name.startswith(prefix)):
+            await underlay.queue_delete(queue)
+        for exchange in (name for name in exchanges if name.startswith(prefix)):
+            await underlay.exchange_delete(exchange)
+    kv = await RedisKeyValueStore.connect(REDIS_URL, namespace=namespace)
+    try:
+        await kv.delete_namespace()
+    finally:
+        await kv.close()

@@ -8,7 +8,7 @@ from functools import partial
 
 from parlour.auth.adapters.events import BusUserEvents
 from parlour.auth.adapters.http import auth_router
-from parlour.auth.adapters.sql import SqlUnitOfWork
+from parlour.auth.adapters.sql import SqlAuthUnitOfWork
 from parlour.auth.application.handlers import AuthHandlers, LoginLimits
 from parlour.auth.infrastructure.hashing import Argon2PasswordHasher
 from parlour.auth.infrastructure.keys import JwtAccessTokenIssuer, KeyRingJwksSource, SigningKeyRing
@@ -30,7 +30,7 @@ async def build_auth(infra: Infrastructure, stack: AsyncExitStack) -> ServicePar
     ring = signing_key_ring(settings, infra.clock)
     ring.ensure()
     handlers = AuthHandlers(
-        unit_of_work=partial(SqlUnitOfWork, infra.engine),
+        unit_of_work=partial(SqlAuthUnitOfWork, infra.engine),
         hasher=Argon2PasswordHasher(
             time_cost=settings.password_time_cost,
             memory_kib=settings.password_memory_kib,

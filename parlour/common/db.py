@@ -7,9 +7,11 @@ tables (`<service>/infrastructure/tables.py`) and its Alembic branch
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from alembic import command
 from alembic.config import Config
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.types import TypeDecorator
 
 from parlour.common.errors import Unavailable
+from parlour.common.unit_of_work import UnitOfWork
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 _WRITE_OPTION = "parlour_write"
@@ -76,6 +79,43 @@ async def write_connection(engine: AsyncEngine) -> AsyncConnection:
     """A connection whose transactions will write: on SQLite they take the write lock at BEGIN."""
     connection = await engine.connect()
     return await connection.execution_options(**{_WRITE_OPTION: True})
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """A unit of work on one connection: begun on enter, rolled back on exit unless committed.
+
+    Subclasses build their repositories on the connection in `_attach`. `write=False` opens a plain
+    read transaction, which on SQLite runs beside a writer instead of queueing for the write lock.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, write: bool = True) -> None:
+        self._engine = engine
+        self._write = write
+        self._connection: AsyncConnection | None = None
+
+    @abstractmethod
+    def _attach(self, connection: AsyncConnection) -> None:
+        """Build the repositories on `connection`."""
+
+    async def __aenter__(self) -> Self:
+        connection = await (write_connection(self._engine) if self._write else self._engine.connect())
+        self._connection = connection
+        await connection.begin()
+        self._attach(connection)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        assert self._connection is not None
+        try:
+            await self._connection.rollback()
+        finally:
+            await self._connection.close()
+
+    async def commit(self) -> None:
+        assert self._connection is not None
+        await self._connection.commit()
 
 
 async def check_database(engine: AsyncEngine) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from parlour.auth.adapters.sql import SqlUnitOfWork
+from parlour.auth.adapters.sql import SqlAuthUnitOfWork
 from parlour.auth.domain.errors import UsernameTaken
 from parlour.auth.domain.model import RefreshToken, RevocationReason, Session, User
 from parlour.common.db import create_engine, migrate
@@ -32,7 +32,7 @@ def _user(name: str | None = None) -> User:
 
 async def _stored_user(engine: AsyncEngine, name: str | None = None) -> User:
     user = _user(name)
-    async with SqlUnitOfWork(engine) as uow:
+    async with SqlAuthUnitOfWork(engine) as uow:
         await uow.users.add(user, "hash")
         await uow.commit()
     return user
@@ -40,7 +40,7 @@ async def _stored_user(engine: AsyncEngine, name: str | None = None) -> User:
 
 async def _stored_session(engine: AsyncEngine, user: User) -> Session:
     session = Session(str(uuid.uuid4()), user.id, NOW, NOW + timedelta(days=1))
-    async with SqlUnitOfWork(engine) as uow:
+    async with SqlAuthUnitOfWork(engine) as uow:
         await uow.sessions.add(session)
         await uow.commit()
     return session
@@ -48,7 +48,7 @@ async def _stored_session(engine: AsyncEngine, user: User) -> Session:
 
 async def test_a_stored_user_is_found_by_id_and_username(engine: AsyncEngine) -> None:
     user = await _stored_user(engine)
-    async with SqlUnitOfWork(engine) as uow:
+    async with SqlAuthUnitOfWork(engine) as uow:
         assert await uow.users.get(user.id) == user
         credentials = await uow.users.credentials(user.username)
     assert credentials is not None
@@ -59,20 +59,20 @@ async def test_a_stored_user_is_found_by_id_and_username(engine: AsyncEngine) ->
 async def test_a_taken_username_raises_and_leaves_the_transaction_usable(engine: AsyncEngine) -> None:
     user = await _stored_user(engine)
     other = _user()
-    async with SqlUnitOfWork(engine) as uow:
+    async with SqlAuthUnitOfWork(engine) as uow:
         with pytest.raises(UsernameTaken):
             await uow.users.add(_user(user.username), "hash")
         await uow.users.add(other, "hash")
         await uow.commit()
-    async with SqlUnitOfWork(engine) as uow:
+    async with SqlAuthUnitOfWork(engine) as uow:
         assert await uow.users.get(other.id) == other
 
 
 async def test_uncommitted_work_is_rolled_back(engine: AsyncEngine) -> None:
     user = _user()
-    async with SqlUnitOfWork(engine) as uow:
+    async with SqlAuthUnitOfWork(engine) as uow:
         await uow.users.add(user, "hash")
-    async with SqlUnitOfWork(engine) as uow:
+    async with SqlAuthUnitOfWork(engine) as uow:
         assert await uow.users.get(user.id) is None
 
 
@@ -81,7 +81,7 @@ async def test_search_matches_a_literal_prefix_in_order(engine: AsyncEngine) -> 
     names = [f"{stem}b", f"{stem}a", f"{stem}c"]
     for name in names:
         await _stored_user(engine, name)
-    async with SqlUnitOfWork(engine) as uow:
+    async with SqlAuthUnitOfWork(engine) as uow:
         found = [user.username for user in await uow.users.search(stem, 10)]
         wildcard = await uow.users.search(stem.replace("_", "%"), 10)
         limited = await uow.users.search(stem, 2)
@@ -94,10 +94,10 @@ async def test_sessions_keep_their_revocation(engine: AsyncEngine) -> None:
     user = await _stored_user(engine)
     session = await _stored_session(engine, user)
     revoked = session.revoke(NOW + timedelta(minutes=1), RevocationReason.LOGOUT)
-    async with SqlUnitOfWork(engine) as uow:
+    async with SqlAuthUnitOfWork(engine) as uow:
         await uow.sessions.save(revoked)
         await uow.commit()
-    async with SqlUnitOfWork(engine) as uow:
+    async with SqlAuthUnitOfWork(engine) as uow:
         assert await uow.sessions.get(session.id) == revoked
 
 
@@ -105,7 +105,7 @@ async def test_revoke_all_counts_only_active_sessions(engine: AsyncEngine) -> No
     user = await _stored_user(engine)
     for _ in range(3):
         await _stored_session(engine, user)
-    async with SqlUnitOfWork(engine) as uow:
+    async with SqlAuthUnitOfWork(engine) as uow:
         assert await uow.sessions.revoke_all(user.id, NOW, RevocationReason.LOGOUT_ALL) == 3
         assert await uow.sessions.revoke_all(user.id, NOW, RevocationReason.LOGOUT_ALL) == 0
         await uow.commit()
@@ -115,19 +115,19 @@ async def test_a_refresh_token_can_be_used_once_even_concurrently(engine: AsyncE
     user = await _stored_user(engine)
     session = await _stored_session(engine, user)
     token = RefreshToken(uuid.uuid4().hex * 2, session.id, NOW, NOW + timedelta(days=1))
-    async with SqlUnitOfWork(engine) as uow:
+    async with SqlAuthUnitOfWork(engine) as uow:
         await uow.sessions.add_token(token)
         await uow.commit()
 
     async def use() -> bool:
-        async with SqlUnitOfWork(engine) as uow:
+        async with SqlAuthUnitOfWork(engine) as uow:
             used = await uow.sessions.use_token(token.token_hash, NOW)
             await uow.commit()
             return used
 
     results = await asyncio.gather(*(use() for _ in range(5)))
     assert results.count(True) == 1
-    async with SqlUnitOfWork(engine) as uow:
+    async with SqlAuthUnitOfWork(engine) as uow:
         stored = await uow.sessions.token(token.token_hash)
     assert stored is not None
     assert stored.used_at == NOW

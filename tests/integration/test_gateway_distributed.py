@@ -16,17 +16,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aio_pika
 import httpx
 import pytest
 
-from parlour.common.bus.amqp import AmqpMessageBus
-from parlour.common.clock import SystemClock
-from parlour.common.db import create_engine, migrate
-from parlour.common.kv.memory import InMemoryKeyValueStore
-from parlour.common.kv.redis import RedisKeyValueStore
 from tests import services
 from tests.clients import new_account
+from tests.databases import migrate_database
 from tests.e2e.test_gateway_client import Client, direct_chat, group_chat
 from tests.processes import free_port, parlour_env, parlour_process
 
@@ -85,7 +80,7 @@ def cluster(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) ->
         PARLOUR_DATA_DIR=str(cwd / "data"),
         PARLOUR_LOG_LEVEL="WARNING",
     )
-    asyncio.run(_migrate(postgres_database))
+    asyncio.run(migrate_database(postgres_database))
     cluster = Cluster(env, cwd, namespace)
     try:
         cluster.start("auth", "auth")
@@ -94,54 +89,19 @@ def cluster(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) ->
         yield cluster
     finally:
         cluster.stop_all()
-        asyncio.run(_clean_up(namespace))
-
-
-async def _migrate(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        await migrate(engine)
-    finally:
-        await engine.dispose()
-
-
-async def _clean_up(namespace: str) -> None:
-    bus = await AmqpMessageBus.connect(
-        services.AMQP_URL, namespace=namespace, kv=InMemoryKeyValueStore(SystemClock()), clock=SystemClock()
-    )
-    await bus.delete_topology()
-    await bus.close()
-    connection = await aio_pika.connect(services.AMQP_URL)
-    async with connection, connection.channel() as channel:
-        underlay = await channel.get_underlay_channel()
-        for name in _rabbit("list_queues", "name"):
-            if name and name[0].startswith(f"{namespace}."):
-                await underlay.queue_delete(name[0])
-    kv = await RedisKeyValueStore.connect(services.REDIS_URL, namespace=namespace)
-    await kv.delete_namespace()
-    await kv.close()
-
-
-def _rabbit(command: str, *columns: str) -> list[list[str]]:
-    """Rows of a `rabbitmqctl list_*` command (RabbitMQ's own view, not the client's)."""
-    result = subprocess.run(
-        ["rabbitmqctl", command, *columns, "--quiet", "--no-table-headers"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return [line.split("\t") for line in result.stdout.splitlines() if line.strip()]
+        asyncio.run(services.remove_deployment(namespace))
 
 
 def route_queues(namespace: str) -> set[str]:
     """The gateways' delivery-route queues of `namespace`."""
-    return {row[0] for row in _rabbit("list_queues", "name") if row[0].startswith(f"{namespace}.route.")}
+    return {
+        row[0] for row in services.rabbitmqctl_rows("list_queues", "name") if row[0].startswith(f"{namespace}.route.")
+    }
 
 
 def user_bindings(namespace: str) -> list[tuple[str, str]]:
     """(queue, routing key) of every `user.*` binding to a route queue of `namespace`."""
-    rows = _rabbit("list_bindings", "destination_name", "routing_key")
+    rows = services.rabbitmqctl_rows("list_bindings", "destination_name", "routing_key")
     return [
         (row[0], row[1])
         for row in rows

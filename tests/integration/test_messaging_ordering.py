@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import httpx
 import msgspec
 import pytest
@@ -27,11 +26,10 @@ from parlour.common.bus import BusMessage
 from parlour.common.bus.amqp import AmqpMessageBus
 from parlour.common.clock import SystemClock
 from parlour.common.contracts import COMMAND, ClientCommand, Delivery, user_key
-from parlour.common.db import create_engine, migrate
 from parlour.common.kv.memory import InMemoryKeyValueStore
-from parlour.common.kv.redis import RedisKeyValueStore
 from tests import services
 from tests.clients import Account, new_account
+from tests.databases import migrate_database
 from tests.processes import free_port, parlour_env, parlour_process
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -82,7 +80,7 @@ def cluster(postgres_database: str, tmp_path: Path) -> Iterator[Cluster]:
         PARLOUR_DATA_DIR=str(tmp_path / "data"),
         PARLOUR_LOG_LEVEL="WARNING",
     )
-    asyncio.run(_migrate(postgres_database))
+    asyncio.run(migrate_database(postgres_database))
     with ExitStack() as stack:
         auth = Cluster(env, tmp_path, stack, "")
         auth_url = auth.start("auth", "auth")
@@ -92,29 +90,7 @@ def cluster(postgres_database: str, tmp_path: Path) -> Iterator[Cluster]:
         finally:
             for name in list(cluster.workers):
                 cluster.stop(name)
-            asyncio.run(_clean_up(namespace))
-
-
-async def _migrate(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        await migrate(engine)
-    finally:
-        await engine.dispose()
-
-
-async def _clean_up(namespace: str) -> None:
-    bus = await AmqpMessageBus.connect(
-        services.AMQP_URL, namespace=namespace, kv=InMemoryKeyValueStore(SystemClock()), clock=SystemClock()
-    )
-    await bus.delete_topology()
-    await bus.close()
-    connection = await aio_pika.connect(services.AMQP_URL)
-    async with connection, connection.channel() as channel:
-        await (await channel.get_underlay_channel()).queue_delete(f"{namespace}.svc.messaging.users")
-    kv = await RedisKeyValueStore.connect(services.REDIS_URL, namespace=namespace)
-    await kv.delete_namespace()
-    await kv.close()
+            asyncio.run(services.remove_deployment(namespace))
 
 
 class Acks:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parlour.auth.application.ports import (
     Credentials,
@@ -19,7 +18,7 @@ from parlour.auth.application.ports import (
 from parlour.auth.domain.errors import UsernameTaken
 from parlour.auth.domain.model import RefreshToken, RevocationReason, Session, User
 from parlour.auth.infrastructure.tables import refresh_tokens, sessions, users
-from parlour.common.db import write_connection
+from parlour.common.db import SqlUnitOfWork
 
 
 def _user(row: Any) -> User:
@@ -130,29 +129,9 @@ class SqlSessionRepository(SessionRepository):
         return result.rowcount == 1
 
 
-class SqlUnitOfWork(UnitOfWork):
-    """A transaction on one connection; rolled back on exit unless `commit()` was called."""
+class SqlAuthUnitOfWork(SqlUnitOfWork, UnitOfWork):
+    """The auth repositories in one SQL transaction."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._connection: AsyncConnection | None = None
-
-    async def __aenter__(self) -> Self:
-        self._connection = await write_connection(self._engine)
-        await self._connection.begin()
-        self.users = SqlUserRepository(self._connection)
-        self.sessions = SqlSessionRepository(self._connection)
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        assert self._connection is not None
-        try:
-            await self._connection.rollback()
-        finally:
-            await self._connection.close()
-
-    async def commit(self) -> None:
-        assert self._connection is not None
-        await self._connection.commit()
+    def _attach(self, connection: AsyncConnection) -> None:
+        self.users = SqlUserRepository(connection)
+        self.sessions = SqlSessionRepository(connection)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 
 from parlour.auth.domain.model import RefreshToken, RevocationReason, Session, User
+from parlour.common.unit_of_work import UnitOfWork as BaseUnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,23 +70,11 @@ class SessionRepository(ABC):
         """Mark the token used if it was not; returns False if it already was (atomic)."""
 
 
-class UnitOfWork(ABC):
+class UnitOfWork(BaseUnitOfWork):
     """One transaction over the auth repositories; rolled back unless committed."""
 
     users: UserRepository
     sessions: SessionRepository
-
-    @abstractmethod
-    async def __aenter__(self) -> Self: ...
-
-    @abstractmethod
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None: ...
-
-    @abstractmethod
-    async def commit(self) -> None:
-        """Make the work durable."""
 
 
 class PasswordHasher(ABC):

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from parlour.common.db import write_connection
+from parlour.common.db import SqlUnitOfWork
 from parlour.messaging.application.ports import (
     ChatCursor,
     ChatRepository,
@@ -280,36 +279,14 @@ class SqlUserRepository(UserRepository):
         return set((await self._connection.execute(query)).scalars())
 
 
-class SqlUnitOfWork(UnitOfWork):
-    """A transaction on one connection; rolled back on exit unless `commit()` was called."""
+class SqlMessagingUnitOfWork(SqlUnitOfWork, UnitOfWork):
+    """The messaging repositories in one SQL transaction."""
 
-    def __init__(self, engine: AsyncEngine, *, write: bool) -> None:
-        self._engine = engine
-        self._write = write
-        self._connection: AsyncConnection | None = None
-
-    async def __aenter__(self) -> Self:
-        connection = await (write_connection(self._engine) if self._write else self._engine.connect())
-        self._connection = connection
-        await connection.begin()
+    def _attach(self, connection: AsyncConnection) -> None:
         self.chats = SqlChatRepository(connection)
         self.members = SqlMemberRepository(connection)
         self.messages = SqlMessageRepository(connection)
         self.users = SqlUserRepository(connection)
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        assert self._connection is not None
-        try:
-            await self._connection.rollback()
-        finally:
-            await self._connection.close()
-
-    async def commit(self) -> None:
-        assert self._connection is not None
-        await self._connection.commit()
 
 
 class SqlUnitOfWorkFactory(UnitOfWorkFactory):
@@ -319,4 +296,4 @@ class SqlUnitOfWorkFactory(UnitOfWorkFactory):
         self._engine = engine
 
     def __call__(self, *, write: bool = True) -> UnitOfWork:
-        return SqlUnitOfWork(self._engine, write=write)
+        return SqlMessagingUnitOfWork(self._engine, write=write)

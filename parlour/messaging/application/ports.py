@@ -6,9 +6,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 
+from parlour.common.unit_of_work import UnitOfWork as BaseUnitOfWork
 from parlour.messaging.domain.messages import Event, OnBehalf
 from parlour.messaging.domain.model import Chat, ChatKind, Member, Message, Role
 
@@ -151,25 +150,13 @@ class UserRepository(ABC):
         """Which of these ids are known users."""
 
 
-class UnitOfWork(ABC):
+class UnitOfWork(BaseUnitOfWork):
     """One transaction over the messaging repositories; rolled back unless committed."""
 
     chats: ChatRepository
     members: MemberRepository
     messages: MessageRepository
     users: UserRepository
-
-    @abstractmethod
-    async def __aenter__(self) -> Self: ...
-
-    @abstractmethod
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None: ...
-
-    @abstractmethod
-    async def commit(self) -> None:
-        """Make the work durable."""
 
 
 class UnitOfWorkFactory(ABC):
