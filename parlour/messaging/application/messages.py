@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from parlour.common.clock import Clock
 from parlour.common.errors import ParlourError
 from parlour.messaging.application.access import MembershipCache
-from parlour.messaging.application.ports import ChatSummary, UnitOfWork, UnitOfWorkFactory
+from parlour.messaging.application.ports import ChatCursor, ChatSummary, UnitOfWork, UnitOfWorkFactory
 from parlour.messaging.domain.errors import ClientIdReused, InvalidCommand, MessageNotFound
 from parlour.messaging.domain.messages import (
     CommandRejected,
@@ -43,7 +43,7 @@ HISTORY_LIMIT_MAX = 200
 SYNC_CHAT_LIMIT = 500
 # Bounds one sync answer (one bus message); chats past it are reported truncated, to be paged over REST.
 SYNC_TOTAL_LIMIT = 5_000
-SYNC_CHATS_MAX = 1_000
+SYNC_CHATS_PAGE = 1_000
 
 
 Refused = Callable[[SendMessage, ParlourError], None]
@@ -126,6 +126,8 @@ class MessageHandlers:
         is_author = message.sender_id == command.actor
         enforce(may_delete(_role(members, command.actor), members.kind, is_author=is_author))
         if message.deleted:
+            # Announce again: a re-run after a lost publication must still reach the members.
+            out.append(MessageDeleted(message, members.user_ids))
             return message
         tombstone = message.delete(command.actor, self._clock.utcnow())
         await uow.messages.save(tombstone)
@@ -141,8 +143,10 @@ class MessageHandlers:
         assert members is not None
         chat = await uow.chats.get(command.chat_id)
         seq = min(command.seq, chat.last_seq if chat else 0)
-        if await uow.members.advance_read(command.chat_id, command.actor, seq):
-            out.append(ReadCursorMoved(command.chat_id, command.actor, seq, members.user_ids))
+        # Announced even when the cursor was already there: a re-run after a lost publication must still
+        # reach the members, and clients keep the highest `seq` they have seen.
+        await uow.members.advance_read(command.chat_id, command.actor, seq)
+        out.append(ReadCursorMoved(command.chat_id, command.actor, seq, members.user_ids))
 
     async def relay_typing(self, command: RelayTyping, out: list[Event]) -> None:
         """Tell the other members someone is typing; nothing is stored."""
@@ -154,7 +158,7 @@ class MessageHandlers:
 
     async def sync(self, uow: UnitOfWork, command: Sync, out: list[Event]) -> None:
         """Answer one connection with everything it missed, chat by chat, in seq order."""
-        summaries = await uow.chats.summaries(command.actor, SYNC_CHATS_MAX, None)
+        summaries = await self._all_chats(uow, command.actor)
         budget = SYNC_TOTAL_LIMIT
         chats = []
         for summary in summaries:
@@ -164,6 +168,17 @@ class MessageHandlers:
         mine = {summary.chat.id for summary in summaries}
         removed = tuple(chat_id for chat_id in command.chats if chat_id not in mine)
         out.append(Synced(command.actor, command.session_id, tuple(chats), removed))
+
+    async def _all_chats(self, uow: UnitOfWork, actor: str) -> list[ChatSummary]:
+        # Every chat, page by page: a chat left out would look "removed" to the client.
+        summaries: list[ChatSummary] = []
+        cursor: ChatCursor | None = None
+        while page := await uow.chats.summaries(actor, SYNC_CHATS_PAGE, cursor):
+            summaries.extend(page)
+            if len(page) < SYNC_CHATS_PAGE:
+                break
+            cursor = ChatCursor(page[-1].chat.last_activity_at, page[-1].chat.id)
+        return summaries
 
     def reject(self, command: RejectCommand, out: list[Event]) -> None:
         """Answer a malformed command with its error, to the connection that sent it."""
