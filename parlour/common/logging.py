@@ -6,11 +6,42 @@ What each level logs is written down in docs/logging.md.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import structlog
 
 from parlour.common.settings import LogFormat
+
+# Credentials that may travel in a URL's query string; their values never reach a log line.
+_SECRET_IN_QUERY = re.compile(r"\b(pass|access_token|refresh_token|token)=[^&\s\"']+")
+
+
+class RedactSecrets(logging.Filter):
+    """Blanks credentials in query strings (the WebSocket `pass`) in every standard-library record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            message = record.getMessage()
+            redacted = _SECRET_IN_QUERY.sub(r"\1=[redacted]", message)
+            if redacted != message:
+                record.msg, record.args = redacted, None
+        return True
+
+
+def redact_event(_logger: object, _method: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+    """The structlog side of `RedactSecrets`: blanks credentials in every string value of an event."""
+    for key, value in event.items():
+        if isinstance(value, str) and "=" in value:
+            event[key] = _SECRET_IN_QUERY.sub(r"\1=[redacted]", value)
+    return event
+
+
+class DropServerWebSocketLines(logging.Filter):
+    """uvicorn's per-handshake INFO lines: the gateway writes its own open and close lines instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.INFO and isinstance(record.msg, str) and '"WebSocket ' in record.msg)
 
 
 def configure_logging(level: str = "INFO", log_format: LogFormat = LogFormat.CONSOLE) -> None:
@@ -20,6 +51,7 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = LogFormat.CON
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_event,
     ]
     renderer: structlog.types.Processor
     if log_format is LogFormat.JSON:
@@ -40,8 +72,12 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = LogFormat.CON
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
+    handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    server_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(existing, DropServerWebSocketLines) for existing in server_log.filters):
+        server_log.addFilter(DropServerWebSocketLines())
     root.setLevel(level)
     # uvicorn's own access log would repeat our one line per request.
     logging.getLogger("uvicorn.access").disabled = True
