@@ -7,7 +7,7 @@ import asyncio
 import httpx
 
 from tests.clients import new_account
-from tests.e2e.test_gateway_client import Client, direct_chat, group_chat
+from tests.ws_client import Client, direct_chat, group_chat
 
 
 async def test_a_sends_b_receives_message_new_and_a_gets_the_ack_with_seq(http: httpx.AsyncClient) -> None:

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from tests.clients import new_account
-from tests.e2e.test_gateway_client import Client
 from tests.processes import free_port, parlour_env, parlour_process
+from tests.ws_client import Client
 
 SERVICE_RESTART = 1012
 

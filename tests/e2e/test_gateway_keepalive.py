@@ -13,8 +13,8 @@ import pytest
 import websockets
 
 from tests.clients import new_account
-from tests.e2e.test_gateway_client import Client, get_pass, ws_url
 from tests.harness import make_settings, running_parlour
+from tests.ws_client import Client, get_pass, ws_url
 
 PING_TIMEOUT = 4002
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from tests.clients import new_account
-from tests.e2e.test_gateway_client import Client, direct_chat
+from tests.ws_client import Client, direct_chat
 
 
 async def send_all(client: Client, chat_id: str, bodies: list[str]) -> list[int]:

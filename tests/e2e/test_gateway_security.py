@@ -17,8 +17,8 @@ import websockets
 from parlour.bootstrap import Overrides
 from parlour.common.clock import ManualClock
 from tests.clients import assert_problem, new_account
-from tests.e2e.test_gateway_client import Client, direct_chat, get_pass, refused, ws_url
 from tests.harness import make_settings, running_parlour
+from tests.ws_client import Client, direct_chat, get_pass, refused, ws_url
 
 PASS_REJECTED, ORIGIN_FORBIDDEN, RATE_LIMITED, MESSAGE_TOO_BIG = 4401, 4403, 4029, 1009
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from tests.clients import new_account
-from tests.e2e.test_gateway_client import Client, get_pass, group_chat
 from tests.harness import make_settings, running_parlour
+from tests.ws_client import Client, get_pass, group_chat
 
 pytestmark = pytest.mark.slow
 

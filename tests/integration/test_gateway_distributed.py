@@ -22,8 +22,8 @@ import pytest
 from tests import services
 from tests.clients import new_account
 from tests.databases import migrate_database
-from tests.e2e.test_gateway_client import Client, direct_chat, group_chat
 from tests.processes import free_port, parlour_env, parlour_process
+from tests.ws_client import Client, direct_chat, group_chat
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
