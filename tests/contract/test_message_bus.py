@@ -12,7 +12,6 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import aio_pika
 import msgspec
@@ -28,8 +27,8 @@ from parlour.common.clock import SystemClock
 from parlour.common.errors import Unavailable
 from parlour.common.kv.memory import InMemoryKeyValueStore
 from tests import services
+from tests.waiting import eventually
 
-T = TypeVar("T")
 MAX_ATTEMPTS = 3
 WAIT = 20.0  # seconds: generous, never reached when things work
 
@@ -114,19 +113,11 @@ def message(body: str | bytes, type_: str = "test.message") -> BusMessage:
     return BusMessage(type_, body.encode() if isinstance(body, str) else body, headers={"traceparent": "00-t-s-01"})
 
 
-async def eventually(check: Callable[[], Awaitable[T | None]], interval: float = 0.05) -> T:
-    """Poll `check` (an outside state, such as the parking queue) until it returns something."""
-    async with asyncio.timeout(WAIT):
-        while (result := await check()) is None:  # noqa: ASYNC110 - the state is outside this process
-            await asyncio.sleep(interval)
-        return result
-
-
 async def parked_with(bus: MessageBus, message_id: str) -> ParkedMessage:
     async def find() -> ParkedMessage | None:
         return next((entry for entry in await bus.parked(1000) if entry.message.message_id == message_id), None)
 
-    return await eventually(find)
+    return await eventually(find, within=WAIT)
 
 
 # -- commands ---------------------------------------------------------------------------------------
@@ -289,7 +280,7 @@ async def test_a_consumer_survives_1000_poison_messages_and_then_processes_a_goo
         parked = await bus_env.bus.parked(2000)
         return parked if len(parked) == 1000 else None
 
-    parked = await eventually(all_parked, interval=0.2)
+    parked = await eventually(all_parked, within=WAIT, interval=0.2)
     assert {entry.attempts for entry in parked} == {MAX_ATTEMPTS}
 
 
@@ -547,7 +538,7 @@ async def test_amqp_a_route_queue_is_gone_once_its_process_is_killed(bus_env: Bu
     async def gone() -> bool | None:
         return True if queue not in await queue_names() else None
 
-    await eventually(gone, interval=0.2)
+    await eventually(gone, within=WAIT, interval=0.2)
 
 
 @pytest.mark.rabbitmq
@@ -617,10 +608,10 @@ async def test_amqp_workers_share_the_partitions_without_overlap(bus_env: BusEnv
         whole = shares[0] | shares[1] == frozenset(range(16)) and not shares[0] & shares[1]
         return True if whole and {len(shares[0]), len(shares[1])} == {8} else None
 
-    await eventually(balanced)
+    await eventually(balanced, within=WAIT)
     await second.close()
 
     async def taken_over() -> bool | None:
         return True if first.partitions == frozenset(range(16)) else None
 
-    await eventually(taken_over)
+    await eventually(taken_over, within=WAIT)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests import services
 from tests.clients import new_account
 from tests.databases import migrate_database
 from tests.processes import free_port, parlour_env, parlour_process
+from tests.waiting import eventually
 from tests.ws_client import Client, direct_chat, group_chat
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -109,13 +109,9 @@ def user_bindings(namespace: str) -> list[tuple[str, str]]:
     ]
 
 
-async def eventually(check: object, what: str) -> None:
-    """Poll RabbitMQ (in a thread) until `check()` is true; fail after `WAIT` seconds."""
-    assert callable(check)
-    deadline = time.monotonic() + WAIT
-    while not await asyncio.to_thread(check):
-        assert time.monotonic() < deadline, f"RabbitMQ still shows {what} after {WAIT} s"
-        await asyncio.sleep(0.5)  # polling an external process's state: no event crosses the boundary
+async def rabbitmq_shows(check: Callable[[], bool], what: str) -> None:
+    """Wait until RabbitMQ's own view (read in a thread: rabbitmqctl is a process) satisfies `check`."""
+    await eventually(lambda: asyncio.to_thread(check), within=WAIT, interval=0.5, what=what)
 
 
 @dataclass
@@ -160,7 +156,7 @@ async def test_a_group_across_two_gateways_and_two_workers_sees_every_message_in
     assert user_bindings(cluster.namespace), "connected users are bound"
     for client in clients:
         await client.close()
-    await eventually(lambda: not user_bindings(cluster.namespace), "user bindings after every client left")
+    await rabbitmq_shows(lambda: not user_bindings(cluster.namespace), "user bindings after every client left")
 
 
 async def test_resume_after_the_gateway_is_killed_gets_exactly_the_missed_messages(
@@ -183,7 +179,7 @@ async def test_resume_after_the_gateway_is_killed_gets_exactly_the_missed_messag
     cluster.kill("doomed")
     code, _ = await b.closed()
     assert code is None, "a killed gateway sends no close frame: the client sees a network failure"
-    await eventually(lambda: not (route_queues(cluster.namespace) & doomed_queues), "the killed gateway's queue")
+    await rabbitmq_shows(lambda: not (route_queues(cluster.namespace) & doomed_queues), "the killed gateway's queue")
 
     for i in range(50):
         await a.expect("message.ack", client_id=await a.send_message(chat_id, f"missed-{i}"))
@@ -201,4 +197,4 @@ async def test_resume_after_the_gateway_is_killed_gets_exactly_the_missed_messag
     assert not [f for f in tail if f["type"] == "message.new"], "no duplicates after the live messages"
     await a.close()
     await b.close()
-    await eventually(lambda: not user_bindings(cluster.namespace), "user bindings after every client left")
+    await rabbitmq_shows(lambda: not user_bindings(cluster.namespace), "user bindings after every client left")
