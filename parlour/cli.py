@@ -14,6 +14,7 @@ import typer
 import uvicorn
 
 from parlour.auth.service import signing_key_ring
+from parlour.bench.cli import bench_app
 from parlour.bootstrap import SERVICES, create_app, open_key_value_store, open_message_bus
 from parlour.common.bus import MessageBus
 from parlour.common.clock import SystemClock
@@ -27,6 +28,7 @@ keys_app = typer.Typer(help="Signing keys of the auth service.", no_args_is_help
 dlq_app = typer.Typer(help="Parked (dead-lettered) bus messages.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(bench_app, name="bench")
 
 ServiceName = StrEnum("ServiceName", {name: name for name in SERVICES})  # type: ignore[misc]
 

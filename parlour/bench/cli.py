@@ -242,6 +242,7 @@ def connections(
 def storm(
     clients: Annotated[int, typer.Option(min=1, help="Clients cut off at once (each has a partner that stays).")] = 500,
     messages: Annotated[int, typer.Option(min=0, help="Messages each partner sends while they are away.")] = 5,
+    concurrency: Annotated[int, typer.Option(min=1, help="Reconnects in flight per client process.")] = 64,
     topology: Topology = "embedded",
     url: Url = None,
     auth_url: AuthUrl = None,
@@ -265,7 +266,7 @@ def storm(
     _execute(
         "storm",
         _pick(target_options),
-        Options(workers=workers, progress=progress, profile_dir=profile, batch=batch),
+        Options(workers=workers, connect_concurrency=concurrency, progress=progress, profile_dir=profile, batch=batch),
         out,
         lambda session: scenario.run(session, clients=clients, messages=messages),
     )

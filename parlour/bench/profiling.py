@@ -34,6 +34,19 @@ def _short(frame: str) -> str:
     return f"{match['function']} ({'/'.join(parts[max(start, 0) :])})"
 
 
+# Frames every sample of a thread shares (the event loop's run, a thread's bootstrap): cut, so the inclusive
+# ranking shows the work, and a sample with nothing below them is time in the loop's own C code (uvloop).
+_ROOTS = ("Runner.run (", "BaseEventLoop.run_until_complete (", "Thread.run (", "Thread._bootstrap_inner (")
+LOOP_ITSELF = "(event loop itself: uvloop/libuv C code, callbacks' scheduling, socket I/O)"
+
+
+def _below_the_loop(frames: list[str]) -> list[str]:
+    roots = [index for index, frame in enumerate(frames) if frame.startswith(_ROOTS)]
+    if not roots:
+        return frames
+    return frames[roots[-1] + 1 :] or [LOOP_ITSELF]
+
+
 def summarise(lines: Iterable[str], top: int = 10) -> dict[str, list[tuple[str, float]]]:
     """Top functions by self and by inclusive share of the samples (percent), from collapsed stacks."""
     own: Counter[str] = Counter()
@@ -44,7 +57,7 @@ def summarise(lines: Iterable[str], top: int = 10) -> dict[str, list[tuple[str, 
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_short(frame) for frame in stack.split(";")]
+        frames = _below_the_loop([_short(frame) for frame in stack.split(";")])
         total += count
         own[frames[-1]] += count
         for frame in set(frames):

@@ -71,15 +71,19 @@ class Session:
         self.dialect = DIALECTS[target.dialect]
         self.profile: dict[str, Any] = {}
         self._profiler: Profiler | None = None
+        self._profile_phase = ""
 
-    def start_profile(self) -> None:
-        """Sample the target's processes until `finish_profile` (with --profile)."""
+    def start_profile(self, phase: str) -> None:
+        """Sample the target's processes until `finish_profile` (with --profile); stacks in DIR/scenario/phase."""
         if self.options.profile_dir is not None and self.target.server_pids:
-            self._profiler = Profiler(self.options.profile_dir / self.scenario, self.target.server_pids)
+            directory = self.options.profile_dir / self.scenario / phase
+            self._profiler = Profiler(directory, self.target.server_pids)
+            self._profile_phase = phase
 
     def finish_profile(self) -> None:
         if self._profiler is not None:
-            self.profile = self._profiler.finish()
+            for process, summary in self._profiler.finish().items():
+                self.profile[f"{self._profile_phase}: {process}"] = summary
             self._profiler = None
 
     def start_pool(self, clients: int) -> WorkerPool:

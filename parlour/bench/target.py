@@ -196,7 +196,7 @@ def distributed(messaging: int = 1, gateways: int = 1, log_level: str = "WARNING
 
 @contextmanager
 def peer(kind: str) -> Iterator[Target]:
-    """One of bench/peers/, under uvicorn with the same loop, HTTP and WebSocket stack as Parlour."""
+    """One of bench/peers/, under uvicorn with Parlour's stack: uvloop, httptools, websockets-sansio."""
     dialect, app = PEERS[kind]
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="parlour-bench-")))
@@ -217,7 +217,7 @@ def peer(kind: str) -> Iterator[Target]:
             "--http",
             "httptools",
             "--ws",
-            "websockets",
+            "websockets-sansio",
             "--log-level",
             "warning",
         ]

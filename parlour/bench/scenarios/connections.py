@@ -26,7 +26,7 @@ def run(session: Session, *, connections: int, idle: float) -> BenchResult:
         before = sample_all(gateways)
         pool.call("reset_stats")
         session.progress.enter(f"connecting {connections:,}")
-        session.start_profile()
+        session.start_profile("connect")
         connected = session.connect(pool, None, resume=False)
         session.finish_profile()
         connecting = session.collect(pool, judge=False)
@@ -34,7 +34,9 @@ def run(session: Session, *, connections: int, idle: float) -> BenchResult:
         pool.call("reset_stats")
         settled = sample_all(gateways)
         session.progress.enter(f"idle for {idle:g} s")
+        session.start_profile("idle")
         pool.wait_until(lambda totals: totals["disconnects"] > 0, timeout=idle)  # the idle window itself
+        session.finish_profile()
         after = sample_all(gateways)
         collected = session.collect(pool)
         pool.call("close")

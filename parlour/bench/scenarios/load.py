@@ -36,7 +36,7 @@ def offer_load(
     before = sample_all(session.target.server_pids)
     start_ns = time.monotonic_ns() + int(START_DELAY * 1e9)
     pool.call("load", [LoadSpec(start_ns, duration, rate, window) for rate in rates])
-    session.start_profile()
+    session.start_profile("load")
     session.progress.enter(f"load for {duration:g} s")
     pool.wait_until(lambda _: False, timeout=duration + START_DELAY)  # the measured window itself
     pool.call("stop_load")

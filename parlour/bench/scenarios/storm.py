@@ -53,7 +53,7 @@ def run(session: Session, *, clients: int, messages: int) -> BenchResult:
         expected = pool.totals()["acked"]
         pool.call("reset_stats")
         session.progress.enter(f"reconnecting {clients:,} clients with resume")
-        session.start_profile()
+        session.start_profile("resume")
         began = time.monotonic_ns()
         session.connect(pool, stormers, resume=True)
         live_ns = time.monotonic_ns()
@@ -75,7 +75,12 @@ def run(session: Session, *, clients: int, messages: int) -> BenchResult:
         "seconds_until_caught_up": (max(collected.last_arrival_ns, live_ns) - began) / 1e9,
         "reconnects_per_s": clients / max((live_ns - began) / 1e9, 1e-9),
     }
-    params = {"clients": clients, "messages_each": messages, "workers": len(pool)}
+    params = {
+        "clients": clients,
+        "messages_each": messages,
+        "workers": len(pool),
+        "reconnect_concurrency_per_worker": session.options.connect_concurrency,
+    }
     result, _ = session.result(
         params, metrics, {"resumed_delivery": collected.e2e_latency}, session.saturation(collected, {}), collected
     )

@@ -1,0 +1,1 @@
+"""Peer servers that `parlour bench fanout|connections --topology fastapi-peer|socketio-peer` drives."""
