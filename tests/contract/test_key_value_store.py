@@ -379,3 +379,16 @@ async def test_the_in_memory_store_refuses_new_keys_when_full() -> None:
     await store.set("b", b"updated")  # an existing key is no new entry
     clock.advance(10)
     assert await store.set("c", b"3")  # the expired "a" made room
+
+
+@pytest.mark.redis
+async def test_a_burst_larger_than_the_redis_pool_waits_for_a_connection_instead_of_failing() -> None:
+    require("redis")
+    store = await RedisKeyValueStore.connect(REDIS_URL, namespace=unique_namespace(), max_connections=2)
+    try:
+        await store.set("k", b"v")
+        answers = await asyncio.gather(*(store.get("k") for _ in range(200)))
+        assert answers == [b"v"] * 200
+    finally:
+        await store.delete_namespace()
+        await store.close()

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -165,18 +165,23 @@ class RedisKeyValueStore(KeyValueStore):
         namespace: str,
         connect_timeout: float = 2.0,
         command_timeout: float = 5.0,
+        max_connections: int = 64,
     ) -> RedisKeyValueStore:
         """A store on the Redis at `url`. Connects lazily: a Redis that is down shows in `ping()`."""
         # One quick retry recovers a pooled connection that died with a Redis restart; more would
         # only delay the `Unavailable` that readiness and callers need to see.
         retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=1)
-        client = Redis.from_url(
+        # A bounded pool that makes a burst wait for a free connection (up to the command timeout)
+        # rather than fail: redis-py's default pool refuses outright once it is full.
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=command_timeout,
             socket_connect_timeout=connect_timeout,
             socket_timeout=command_timeout,
             retry=retry,
         )
-        return cls(client, namespace=namespace)
+        return cls(Redis.from_pool(pool), namespace=namespace)
 
     async def set(self, key: str, value: bytes, ttl: float | None = None, *, only_if_absent: bool = False) -> bool:
         px = None if ttl is None else _milliseconds(ttl)
