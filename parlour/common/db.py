@@ -7,6 +7,8 @@ tables (`<service>/infrastructure/tables.py`) and its Alembic branch
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from abc import abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,30 +94,59 @@ class SqlUnitOfWork(UnitOfWork):
         self._engine = engine
         self._write = write
         self._connection: AsyncConnection | None = None
+        self._turn: asyncio.Lock | None = None
 
     @abstractmethod
     def _attach(self, connection: AsyncConnection) -> None:
         """Build the repositories on `connection`."""
 
     async def __aenter__(self) -> Self:
-        connection = await (write_connection(self._engine) if self._write else self._engine.connect())
-        self._connection = connection
-        await connection.begin()
+        self._turn = _write_turn(self._engine) if self._write else None
+        if self._turn is not None:
+            await self._turn.acquire()
+        try:
+            connection = await (write_connection(self._engine) if self._write else self._engine.connect())
+            self._connection = connection
+            await connection.begin()
+        except BaseException:
+            await self._end()
+            raise
         self._attach(connection)
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        assert self._connection is not None
+        await self._end()
+
+    async def _end(self) -> None:
         try:
-            await self._connection.rollback()
+            if self._connection is not None:
+                try:
+                    await self._connection.rollback()
+                finally:
+                    await self._connection.close()
         finally:
-            await self._connection.close()
+            self._connection = None
+            if self._turn is not None:
+                self._turn.release()
+                self._turn = None
 
     async def commit(self) -> None:
         assert self._connection is not None
         await self._connection.commit()
+
+
+# SQLite has one writer at a time, and its busy handler lets waiting writers poll for the lock, so under
+# load some wait seconds while others pass again and again. Writers of one process queue for their turn
+# here instead, first come first served (asyncio.Lock is FIFO).
+_WRITE_TURNS: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _write_turn(engine: AsyncEngine) -> asyncio.Lock | None:
+    if engine.dialect.name != "sqlite":
+        return None
+    return _WRITE_TURNS.setdefault(engine, asyncio.Lock())
 
 
 async def check_database(engine: AsyncEngine) -> None:
