@@ -20,6 +20,7 @@ from typing import Annotated
 import typer
 
 from parlour.bench.accounts import Endpoints, SetupError
+from parlour.bench.ledger import Verdict
 from parlour.bench.result import BenchResult, render_comparison, render_table
 from parlour.bench.session import Options, ScenarioError, Session
 from parlour.bench.target import BENCH_ENV, TOPOLOGIES, Target, attached, launch
@@ -112,21 +113,9 @@ def _execute(
         result.write(out)
         typer.echo(f"result written to {out}")
     if not result.ok:
-        violations = {k: v for k, v in result.correctness.items() if k in _VIOLATIONS and v}
+        violations = {k: v for k, v in result.correctness.items() if k in Verdict.VIOLATIONS and v}
         typer.secho(f"CORRECTNESS FAILED: {violations}", fg="red", bold=True, err=True)
         raise typer.Exit(1)
-
-
-_VIOLATIONS = (
-    "lost",
-    "duplicated",
-    "out_of_order",
-    "unacked",
-    "seq_conflicts",
-    "seq_gaps",
-    "rejected",
-    "unexpected_disconnects",
-)
 
 
 @bench_app.command()
