@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.services import AMQP_URL, REDIS_URL
+
 READY_TIMEOUT = 30.0
 
 
@@ -90,3 +92,17 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def distributed_env(namespace: str, database_url: str, data_dir: Path, **values: str) -> dict[str, str]:
+    """The environment of a `parlour serve` process of a distributed test deployment."""
+    return parlour_env(
+        PARLOUR_MODE="distributed",
+        PARLOUR_NAMESPACE=namespace,
+        PARLOUR_DATABASE_URL=database_url,
+        PARLOUR_AMQP_URL=AMQP_URL,
+        PARLOUR_REDIS_URL=REDIS_URL,
+        PARLOUR_DATA_DIR=str(data_dir),
+        PARLOUR_LOG_LEVEL="WARNING",
+        **values,
+    )

@@ -21,7 +21,7 @@ import pytest
 from tests import services
 from tests.clients import new_account
 from tests.databases import migrate_database
-from tests.processes import free_port, parlour_env, parlour_process
+from tests.processes import distributed_env, free_port, parlour_process
 from tests.waiting import eventually
 from tests.ws_client import Client, direct_chat, group_chat
 
@@ -71,15 +71,7 @@ def cluster(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) ->
         services.require(service)
     namespace = services.unique_namespace()
     cwd = tmp_path_factory.mktemp("gateway-cluster")
-    env = parlour_env(
-        PARLOUR_MODE="distributed",
-        PARLOUR_NAMESPACE=namespace,
-        PARLOUR_DATABASE_URL=postgres_database,
-        PARLOUR_AMQP_URL=services.AMQP_URL,
-        PARLOUR_REDIS_URL=services.REDIS_URL,
-        PARLOUR_DATA_DIR=str(cwd / "data"),
-        PARLOUR_LOG_LEVEL="WARNING",
-    )
+    env = distributed_env(namespace, postgres_database, cwd / "data")
     asyncio.run(migrate_database(postgres_database))
     cluster = Cluster(env, cwd, namespace)
     try:

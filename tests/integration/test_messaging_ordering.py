@@ -30,7 +30,7 @@ from parlour.common.kv.memory import InMemoryKeyValueStore
 from tests import services
 from tests.clients import Account, new_account
 from tests.databases import migrate_database
-from tests.processes import free_port, parlour_env, parlour_process
+from tests.processes import distributed_env, free_port, parlour_process
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -71,15 +71,7 @@ def cluster(postgres_database: str, tmp_path: Path) -> Iterator[Cluster]:
     for service in ("rabbitmq", "redis"):
         services.require(service)
     namespace = services.unique_namespace()
-    env = parlour_env(
-        PARLOUR_MODE="distributed",
-        PARLOUR_NAMESPACE=namespace,
-        PARLOUR_DATABASE_URL=postgres_database,
-        PARLOUR_AMQP_URL=services.AMQP_URL,
-        PARLOUR_REDIS_URL=services.REDIS_URL,
-        PARLOUR_DATA_DIR=str(tmp_path / "data"),
-        PARLOUR_LOG_LEVEL="WARNING",
-    )
+    env = distributed_env(namespace, postgres_database, tmp_path / "data")
     asyncio.run(migrate_database(postgres_database))
     with ExitStack() as stack:
         auth = Cluster(env, tmp_path, stack, "")
