@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.CONSOLE
 
+    fault_kill_after_commit: bool = Field(
+        default=False,
+        description="Testing only: a messaging process kills itself after a commit, before publishing it.",
+    )
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

@@ -17,9 +17,10 @@ from parlour.common.ratelimit import RateLimiter
 from parlour.common.service import Infrastructure, ServiceParts
 from parlour.common.settings import Settings
 from parlour.gateway.adapters.bus import BusCommandSink, BusSessionEvents, delivery_handler
-from parlour.gateway.adapters.codec import describe
+from parlour.gateway.adapters.codec import frame_info
 from parlour.gateway.adapters.http import gateway_router
 from parlour.gateway.adapters.websocket import ConnectionDeps, EndpointConfig, GatewayEndpoint
+from parlour.gateway.application.batcher import CommandBatcher
 from parlour.gateway.application.hub import Hub
 from parlour.gateway.application.passes import PassBook, PassPolicy
 from parlour.gateway.domain.session import SessionLimits
@@ -58,11 +59,14 @@ async def build_gateway(infra: Infrastructure, stack: AsyncExitStack) -> Service
         delivery_handler(lambda: hubs[0], metrics.delivered.inc), on_gap=lambda: _resync(hubs[0])
     )
     stack.push_async_callback(route.close)
-    hub = Hub(route, BusSessionEvents(infra.bus, gateway_id(), clock), clock, describe)
+    hub = Hub(route, BusSessionEvents(infra.bus, gateway_id(), clock), clock, frame_info)
     hubs.append(hub)
 
     ticker = asyncio.create_task(hub.run_ticker(min(TICK_SECONDS, settings.gateway_ping_interval_seconds / 2)))
     stack.push_async_callback(_cancel, ticker)
+    batcher = CommandBatcher(BusCommandSink(infra.bus))
+    flusher = asyncio.create_task(batcher.run(), name="gateway.commands")
+    stack.push_async_callback(_cancel, flusher)
 
     async def drain() -> None:
         await hub.drain(settings.gateway_drain_seconds)
@@ -78,7 +82,7 @@ async def build_gateway(infra: Infrastructure, stack: AsyncExitStack) -> Service
         ),
     )
     config = EndpointConfig(session_limits(settings), tuple(settings.allowed_origins))
-    endpoint = GatewayEndpoint(passes, ConnectionDeps(hub, BusCommandSink(infra.bus), clock, metrics, config))
+    endpoint = GatewayEndpoint(passes, ConnectionDeps(hub, batcher, clock, metrics, config))
     return ServiceParts(routers=[gateway_router(passes, endpoint)])
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -14,11 +18,13 @@ from parlour.common.errors import Unavailable
 from parlour.common.metrics import Metrics
 from parlour.common.service import Infrastructure, ServiceParts
 from parlour.messaging.adapters.bus import (
-    MEMBERSHIP_KEY,
+    COMMAND_NAMES,
+    MEMBERS_CHANGED_KEY,
     USERS_QUEUE,
-    BusEventPublisher,
+    BusEventChannel,
     CommandConsumer,
     CommandMetrics,
+    KeyValueWriterRegistry,
     MembershipListener,
     UserProjector,
 )
@@ -28,10 +34,12 @@ from parlour.messaging.adapters.users import HttpUserLookup
 from parlour.messaging.application.access import MembershipCache
 from parlour.messaging.application.chats import ChatHandlers, UserDirectory
 from parlour.messaging.application.messages import MessageHandlers, new_id
+from parlour.messaging.application.outbox import OutboxRelay
+from parlour.messaging.application.ports import UnitOfWorkFactory
 from parlour.messaging.application.processor import CommandProcessor
 from parlour.messaging.infrastructure.tables import chats
 
-# Commands of one partition run in one transaction, up to this many (group commit; docs/benchmarks.md).
+# Bus messages of one partition taken at once (each a gateway's `CommandBatch`): one transaction for all.
 COMMAND_BATCH = 64
 
 
@@ -44,14 +52,20 @@ class Messaging:
     processor: CommandProcessor
     users: UserDirectory
     access: MembershipCache
+    relay: OutboxRelay
 
     async def start(
         self, bus: MessageBus, stack: AsyncExitStack, metrics: Metrics, *, max_batch: int = COMMAND_BATCH
     ) -> None:
-        """Consume commands, user events and membership changes until `stack` closes."""
+        """Publish what the outbox holds, then consume commands, user events and membership changes until
+        `stack` closes."""
+        await self.relay.start()
+        stack.push_async_callback(self.relay.stop)
+        relay = asyncio.create_task(self.relay.run(), name="messaging.outbox")
+        stack.push_async_callback(_cancel, relay)
         route = await bus.open_route(MembershipListener(self.access))
         stack.push_async_callback(route.close)
-        await route.bind(MEMBERSHIP_KEY)
+        await route.bind(MEMBERS_CHANGED_KEY)
         users = await bus.subscribe(USERS_QUEUE, [USER_REGISTERED_KEY], UserProjector(self.users))
         stack.push_async_callback(users.close)
         consumer = CommandConsumer(self.processor, CommandMetrics(metrics.registry))
@@ -59,21 +73,37 @@ class Messaging:
         stack.push_async_callback(commands.close)
 
 
-def wire_messaging(infra: Infrastructure) -> Messaging:
-    """Build the messaging use cases on the process's engine, bus, clock and HTTP client."""
-    unit_of_work = SqlUnitOfWorkFactory(infra.engine)
-    access = MembershipCache(unit_of_work, infra.clock)
-    events = BusEventPublisher(infra.bus)
+def wire_messaging(infra: Infrastructure, unit_of_work: UnitOfWorkFactory | None = None) -> Messaging:
+    """Build the messaging use cases on the process's engine (or `unit_of_work`), bus, store and clock."""
+    unit_of_work = unit_of_work or SqlUnitOfWorkFactory(infra.engine)
     settings = infra.settings
+    access = MembershipCache(unit_of_work, infra.clock)
+    after_commit = _kill_self if settings.fault_kill_after_commit else None
+    relay = OutboxRelay(
+        unit_of_work, BusEventChannel(infra.bus), KeyValueWriterRegistry(infra.kv), after_commit=after_commit
+    )
     users = UserDirectory(unit_of_work, HttpUserLookup(infra.http, settings.resolved_auth_url))
     messages = MessageHandlers(unit_of_work, access, infra.clock)
     return Messaging(
-        chats=ChatHandlers(unit_of_work, access, users, events, infra.clock, new_id),
+        chats=ChatHandlers(unit_of_work, access, users, relay, infra.clock, new_id),
         messages=messages,
-        processor=CommandProcessor(unit_of_work, messages, events),
+        processor=CommandProcessor(unit_of_work, messages, relay, COMMAND_NAMES),
         users=users,
         access=access,
+        relay=relay,
     )
+
+
+def _kill_self() -> None:
+    # The fault-injection point of the outbox tests: die like a crash (no clean-up) after a commit,
+    # before its publication.
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def build_messaging(infra: Infrastructure, stack: AsyncExitStack) -> ServiceParts:

@@ -11,7 +11,7 @@ import pytest
 
 from parlour.common.db import create_engine, migrate
 from parlour.messaging.adapters.sql import SqlUnitOfWorkFactory
-from parlour.messaging.application.ports import ChatCursor, ConcurrentWrite, ProjectedUser
+from parlour.messaging.application.ports import ChatCursor, ConcurrentWrite, ProjectedUser, ReadMove
 from parlour.messaging.domain.model import Chat, ChatKind, Member, Message, Role
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, 123456, tzinfo=UTC)
@@ -43,7 +43,7 @@ async def _chat(store: SqlUnitOfWorkFactory, *users: str, at: datetime = NOW, di
 
 async def _send(store: SqlUnitOfWorkFactory, chat: Chat, sender: str, count: int = 1) -> list[Message]:
     async with store() as uow:
-        last = await uow.chats.take_seqs(chat.id, count, NOW)
+        last = (await uow.chats.take_seqs({chat.id: count}, NOW))[chat.id]
         seqs = range(last - count + 1, last + 1)
         sent = [Message(_id(), chat.id, seq, sender, _id(), f"message {seq}", NOW) for seq in seqs]
         await uow.messages.add_many(sent)
@@ -74,7 +74,7 @@ async def test_one_direct_chat_per_pair_and_the_loser_keeps_a_usable_transaction
 async def test_seq_is_taken_in_the_transaction_and_rolled_back_with_it(store: SqlUnitOfWorkFactory) -> None:
     chat = await _chat(store, "a")
     async with store() as uow:
-        assert await uow.chats.take_seqs(chat.id, 2, NOW) == 2
+        assert await uow.chats.take_seqs({chat.id: 2}, NOW) == {chat.id: 2}
         # no commit: the seq goes back with the transaction
     assert [m.seq for m in await _send(store, chat, "a", 3)] == [1, 2, 3]
     async with store(write=False) as uow:
@@ -143,13 +143,63 @@ async def test_history_pages_by_seq(
 async def test_read_cursors_only_move_forward(store: SqlUnitOfWorkFactory) -> None:
     chat = await _chat(store, "a", "b")
     async with store() as uow:
-        assert await uow.members.advance_read(chat.id, "b", 5)
-        assert not await uow.members.advance_read(chat.id, "b", 3)
-        assert not await uow.members.advance_read(chat.id, "b", 5)
-        assert not await uow.members.advance_read(chat.id, "stranger", 9)
+        await uow.members.advance_reads([ReadMove(chat.id, "b", 5)])
+        await uow.members.advance_reads([ReadMove(chat.id, "b", 3), ReadMove(chat.id, "stranger", 9)])
         await uow.commit()
     async with store(write=False) as uow:
         assert {m.user_id: m.read_seq for m in await uow.members.of_chat(chat.id)} == {"a": 0, "b": 5}
+
+
+async def test_a_batch_takes_seqs_and_moves_cursors_of_many_chats_at_once(store: SqlUnitOfWorkFactory) -> None:
+    one, two, absent = await _chat(store, "a", "b"), await _chat(store, "a"), _id()
+    await _send(store, one, "a", 2)
+    async with store() as uow:
+        assert await uow.chats.take_seqs({one.id: 3, two.id: 1, absent: 4}, NOW) == {one.id: 5, two.id: 1}
+        await uow.members.advance_reads([ReadMove(one.id, "a", 5), ReadMove(one.id, "b", 2), ReadMove(two.id, "a", 1)])
+        versions = await uow.chats.member_versions([two.id, one.id, absent], lock=True)
+        assert versions == {one.id: (ChatKind.GROUP, 0), two.id: (ChatKind.GROUP, 0)}
+        members = await uow.chats.member_versions([], lock=True)
+        assert members == {}
+        found = await uow.members.of_chats([one.id, two.id, absent])
+        await uow.commit()
+    assert {chat_id: [m.user_id for m in rows] for chat_id, rows in found.items()} == {
+        one.id: ["a", "b"],
+        two.id: ["a"],
+    }
+    async with store(write=False) as uow:
+        cursors = {m.user_id: m.read_seq for m in await uow.members.of_chat(one.id)}
+    assert cursors == {"a": 5, "b": 2}
+
+
+async def test_the_outbox_keeps_entries_by_writer_until_removed(store: SqlUnitOfWorkFactory) -> None:
+    async with store() as uow:
+        w1, w2 = _id(), _id()
+        first = await uow.outbox.add(w1, b"one")
+        second = await uow.outbox.add(w2, b"two")
+        third = await uow.outbox.add(w1, b"three")
+        await uow.commit()
+    assert first < second < third
+    async with store() as uow:
+        assert [(e.id, e.payload) for e in await uow.outbox.of_writer(w1, 10)] == [(first, b"one"), (third, b"three")]
+        orphans = await uow.outbox.orphans([w1], 10)
+        assert [e.payload for e in orphans] == [b"two"]
+        await uow.outbox.remove([first, second])
+        await uow.commit()
+    async with store() as uow:
+        assert [e.payload for e in await uow.outbox.orphans([w2], 10)] == [b"three"]
+        assert await uow.outbox.orphans([w1, w2], 10) == []
+        await uow.outbox.remove([third])  # the database is shared with the other tests of the run
+        await uow.commit()
+
+
+async def test_mentioned_usernames_resolve_to_known_users(store: SqlUnitOfWorkFactory) -> None:
+    ada = ProjectedUser(_id(), f"ada{_id()[:8]}", "Ada")
+    async with store() as uow:
+        await uow.users.add(ada)
+        await uow.commit()
+    async with store(write=False) as uow:
+        assert await uow.users.ids_by_username([ada.username, "nobody-here"]) == {ada.username: ada.id}
+        assert await uow.users.ids_by_username([]) == {}
 
 
 async def test_membership_changes_bump_the_version(store: SqlUnitOfWorkFactory) -> None:
@@ -171,7 +221,7 @@ async def test_summaries_list_a_users_chats_by_activity_with_the_last_message(st
     await _chat(store, "someone-else")
     await _send(store, old, user, 2)  # moves `old` to NOW: the most recent
     async with store() as uow:
-        await uow.members.advance_read(old.id, user, 1)
+        await uow.members.advance_reads([ReadMove(old.id, user, 1)])
         await uow.commit()
     async with store(write=False) as uow:
         first = await uow.chats.summaries(user, 1, None)

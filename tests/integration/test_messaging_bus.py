@@ -24,7 +24,7 @@ from parlour.common.bus import BusMessage, MessageBus
 from parlour.common.bus.amqp import AmqpMessageBus
 from parlour.common.bus.memory import InMemoryMessageBus
 from parlour.common.clock import SystemClock
-from parlour.common.contracts import COMMAND, ClientCommand, Delivery, user_key
+from parlour.common.contracts import COMMANDS, ClientCommand, CommandBatch, Delivery, user_key
 from parlour.common.db import create_engine, migrate
 from parlour.common.kv.memory import InMemoryKeyValueStore
 from parlour.common.metrics import Metrics
@@ -71,11 +71,11 @@ class Rig:
     users: dict[str, str]  # name -> user id, unique to the test
 
     async def command(self, kind: str, payload: dict[str, Any], user: str = "ann", session: str = "s-ann") -> None:
-        body = ClientCommand(
-            type=kind, user_id=user, session_id=session, payload=msgspec.Raw(json.dumps(payload).encode())
-        )
-        partition = user if kind == "sync" else payload.get("chat_id", user)
-        await self.bus.send_command(partition, BusMessage(type=COMMAND, body=msgspec.json.encode(body)))
+        frame = {"type": kind, **payload}
+        stamped = ClientCommand(user_id=user, session_id=session, command=msgspec.Raw(json.dumps(frame).encode()))
+        body = msgspec.json.encode(CommandBatch(commands=[stamped]))
+        partition = user if kind == "resume" else payload.get("chat_id", user)
+        await self.bus.send_command(partition, BusMessage(type=COMMANDS, body=body))
 
     async def send(self, client_id: str, body: str = "hello", user: str = "ann", session: str = "s-ann") -> None:
         payload = {"type": "message.send", "chat_id": self.chat_id, "client_id": client_id, "body": body}
@@ -160,7 +160,7 @@ async def test_five_sends_of_one_client_id_make_one_message_and_five_identical_a
 
 
 async def test_a_poison_command_is_parked_and_the_next_command_goes_through(rig: Rig) -> None:
-    await rig.bus.send_command(rig.chat_id, BusMessage(type=COMMAND, body=b"\x00 not a command"))
+    await rig.bus.send_command(rig.chat_id, BusMessage(type=COMMANDS, body=b"\x00 not a command"))
     await rig.send("after-poison", user=user(rig, "ann"))
     await rig.observed.wait_for(lambda frames: any(f["type"] == "message.ack" for f in frames))
     async with asyncio.timeout(WAIT):
@@ -208,7 +208,7 @@ async def test_resume_answers_one_session_with_what_it_missed_then_resume_done(r
     for index in range(4):
         await rig.send(f"k{index}", body=f"m{index}", user=ann)
     await rig.observed.wait_for(lambda frames: sum(f["type"] == "message.ack" for f in frames) == 4)
-    await rig.command("sync", {"chats": {rig.chat_id: 2}}, cat, "s-cat")
+    await rig.command("resume", {"type": "resume", "chats": {rig.chat_id: 2}}, cat, "s-cat")
     await rig.observed.wait_for(lambda frames: any(f["type"] == "resume.done" for f in frames))
     answer = [frame for session, frame in rig.observed.frames if session == "s-cat"]
     assert [(f["type"], f.get("seq")) for f in answer] == [

@@ -25,7 +25,7 @@ import pytest
 from parlour.common.bus import BusMessage
 from parlour.common.bus.amqp import AmqpMessageBus
 from parlour.common.clock import SystemClock
-from parlour.common.contracts import COMMAND, ClientCommand, Delivery, user_key
+from parlour.common.contracts import COMMANDS, ClientCommand, CommandBatch, Delivery, user_key
 from parlour.common.kv.memory import InMemoryKeyValueStore
 from tests import services
 from tests.clients import Account, new_account
@@ -134,12 +134,12 @@ async def _publish(bus: AmqpMessageBus, chat_id: str, sender: Account, indexes: 
             "body": f"{index}",
         }
         command = ClientCommand(
-            type="message.send",
             user_id=sender.user_id,
             session_id=f"session-{sender.user_id}",
-            payload=msgspec.Raw(json.dumps(payload).encode()),
+            command=msgspec.Raw(json.dumps(payload).encode()),
         )
-        await bus.send_command(chat_id, BusMessage(type=COMMAND, body=msgspec.json.encode(command)))
+        body = msgspec.json.encode(CommandBatch(commands=[command]))
+        await bus.send_command(chat_id, BusMessage(type=COMMANDS, body=body))
 
 
 async def _phase(bus: AmqpMessageBus, chat_id: str, senders: list[Account], indexes: range) -> None:

@@ -34,7 +34,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError, PublishError
 
 from parlour.common.bus import amqp_codec as codec
-from parlour.common.bus import amqp_parking, amqp_topology, assignment
+from parlour.common.bus import amqp_parking, amqp_topology
 from parlour.common.bus.amqp_routes import AmqpRoute, AmqpSubscription
 from parlour.common.bus.amqp_topology import Topology
 from parlour.common.bus.amqp_workers import CommandWorker
@@ -141,8 +141,12 @@ class AmqpMessageBus(MessageBus):
 
     # -- commands ---------------------------------------------------------------------------------
 
+    @property
+    def partitions(self) -> int:
+        return self.topology.partitions
+
     async def send_command(self, partition_key: str, message: BusMessage) -> None:
-        partition = assignment.partition_of(partition_key, self.topology.partitions)
+        partition = self.partition_of(partition_key)
         await self.publish_raw(self.topology.commands, str(partition), codec.encode(message), mandatory=True)
 
     async def consume_commands(self, handler: BatchHandler, *, max_batch: int = 1) -> Subscription:

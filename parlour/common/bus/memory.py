@@ -121,9 +121,13 @@ class InMemoryMessageBus(MessageBus):
 
     # -- commands ---------------------------------------------------------------------------------
 
+    @property
+    def partitions(self) -> int:
+        return len(self._partitions)
+
     async def send_command(self, partition_key: str, message: BusMessage) -> None:
         self._check_open()
-        index = assignment.partition_of(partition_key, len(self._partitions))
+        index = self.partition_of(partition_key)
         await self._partitions[index].put(Envelope(message), self._publish_timeout)
 
     async def consume_commands(self, handler: BatchHandler, *, max_batch: int = 1) -> Subscription:

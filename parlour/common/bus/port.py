@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from parlour.common.bus.assignment import partition_of
 from parlour.common.errors import InvalidInput, Unavailable
 
 
@@ -96,6 +97,15 @@ class DeliveryRoute(Subscription):
 
 class MessageBus(ABC):
     """Commands to partitioned work queues, events to routing keys, retries and parking."""
+
+    @property
+    @abstractmethod
+    def partitions(self) -> int:
+        """How many command partitions there are."""
+
+    def partition_of(self, partition_key: str) -> int:
+        """The partition whose queue takes commands for `partition_key`."""
+        return partition_of(partition_key, self.partitions)
 
     @abstractmethod
     async def send_command(self, partition_key: str, message: BusMessage) -> None:

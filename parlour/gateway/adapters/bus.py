@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from parlour.common.bus import BusMessage, Handler, MessageBus
 from parlour.common.clock import Clock
-from parlour.common.contracts import COMMAND, SESSION_CLOSED, SESSION_OPENED
-from parlour.gateway.adapters.codec import decode_delivery, encode_command, encode_session_event
+from parlour.common.contracts import COMMANDS, SESSION_CLOSED, SESSION_OPENED
+from parlour.gateway.adapters.codec import decode_delivery, encode_commands, encode_session_event
 from parlour.gateway.application.hub import Hub
 from parlour.gateway.application.ports import CommandSink, SessionEvents
 from parlour.gateway.domain.session import Command, Session
 
 
 class BusCommandSink(CommandSink):
-    """Sends `ClientCommand`s to the partition of the command's chat (or user, for `sync`)."""
+    """Sends the commands of one partition as one `CommandBatch` bus message."""
 
     def __init__(self, bus: MessageBus) -> None:
         self._bus = bus
 
-    async def send(self, command: Command, session: Session) -> None:
-        body = encode_command(command.type, session.user_id, session.id, command.payload)
-        await self._bus.send_command(command.partition_key, BusMessage(type=COMMAND, body=body))
+    def partition_of(self, partition_key: str) -> int:
+        return self._bus.partition_of(partition_key)
+
+    async def send(self, commands: Sequence[tuple[Command, Session]]) -> None:
+        body = encode_commands([(session.user_id, session.id, command.payload) for command, session in commands])
+        await self._bus.send_command(commands[0][0].partition_key, BusMessage(type=COMMANDS, body=body))
 
 
 class BusSessionEvents(SessionEvents):
@@ -44,14 +47,12 @@ class BusSessionEvents(SessionEvents):
 
 
 def delivery_handler(hub: Callable[[], Hub], delivered: Callable[[int], None]) -> Handler:
-    """The route's handler: each item of a `Delivery` to the hub, in order. `hub` is looked up per message,
-    as the route exists before the hub that binds it; `delivered` counts the frames handed to sessions."""
+    """The route's handler: the items of a `Delivery` to the hub, in order, each socket written once.
+    `hub` is looked up per message, as the route exists before the hub that binds it; `delivered` counts
+    the frames handed to sessions."""
 
     async def handle(message: BusMessage) -> None:
-        target = hub()
-        count = 0
-        for item in decode_delivery(message.body).items:
-            count += target.deliver(item.user_ids, item.session_id, bytes(item.frame))
-        delivered(count)
+        items = decode_delivery(message.body).items
+        delivered(hub().deliver_batch((item.user_ids, item.session_id, bytes(item.frame)) for item in items))
 
     return handle

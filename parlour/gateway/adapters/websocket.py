@@ -1,10 +1,14 @@
 """The WebSocket endpoint `GET /gateway/ws?pass=...`: the asyncio layer around the session state machine.
 
 A raw ASGI app (no per-frame framework overhead). Per connection: one reader loop (decode, feed the
-session, forward its commands) and one writer task (drain the session's buffer to the socket, then its
-close). The hub wakes the writer through `notify`; when the session decides a close that does not flush
-(slow consumer, missed pong), `notify` cancels a writer stuck on a full socket and closes at once, aborting
-the transport if even the close frame cannot be written within `close_timeout`.
+session, hand its commands to the process's `CommandBatcher`, which never waits on the bus) and one
+writer task for what cannot be written at once. The hub calls `notify` once per delivery batch: when the
+socket can take data now (uvicorn's websockets sans-I/O protocol, not paused), the session's frames are
+written right there, without waking a task (`DirectWriter`); otherwise the writer task drains the buffer
+through ASGI `send`, which waits for the socket. Only one of the two holds frames at a time, so order
+holds. When the session decides a close that does not flush (slow consumer, missed pong), `notify`
+cancels a writer stuck on a full socket and closes at once, aborting the transport if even the close
+frame cannot be written within `close_timeout`.
 
 Errors become close codes here and only here (`close_for`); every refusal is a completed handshake
 followed by a close frame with a 44xx/10xx code, which a client tells apart from a network failure (1006).
@@ -25,15 +29,15 @@ import structlog
 from parlour.common.clock import Clock
 from parlour.common.errors import ParlourError, Unavailable
 from parlour.gateway.adapters.codec import decode_binary, decode_text
+from parlour.gateway.application.batcher import CommandBatcher
 from parlour.gateway.application.hub import Hub
 from parlour.gateway.application.passes import PassBook
-from parlour.gateway.application.ports import CommandSink
 from parlour.gateway.domain.errors import GatewayDraining, OriginRefused, PassRejected
 from parlour.gateway.domain.frames import batched
 from parlour.gateway.domain.origins import origin_allowed
 from parlour.gateway.domain.passes import PassHolder
 from parlour.gateway.domain.protocol import Close, CloseCode
-from parlour.gateway.domain.session import Command, Session, SessionLimits
+from parlour.gateway.domain.session import Session, SessionLimits
 from parlour.gateway.infrastructure.metrics import GatewayMetrics
 
 logger = structlog.get_logger(__name__)
@@ -71,7 +75,7 @@ class ConnectionDeps:
     """What every connection of the endpoint shares."""
 
     hub: Hub
-    commands: CommandSink
+    commands: CommandBatcher
     clock: Clock
     metrics: GatewayMetrics
     config: EndpointConfig
@@ -121,8 +125,48 @@ class GatewayEndpoint:
         await send({"type": "websocket.close", "code": int(code), "reason": reason})
 
 
+class DirectWriter:
+    """Writes text frames straight into uvicorn's websockets sans-I/O protocol, when it can take them now.
+
+    ASGI's `send` is a coroutine per frame; the protocol underneath is synchronous (`send_text`, then one
+    `transport.write`), so a batch of frames for a socket that is not paused costs no await at all.
+    """
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: Any) -> None:
+        self._protocol = protocol
+
+    @classmethod
+    def of(cls, receive: Receive) -> DirectWriter | None:
+        """The writer for the connection behind `receive`, if its server protocol allows one."""
+        protocol = getattr(receive, "__self__", None)
+        needed = ("conn", "transport", "writable", "close_sent", "disconnected")
+        if protocol is None or not all(hasattr(protocol, name) for name in needed):
+            return None
+        return cls(protocol)
+
+    @property
+    def ready(self) -> bool:
+        """Whether a write now goes out without waiting (open, handshake done, not paused)."""
+        protocol = self._protocol
+        return (
+            protocol.writable.is_set()
+            and not protocol.close_sent
+            and not protocol.disconnected
+            and not protocol.transport.is_closing()
+        )
+
+    def write(self, frames: list[bytes]) -> None:
+        """Frame and write `frames` in one `transport.write`."""
+        protocol = self._protocol
+        for data in frames:
+            protocol.conn.send_text(data)
+        protocol.transport.write(b"".join(protocol.conn.data_to_send()))
+
+
 class Connection:
-    """One accepted WebSocket: a reader loop and a writer task around one `Session`."""
+    """One accepted WebSocket: a reader loop and a writer around one `Session`."""
 
     def __init__(self, session: Session, receive: Receive, send: Send, deps: ConnectionDeps, *, batch: bool) -> None:
         self._session = session
@@ -135,6 +179,8 @@ class Connection:
         self._close_timeout = deps.config.close_timeout
         self._max_frame = deps.config.limits.max_frame_bytes
         self._batch = batch
+        self._direct = DirectWriter.of(receive)
+        self._writing = False  # the writer task holds frames: direct writes wait their turn
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -174,6 +220,16 @@ class Connection:
                 self._writer.cancel()
             self._closer = asyncio.create_task(self._close(close))
             return
+        direct = self._direct
+        if direct is not None and not self._writing and direct.ready:
+            frames = self._session.data_to_send()
+            if frames:
+                try:
+                    direct.write(batched(frames, BATCH_MAX_BYTES) if self._batch else frames)
+                except Exception:  # the peer vanished mid-write (InvalidState): the reader sees the disconnect
+                    logger.debug("websocket direct write failed", exc_info=True)
+            if self._session.close_to_send is None:
+                return
         self._wake.set()
 
     async def _read_loop(self) -> None:
@@ -193,15 +249,9 @@ class Connection:
                 inbound = decode_binary(message.get("bytes") or b"", self._max_frame)
             session.receive(inbound, self._clock.monotonic())
             for command in session.commands_to_send():
-                await self._forward(command)
+                self._commands.submit(command, session, self.notify)
             self.notify()
-
-    async def _forward(self, command: Command) -> None:
-        try:
-            await self._commands.send(command, self._session)
-        except ParlourError as error:
-            logger.warning("websocket command not forwarded", type=command.type, code=error.code)
-            self._session.command_failed(command, error.message)
+            await self._commands.room()
 
     async def _write_loop(self) -> None:
         try:
@@ -217,10 +267,12 @@ class Connection:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            self._writing = True
             while frames := session.data_to_send():
                 writes = batched(frames, BATCH_MAX_BYTES) if self._batch else frames
                 for data in writes:
                     await self._send({"type": "websocket.send", "text": data.decode()})
+            self._writing = False
             close = session.close_to_send
             if close is not None:
                 await self._close(close)

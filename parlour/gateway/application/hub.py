@@ -13,7 +13,7 @@ Invariants (docs/subsystems/gateway.md):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -84,9 +84,6 @@ class Hub:
     def user_count(self) -> int:
         return len(self._by_user)
 
-    def sessions_of(self, user_id: str) -> list[Session]:
-        return [local.session for local in self._by_user.get(user_id, {}).values()]
-
     async def attach(self, session: Session, notify: Notify) -> None:
         """Register `session`, binding its user's route first if it is the user's first session here."""
         async with self._locks.hold(session.user_id):
@@ -123,20 +120,34 @@ class Hub:
 
     def deliver(self, user_ids: Sequence[str], session_id: str | None, frame: bytes) -> int:
         """Hand one frame to the local sessions it is for; returns how many took it. Never awaits."""
+        return self.deliver_batch([(user_ids, session_id, frame)])
+
+    def deliver_batch(self, items: Iterable[tuple[Sequence[str], str | None, bytes]]) -> int:
+        """Hand each frame to the local sessions it is for, in order, then wake each of them once (so a
+        socket gets one write for the whole batch); returns how many frames sessions took. Never awaits."""
+        touched: dict[str, _Local] = {}
+        count = 0
+        for user_ids, session_id, frame in items:
+            count += self._hand(user_ids, session_id, frame, touched)
+        for local in touched.values():
+            local.notify()
+        return count
+
+    def _hand(self, user_ids: Sequence[str], session_id: str | None, frame: bytes, touched: dict[str, _Local]) -> int:
         info = _LazyInfo(frame, self._describe)
         if session_id is not None:
             local = self._by_id.get(session_id)
             if local is None or local.session.user_id not in user_ids:
                 return 0
             local.session.answer(frame, info.get() if local.session.resuming else None)
-            local.notify()
+            touched[session_id] = local
             return 1
         count = 0
-        for user_id in dict.fromkeys(user_ids):
+        for user_id in dict.fromkeys(user_ids) if len(user_ids) > 1 else user_ids:
             for local in self._by_user.get(user_id, {}).values():
                 session = local.session
                 session.deliver(frame, info.get() if session.needs_info else None)
-                local.notify()
+                touched[session.id] = local
                 count += 1
         return count
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 from parlour.gateway.domain.session import Command, Session
 
@@ -11,8 +12,13 @@ class CommandSink(ABC):
     """Hands client commands to messaging."""
 
     @abstractmethod
-    async def send(self, command: Command, session: Session) -> None:
-        """Enqueue `command` stamped with `session`'s user and id, durably; raises `Unavailable` if it cannot."""
+    def partition_of(self, partition_key: str) -> int:
+        """The partition that carries commands for `partition_key`: commands of one go together."""
+
+    @abstractmethod
+    async def send(self, commands: Sequence[tuple[Command, Session]]) -> None:
+        """Enqueue commands of one partition, in order, each stamped with its session's user and id, as one
+        durable bus message; raises `Unavailable` if it cannot."""
 
 
 class SessionEvents(ABC):

@@ -76,19 +76,24 @@ class Close:
 
 @dataclass(frozen=True, slots=True)
 class Forward:
-    """A client command for messaging (`message.send`, `read`, ...); `payload` is re-encoded, identity-free."""
+    """A client command for messaging; `payload` is the frame re-encoded from its struct, identity-free.
+
+    `partition_key` is the chat the command is about; None for a command routed by its sender.
+    """
 
     type: str
-    chat_id: str
+    partition_key: str | None
     payload: bytes
     client_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ResumeRequest:
-    """`resume`: the client's last `seq` per chat it knows."""
+    """`resume`: the client's last `seq` per chat it knows, and the command it becomes for messaging."""
 
     chats: Mapping[str, int]
+    type: str = ""  # the contract's name for it, filled in by the codec
+    payload: bytes = b"{}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ it does not (a slow consumer, a missed pong).
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
@@ -38,8 +37,6 @@ from parlour.gateway.domain.protocol import (
     ResumeRequest,
 )
 from parlour.gateway.domain.resume import Admission, ResumeGate
-
-SYNC = "sync"  # the command a `resume` becomes, partitioned by user
 
 
 class SessionState(Enum):
@@ -73,6 +70,7 @@ class Command:
     partition_key: str
     payload: bytes
     client_id: str | None = None
+    resume: bool = False  # the command a `resume` became: its failure ends the resume
 
 
 _ABUSE_CLOSE = {
@@ -124,7 +122,8 @@ class Session:
             self._abused(Rejected(ErrorCode.RATE_LIMITED, "over the frame rate: this frame was dropped"), now, retry)
             return
         if isinstance(inbound, Forward):
-            self._commands.append(Command(inbound.type, inbound.chat_id, inbound.payload, inbound.client_id))
+            key = self.user_id if inbound.partition_key is None else inbound.partition_key
+            self._commands.append(Command(inbound.type, key, inbound.payload, inbound.client_id))
         elif isinstance(inbound, ClientPing):
             self._enqueue(pong_frame(inbound.id))
         elif isinstance(inbound, ResumeRequest):
@@ -163,7 +162,7 @@ class Session:
         """`command` could not be handed to messaging: tell the client, who may send it again."""
         if self.state is not SessionState.OPEN:
             return
-        if command.type == SYNC:
+        if command.resume:
             self._gate.abandon()  # no answer will come: the client may resume again
         self._enqueue(error_frame(ErrorCode.UNAVAILABLE, reason, client_id=command.client_id))
 
@@ -262,8 +261,7 @@ class Session:
         if not self._gate.begin(now):
             self._enqueue(error_frame(ErrorCode.RESUME_IN_PROGRESS, "wait for resume.done before resuming again"))
             return
-        payload = _sync_payload(request)
-        self._commands.append(Command(SYNC, self.user_id, payload))
+        self._commands.append(Command(request.type, self.user_id, request.payload, resume=True))
 
     def _abused(self, rejected: Rejected, now: float, retry_after: float | None = None) -> None:
         if self._abuse.take(now):
@@ -273,7 +271,3 @@ class Session:
             return
         code, reason = _ABUSE_CLOSE.get(rejected.code, _POLICY_CLOSE)
         self.close(code, reason, flush=True)
-
-
-def _sync_payload(request: ResumeRequest) -> bytes:
-    return json.dumps({"chats": dict(request.chats)}, separators=(",", ":")).encode()

@@ -1,15 +1,21 @@
-"""Messaging on the bus: client commands in, deliveries and membership changes out, users projected.
+"""Messaging on the bus: client commands in, deliveries and service events out, users projected.
 
-Inbound, a `ClientCommand` becomes a domain command. A body that is not a `ClientCommand` at all names
-no session to answer: it raises `MalformedMessage`, and the bus parks it at once (its batch neighbours
-are retried on their own and go through). A command with a bad payload does name a session, so it
-becomes a `RejectCommand` and is answered with `message.rejected` (sends) or `error` (the others).
+Inbound, a `CommandBatch` becomes domain commands, each through the builder of its contract struct
+(`BUILDERS`, one per forwarded command of parlour/common/contracts/commands.py; a test checks none is
+missing). A body that is not a `CommandBatch` at all names no session to answer: it raises
+`MalformedMessage`, and the bus parks it at once. A command inside it that does not decode does name a
+session, so it becomes a `RejectCommand` and is answered with `message.rejected` (sends) or `error`.
+
+Outbound, the events of one commit become a constant number of bus messages (`BusEventChannel.render`):
+one `Delivery` of client frames for every recipient's user key, and one `ServiceEvents` per kind of
+service event on `messaging.<type>`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 import structlog
@@ -17,12 +23,16 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from parlour.common.bus import BusMessage, MessageBus
 from parlour.common.bus.port import MalformedMessage
-from parlour.common.contracts import COMMAND, DELIVERY, ClientCommand, Delivery, UserRegistered, user_key
+from parlour.common.contracts import COMMANDS, DELIVERY, CommandBatch, Delivery, UserRegistered, user_key
+from parlour.common.contracts import commands as wire
+from parlour.common.contracts import events as service
+from parlour.common.contracts.limits import string_or_none
+from parlour.common.kv import KeyValueStore
 from parlour.messaging.adapters.frames import delivery_items
 from parlour.messaging.application.access import MembershipCache
 from parlour.messaging.application.chats import UserDirectory
-from parlour.messaging.application.ports import EventPublisher, ProjectedUser
-from parlour.messaging.application.processor import COMMAND_NAMES, CommandProcessor
+from parlour.messaging.application.ports import EventChannel, ProjectedUser, Publication, WriterRegistry
+from parlour.messaging.application.processor import CommandProcessor
 from parlour.messaging.domain.errors import InvalidCommand
 from parlour.messaging.domain.messages import (
     ChatCommand,
@@ -31,6 +41,10 @@ from parlour.messaging.domain.messages import (
     Event,
     MarkRead,
     MembershipChanged,
+    MessageDeleted,
+    MessageEdited,
+    MessageSent,
+    ReadCursorMoved,
     RejectCommand,
     RelayTyping,
     SendMessage,
@@ -39,91 +53,69 @@ from parlour.messaging.domain.messages import (
 
 log = structlog.get_logger(__name__)
 
-MEMBERSHIP_KEY = "messaging.membership"
-MEMBERSHIP_CHANGED = "messaging.membership.changed"
 # auth's `user.registered` event (parlour/auth/adapters/events.py), mirrored: services never import
 # each other, they share wire formats.
 USERS_QUEUE = "messaging.users"
+MEMBERS_CHANGED_KEY = service.service_key(service.ChatMembersChanged)
 
-_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-_Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Builder = Callable[[str, str, Any], ChatCommand]
 
-
-class _Send(msgspec.Struct):
-    chat_id: _Id
-    client_id: str
-    body: str
-
-
-class _Edit(msgspec.Struct):
-    chat_id: _Id
-    message_id: _Id
-    body: str
-
-
-class _Delete(msgspec.Struct):
-    chat_id: _Id
-    message_id: _Id
-
-
-class _Read(msgspec.Struct):
-    chat_id: _Id
-    seq: _Seq
-
-
-class _Typing(msgspec.Struct):
-    chat_id: _Id
-
-
-class _Sync(msgspec.Struct):
-    chats: dict[_Id, _Seq] = {}
-
-
-class _ClientIdOnly(msgspec.Struct):
-    client_id: str | None = None
-
-
-class _MembershipChanged(msgspec.Struct, frozen=True):
-    chat_id: str
-    version: int
-
-
-_PAYLOADS: dict[str, tuple[type[Any], Callable[[ClientCommand, Any], ChatCommand]]] = {
-    "message.send": (_Send, lambda c, p: SendMessage(c.user_id, p.chat_id, p.client_id, p.body, c.session_id)),
-    "message.edit": (_Edit, lambda c, p: EditMessage(c.user_id, p.chat_id, p.message_id, p.body, c.session_id)),
-    "message.delete": (_Delete, lambda c, p: DeleteMessage(c.user_id, p.chat_id, p.message_id, c.session_id)),
-    "read": (_Read, lambda c, p: MarkRead(c.user_id, p.chat_id, p.seq, c.session_id)),
-    "typing": (_Typing, lambda c, p: RelayTyping(c.user_id, p.chat_id, c.session_id)),
-    "sync": (_Sync, lambda c, p: Sync(c.user_id, c.session_id, p.chats)),
+# Each forwarded contract command, as the domain command it becomes (actor, session id, struct).
+BUILDERS: dict[type[wire.ClientFrame], tuple[type[Any], Builder]] = {
+    wire.SendMessage: (
+        SendMessage,
+        lambda user, session, f: SendMessage(user, f.chat_id, f.client_id, f.body, session),
+    ),
+    wire.EditMessage: (
+        EditMessage,
+        lambda user, session, f: EditMessage(user, f.chat_id, f.message_id, f.body, session),
+    ),
+    wire.DeleteMessage: (DeleteMessage, lambda user, session, f: DeleteMessage(user, f.chat_id, f.message_id, session)),
+    wire.MarkRead: (MarkRead, lambda user, session, f: MarkRead(user, f.chat_id, f.seq, session)),
+    wire.StartTyping: (RelayTyping, lambda user, session, f: RelayTyping(user, f.chat_id, session)),
+    wire.Resume: (Sync, lambda user, session, f: Sync(user, session, f.chats)),
 }
+# The protocol's name of each domain command, for the answers that name what they answer.
+COMMAND_NAMES: dict[type[Any], str] = {domain: wire.command_type(frame) for frame, (domain, _) in BUILDERS.items()}
+
+_batch_decoder = msgspec.json.Decoder(CommandBatch)
+_frame_decoder = msgspec.json.Decoder(wire.ForwardedFrame)
 
 
-def decode_command(message: BusMessage) -> ChatCommand:
-    """The domain command a bus message carries; `MalformedMessage` if it names no one to answer."""
-    if message.type != COMMAND:
-        raise MalformedMessage(f"expected a {COMMAND!r} message, got {message.type!r}")
+class _Envelope(msgspec.Struct):
+    type: msgspec.Raw = msgspec.Raw(b"null")
+    client_id: msgspec.Raw = msgspec.Raw(b"null")
+
+
+def decode_commands(message: BusMessage) -> list[ChatCommand]:
+    """The domain commands a bus message carries, in order; `MalformedMessage` if it names no one."""
+    if message.type != COMMANDS:
+        raise MalformedMessage(f"expected a {COMMANDS!r} message, got {message.type!r}")
     try:
-        command = msgspec.json.decode(message.body, type=ClientCommand)
-    except msgspec.DecodeError as error:
-        raise MalformedMessage(f"not a ClientCommand: {error}") from error
-    known = _PAYLOADS.get(command.type)
-    if known is None:
-        return _reject(command, InvalidCommand(f"Unknown command type {command.type!r}."))
-    payload_type, build = known
+        batch = _batch_decoder.decode(message.body)
+    except (msgspec.DecodeError, RecursionError) as error:
+        raise MalformedMessage(f"not a CommandBatch: {error}") from error
+    return [_command(command.user_id, command.session_id, command.command) for command in batch.commands]
+
+
+def _command(user_id: str, session_id: str, raw: msgspec.Raw) -> ChatCommand:
     try:
-        return build(command, msgspec.json.decode(command.payload, type=payload_type))
-    except msgspec.DecodeError as error:
-        return _reject(command, InvalidCommand(f"The {command.type} command is malformed: {error}."))
+        frame = _frame_decoder.decode(raw)
+    except (msgspec.DecodeError, RecursionError) as error:
+        return _reject(user_id, session_id, raw, f"The command is malformed: {error}.")
+    _, build = BUILDERS[type(frame)]
+    return build(user_id, session_id, frame)
 
 
-def _reject(command: ClientCommand, error: InvalidCommand) -> RejectCommand:
-    client_id = None
-    if command.type == "message.send":
-        try:
-            client_id = msgspec.json.decode(command.payload, type=_ClientIdOnly).client_id
-        except msgspec.DecodeError:
-            client_id = None
-    return RejectCommand(command.user_id, command.session_id, command.type, error.code, error.message, client_id)
+def _reject(user_id: str, session_id: str, raw: msgspec.Raw, reason: str) -> RejectCommand:
+    try:
+        envelope = msgspec.json.decode(raw, type=_Envelope)
+    except (msgspec.DecodeError, RecursionError):
+        envelope = _Envelope()
+    name = string_or_none(envelope.type) or "unknown"
+    client_id = string_or_none(envelope.client_id) if name == wire.command_type(wire.SendMessage) else None
+    error = InvalidCommand(reason)
+    return RejectCommand(user_id, session_id, name, error.code, error.message, client_id)
 
 
 class CommandMetrics:
@@ -136,7 +128,7 @@ class CommandMetrics:
         self.batch_size = Histogram(
             "parlour_messaging_batch_size",
             "Commands committed together in one transaction (group commit).",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
             registry=registry,
         )
 
@@ -149,30 +141,128 @@ class CommandConsumer:
         self._metrics = metrics
 
     async def __call__(self, messages: Sequence[BusMessage]) -> None:
-        commands = [decode_command(message) for message in messages]
+        commands = [command for message in messages for command in decode_commands(message)]
         await self._processor.execute_batch(commands)
         self._metrics.batch_size.observe(len(commands))
+        counts: dict[str, int] = {}
         for command in commands:
-            self._metrics.commands.labels(COMMAND_NAMES.get(type(command), "invalid")).inc()
-        log.debug("messaging.batch", size=len(commands))
+            name = COMMAND_NAMES.get(type(command), "invalid")
+            counts[name] = counts.get(name, 0) + 1
+        for name, count in counts.items():
+            self._metrics.commands.labels(name).inc(count)
 
 
-class BusEventPublisher(EventPublisher):
-    """Publishes the frames of one commit as ONE `Delivery` to every recipient's user key."""
+class _Packed(msgspec.Struct, frozen=True):
+    routing_keys: list[str]
+    type: str
+    body: msgspec.Raw
+
+
+class _Entry(msgspec.Struct, frozen=True):
+    publications: list[_Packed]
+
+
+_entry_decoder = msgspec.json.Decoder(_Entry)
+
+
+class BusEventChannel(EventChannel):
+    """Events as bus messages: one `Delivery` to every recipient's user key, one `ServiceEvents` per kind."""
 
     def __init__(self, bus: MessageBus) -> None:
         self._bus = bus
 
-    async def publish(self, events: Sequence[Event]) -> None:
+    def render(self, events: Sequence[Event]) -> list[Publication]:
+        publications: list[Publication] = []
         items = [item for event in events for item in delivery_items(event)]
         if items:
-            keys = sorted({user_key(user_id) for item in items for user_id in item.user_ids})
-            body = msgspec.json.encode(Delivery(items=items))
-            await self._bus.publish(keys, BusMessage(type=DELIVERY, body=body))
+            keys = tuple(sorted({user_key(user_id) for item in items for user_id in item.user_ids}))
+            publications.append(Publication(keys, DELIVERY, msgspec.json.encode(Delivery(items=items))))
+        by_kind: dict[str, list[service.AnyServiceEvent]] = {}
         for event in events:
-            if isinstance(event, MembershipChanged):
-                change = msgspec.json.encode(_MembershipChanged(event.chat_id, event.version))
-                await self._bus.publish([MEMBERSHIP_KEY], BusMessage(type=MEMBERSHIP_CHANGED, body=change))
+            for fact in service_events(event):
+                by_kind.setdefault(service.event_type(fact), []).append(fact)
+        for kind, facts in by_kind.items():
+            body = msgspec.json.encode(service.ServiceEvents(facts))
+            publications.append(Publication((service.service_key(kind),), service.SERVICE_EVENTS_MESSAGE, body))
+        return publications
+
+    def pack(self, publications: Sequence[Publication]) -> bytes:
+        packed = [_Packed(list(p.routing_keys), p.type, msgspec.Raw(p.body)) for p in publications]
+        return msgspec.json.encode(_Entry(packed))
+
+    def unpack(self, payload: bytes) -> list[Publication]:
+        entry = _entry_decoder.decode(payload)
+        return [Publication(tuple(p.routing_keys), p.type, bytes(p.body)) for p in entry.publications]
+
+    async def publish(self, publications: Sequence[Publication], ref: str | None) -> None:
+        # Different keys: no order to keep between them, so their confirms are awaited together.
+        await asyncio.gather(
+            *(
+                self._bus.publish(p.routing_keys, _message(p, None if ref is None else f"{ref}.{index}"))
+                for index, p in enumerate(publications)
+            )
+        )
+
+
+def _message(publication: Publication, message_id: str | None) -> BusMessage:
+    if message_id is None:
+        return BusMessage(type=publication.type, body=publication.body)
+    return BusMessage(type=publication.type, body=publication.body, message_id=message_id)
+
+
+def service_events(event: Event) -> list[service.AnyServiceEvent]:
+    """The service events (parlour/common/contracts/events.py) a domain event is, if any."""
+    match event:
+        case MessageSent(message=m, recipients=recipients, mentioned=mentioned):
+            return [
+                service.MessageSent(
+                    chat_id=m.chat_id, seq=m.seq, message_id=m.id, sender_id=m.sender_id,
+                    member_ids=list(recipients), created_at=m.created_at, mentioned_user_ids=list(mentioned),
+                )
+            ]  # fmt: skip
+        case MessageEdited(message=m, recipients=recipients) if m.edited_at is not None:
+            return [
+                service.MessageEdited(
+                    chat_id=m.chat_id, seq=m.seq, message_id=m.id, sender_id=m.sender_id,
+                    member_ids=list(recipients), edited_at=m.edited_at,
+                )
+            ]  # fmt: skip
+        case MessageDeleted(message=m, recipients=recipients) if m.deleted_at is not None and m.deleted_by:
+            return [
+                service.MessageDeleted(
+                    chat_id=m.chat_id, seq=m.seq, message_id=m.id, deleted_by=m.deleted_by,
+                    member_ids=list(recipients), deleted_at=m.deleted_at,
+                )
+            ]  # fmt: skip
+        case MembershipChanged(chat_id=chat_id, version=version, member_ids=member_ids, removed_ids=removed):
+            return [
+                service.ChatMembersChanged(
+                    chat_id=chat_id, version=version, member_ids=list(member_ids), removed_ids=list(removed)
+                )
+            ]
+        case ReadCursorMoved(chat_id=chat_id, user_id=user_id, seq=seq):
+            return [service.ReadMoved(chat_id=chat_id, user_id=user_id, seq=seq)]
+    return []
+
+
+class KeyValueWriterRegistry(WriterRegistry):
+    """The live outbox relays as a set with per-member expiry in the key-value store."""
+
+    def __init__(self, kv: KeyValueStore, key: str = "messaging.relays") -> None:
+        self._kv = kv
+        self._key = key
+
+    async def heartbeat(self, writer: str, ttl: float) -> None:
+        await self._kv.add_member(self._key, writer, ttl)
+
+    async def live(self) -> set[str]:
+        return set(await self._kv.members(self._key))
+
+    async def leave(self, writer: str) -> None:
+        await self._kv.remove_member(self._key, writer)
+
+
+_service_decoder = msgspec.json.Decoder(service.ServiceEvents)
 
 
 class MembershipListener:
@@ -182,8 +272,9 @@ class MembershipListener:
         self._cache = cache
 
     async def __call__(self, message: BusMessage) -> None:
-        change = msgspec.json.decode(message.body, type=_MembershipChanged)
-        self._cache.invalidate(change.chat_id, change.version)
+        for event in _service_decoder.decode(message.body).events:
+            if isinstance(event, service.ChatMembersChanged):
+                self._cache.invalidate(event.chat_id, event.version)
 
 
 class UserProjector:

@@ -1,18 +1,19 @@
 """SQL repositories of the messaging service, on SQLAlchemy Core (SQLite and PostgreSQL alike).
 
-Sequence numbers: `take_seqs` is one `UPDATE ... SET last_seq = last_seq + n ... RETURNING last_seq` in
-the transaction that inserts the messages, so the row lock it takes (PostgreSQL) or the database write
-lock (SQLite, `BEGIN IMMEDIATE`) serialises every writer of a chat, whichever worker it runs on. A seq
-is taken and used, or rolled back with the message: never a gap, never a duplicate.
+Sequence numbers: `take_seqs` is one `UPDATE ... SET last_seq = last_seq + CASE id ... END ... RETURNING`
+for every chat of a batch, in the transaction that inserts the messages, so the row locks it takes
+(PostgreSQL) or the database write lock (SQLite, `BEGIN IMMEDIATE`) serialise every writer of a chat,
+whichever worker it runs on. A seq is taken and used, or rolled back with the message: never a gap,
+never a duplicate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -24,13 +25,16 @@ from parlour.messaging.application.ports import (
     ConcurrentWrite,
     MemberRepository,
     MessageRepository,
+    OutboxEntry,
+    OutboxRepository,
     ProjectedUser,
+    ReadMove,
     UnitOfWork,
     UnitOfWorkFactory,
     UserRepository,
 )
 from parlour.messaging.domain.model import Chat, ChatKind, Member, Message, Role
-from parlour.messaging.infrastructure.tables import chats, members, messages, users
+from parlour.messaging.infrastructure.tables import chats, members, messages, outbox, users
 
 
 def _chat(row: Any) -> Chat:
@@ -108,15 +112,30 @@ class SqlChatRepository(ChatRepository):
         row = (await self._connection.execute(query)).first()
         return (ChatKind(row.kind), row.member_version) if row else None
 
-    async def take_seqs(self, chat_id: str, count: int, at: datetime) -> int:
+    async def member_versions(self, chat_ids: Sequence[str], *, lock: bool = False) -> dict[str, tuple[ChatKind, int]]:
+        if not chat_ids:
+            return {}
+        query = (
+            select(chats.c.id, chats.c.kind, chats.c.member_version)
+            .where(chats.c.id.in_(sorted(chat_ids)))
+            .order_by(chats.c.id)
+        )
+        if lock:
+            query = query.with_for_update()  # in id order: overlapping writers queue instead of deadlocking
+        rows = await self._connection.execute(query)
+        return {row.id: (ChatKind(row.kind), row.member_version) for row in rows}
+
+    async def take_seqs(self, counts: Mapping[str, int], at: datetime) -> dict[str, int]:
+        if not counts:
+            return {}
+        # One UPDATE for every chat of the batch: `last_seq + CASE id WHEN ... THEN n END`.
         statement = (
             update(chats)
-            .where(chats.c.id == chat_id)
-            .values(last_seq=chats.c.last_seq + count, last_activity_at=at)
-            .returning(chats.c.last_seq)
+            .where(chats.c.id.in_(sorted(counts)))
+            .values(last_seq=chats.c.last_seq + case(dict(counts), value=chats.c.id, else_=0), last_activity_at=at)
+            .returning(chats.c.id, chats.c.last_seq)
         )
-        seq: int = (await self._connection.execute(statement)).scalar_one()
-        return seq
+        return {row.id: row.last_seq for row in await self._connection.execute(statement)}
 
     async def bump_member_version(self, chat_id: str) -> int:
         statement = (
@@ -176,6 +195,19 @@ class SqlMemberRepository(MemberRepository):
         query = select(members).where(members.c.chat_id == chat_id).order_by(members.c.joined_at, members.c.user_id)
         return [_member(row) for row in await self._connection.execute(query)]
 
+    async def of_chats(self, chat_ids: Sequence[str]) -> dict[str, list[Member]]:
+        if not chat_ids:
+            return {}
+        query = (
+            select(members)
+            .where(members.c.chat_id.in_(sorted(chat_ids)))
+            .order_by(members.c.chat_id, members.c.joined_at, members.c.user_id)
+        )
+        found: dict[str, list[Member]] = {}
+        for row in await self._connection.execute(query):
+            found.setdefault(row.chat_id, []).append(_member(row))
+        return found
+
     async def remove(self, chat_id: str, user_id: str) -> None:
         await self._connection.execute(
             members.delete().where(members.c.chat_id == chat_id, members.c.user_id == user_id)
@@ -186,14 +218,25 @@ class SqlMemberRepository(MemberRepository):
             update(members).where(members.c.chat_id == chat_id, members.c.user_id == user_id).values(role=role.value)
         )
 
-    async def advance_read(self, chat_id: str, user_id: str, seq: int) -> bool:
-        # The WHERE makes the cursor monotonic even between concurrent transactions.
-        result = await self._connection.execute(
-            update(members)
-            .where(members.c.chat_id == chat_id, members.c.user_id == user_id, members.c.read_seq < seq)
-            .values(read_seq=seq)
+    async def advance_reads(self, moves: Sequence[ReadMove]) -> None:
+        if not moves:
+            return
+        # One statement, run for every move (executemany); the WHERE keeps each cursor monotonic, even
+        # between concurrent transactions.
+        await self._connection.execute(
+            _ADVANCE_READ, [{"m_chat": m.chat_id, "m_user": m.user_id, "m_seq": m.seq} for m in moves]
         )
-        return result.rowcount == 1
+
+
+_ADVANCE_READ = (
+    update(members)
+    .where(
+        members.c.chat_id == bindparam("m_chat"),
+        members.c.user_id == bindparam("m_user"),
+        members.c.read_seq < bindparam("m_seq"),
+    )
+    .values(read_seq=bindparam("m_seq"))
+)
 
 
 class SqlMessageRepository(MessageRepository):
@@ -278,6 +321,40 @@ class SqlUserRepository(UserRepository):
         query = select(users.c.id).where(users.c.id.in_(list(user_ids)))
         return set((await self._connection.execute(query)).scalars())
 
+    async def ids_by_username(self, usernames: Sequence[str]) -> dict[str, str]:
+        if not usernames:
+            return {}
+        query = select(users.c.id, users.c.username).where(users.c.username.in_(list(usernames)))
+        return {row.username: row.id for row in await self._connection.execute(query)}
+
+
+class SqlOutboxRepository(OutboxRepository):
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, writer: str, payload: bytes) -> int:
+        statement = insert(outbox).values(writer=writer, payload=payload).returning(outbox.c.id)
+        entry_id: int = (await self._connection.execute(statement)).scalar_one()
+        return entry_id
+
+    async def remove(self, entry_ids: Sequence[int]) -> None:
+        if entry_ids:
+            await self._connection.execute(outbox.delete().where(outbox.c.id.in_(list(entry_ids))))
+
+    async def orphans(self, live_writers: Sequence[str], limit: int) -> list[OutboxEntry]:
+        query = select(outbox.c.id, outbox.c.payload).order_by(outbox.c.id).limit(limit)
+        if live_writers:
+            query = query.where(outbox.c.writer.not_in(list(live_writers)))
+        # Other relays skip what this one holds (SQLite has no row locks: its one writer is alone anyway).
+        query = query.with_for_update(skip_locked=True)
+        return [OutboxEntry(row.id, row.payload) for row in await self._connection.execute(query)]
+
+    async def of_writer(self, writer: str, limit: int) -> list[OutboxEntry]:
+        query = (
+            select(outbox.c.id, outbox.c.payload).where(outbox.c.writer == writer).order_by(outbox.c.id).limit(limit)
+        )
+        return [OutboxEntry(row.id, row.payload) for row in await self._connection.execute(query)]
+
 
 class SqlMessagingUnitOfWork(SqlUnitOfWork, UnitOfWork):
     """The messaging repositories in one SQL transaction."""
@@ -287,6 +364,7 @@ class SqlMessagingUnitOfWork(SqlUnitOfWork, UnitOfWork):
         self.members = SqlMemberRepository(connection)
         self.messages = SqlMessageRepository(connection)
         self.users = SqlUserRepository(connection)
+        self.outbox = SqlOutboxRepository(connection)
 
 
 class SqlUnitOfWorkFactory(UnitOfWorkFactory):

@@ -17,6 +17,7 @@ staleness is bounded by the event (milliseconds) and by `ttl` seconds should an 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from weakref import WeakKeyDictionary
 
 from parlour.common.clock import Clock
@@ -56,6 +57,35 @@ class MembershipCache:
         if lock:
             self._locked.setdefault(uow, {})[chat_id] = snapshot
         return snapshot
+
+    async def verify_many(self, uow: UnitOfWork, chat_ids: Sequence[str], *, lock: bool = False) -> None:
+        """`verified` for many chats in a constant number of statements; with `lock`, later `verified`
+        calls for them in `uow` answer from what this held, without a query."""
+        held = self._locked.setdefault(uow, {}) if lock else {}
+        wanted = [chat_id for chat_id in chat_ids if chat_id not in held]
+        if not wanted:
+            return
+        versions = await uow.chats.member_versions(wanted, lock=lock)
+        stale: list[str] = []
+        for chat_id in wanted:
+            entry = self._entries.get(chat_id)
+            found = versions.get(chat_id)
+            if found is None:
+                self._entries.pop(chat_id, None)
+            elif entry is None or entry[0].version != found[1]:
+                stale.append(chat_id)
+        fresh = await uow.members.of_chats(stale) if stale else {}
+        for chat_id in wanted:
+            found = versions.get(chat_id)
+            if found is None:
+                continue
+            if chat_id in fresh or chat_id in stale:
+                rows = fresh.get(chat_id, [])
+                self._store(Members.of(chat_id, found[0], found[1], {m.user_id: m.role for m in rows}))
+            snapshot = self._entries[chat_id][0]
+            self._entries.move_to_end(chat_id)
+            if lock:
+                held[chat_id] = snapshot
 
     async def cached(self, chat_id: str) -> Members | None:
         """The chat's members from the cache when fresh, else from the database (for typing only)."""

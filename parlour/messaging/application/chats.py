@@ -123,8 +123,8 @@ class ChatHandlers:
                 return await self._view(uow, found.id), False
             for user_id in (command.actor, command.peer_id):
                 await uow.members.add(Member(chat.id, user_id, Role.MEMBER, now))
-            view = await self._commit_view(uow, chat.id)
-        await self._events.publish([ChatUpdated(view, _ids_of(view))])
+            view = await self._view(uow, chat.id)
+            await self._events.commit(uow, [ChatUpdated(view, _ids_of(view)), _created(view)])
         return view, True
 
     async def create_group(self, command: CreateGroup) -> ChatView:
@@ -139,8 +139,8 @@ class ChatHandlers:
             await uow.members.add(Member(chat.id, command.actor, Role.OWNER, now))
             for user_id in others:
                 await uow.members.add(Member(chat.id, user_id, Role.MEMBER, now))
-            view = await self._commit_view(uow, chat.id)
-        await self._events.publish([ChatUpdated(view, _ids_of(view))])
+            view = await self._view(uow, chat.id)
+            await self._events.commit(uow, [ChatUpdated(view, _ids_of(view)), _created(view)])
         return view
 
     async def add_member(self, command: AddMember) -> ChatView:
@@ -172,7 +172,7 @@ class ChatHandlers:
             ensure_owner_remains(members, command.user_id, None)
             await uow.members.remove(command.chat_id, command.user_id)
             removed = MemberRemoved(command.chat_id, command.user_id)
-            await self._membership_changed(uow, command.chat_id, [removed])
+            await self._membership_changed(uow, command.chat_id, [removed], removed=(command.user_id,))
 
     async def change_role(self, command: ChangeRole) -> ChatView:
         """Promote or demote a member (an owner hands over by making another member an owner)."""
@@ -195,8 +195,8 @@ class ChatHandlers:
             members = await self._access.verified(uow, command.chat_id)
             enforce(_decide(members, lambda m: may_rename(m.role_of(command.actor), m.kind)))
             await uow.chats.rename(command.chat_id, title)
-            view = await self._commit_view(uow, command.chat_id)
-        await self._events.publish([ChatUpdated(view, _ids_of(view))])
+            view = await self._view(uow, command.chat_id)
+            await self._events.commit(uow, [ChatUpdated(view, _ids_of(view))])
         return view
 
     async def get(self, actor: str, chat_id: str) -> ChatView:
@@ -217,24 +217,25 @@ class ChatHandlers:
             raise ChatNotFound()
         return members
 
-    async def _membership_changed(self, uow: UnitOfWork, chat_id: str, extra: list[Event]) -> ChatView:
+    async def _membership_changed(
+        self, uow: UnitOfWork, chat_id: str, extra: list[Event], *, removed: tuple[str, ...] = ()
+    ) -> ChatView:
         version = await uow.chats.bump_member_version(chat_id)
-        view = await self._commit_view(uow, chat_id)
-        self._access.invalidate(chat_id)
-        # Members who just left hear of it once, by `MemberRemoved`; the others get the new description.
-        events: list[Event] = [ChatUpdated(view, _ids_of(view)), *extra, MembershipChanged(chat_id, version)]
-        await self._events.publish(events)
-        return view
-
-    async def _commit_view(self, uow: UnitOfWork, chat_id: str) -> ChatView:
         view = await self._view(uow, chat_id)
-        await uow.commit()
+        # Members who just left hear of it once, by `MemberRemoved`; the others get the new description.
+        changed = MembershipChanged(chat_id, version, _ids_of(view), removed)
+        await self._events.commit(uow, [ChatUpdated(view, _ids_of(view)), *extra, changed])
+        self._access.invalidate(chat_id)
         return view
 
     async def _view(self, uow: UnitOfWork, chat_id: str) -> ChatView:
         chat = await uow.chats.get(chat_id)
         assert chat is not None
         return ChatView(chat, tuple(await uow.members.of_chat(chat_id)))
+
+
+def _created(view: ChatView) -> MembershipChanged:
+    return MembershipChanged(view.chat.id, view.chat.member_version, _ids_of(view))
 
 
 def _ids_of(view: ChatView) -> tuple[str, ...]:

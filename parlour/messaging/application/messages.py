@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from parlour.common.clock import Clock
 from parlour.common.errors import ParlourError
 from parlour.messaging.application.access import MembershipCache
-from parlour.messaging.application.ports import ChatCursor, ChatSummary, UnitOfWork, UnitOfWorkFactory
+from parlour.messaging.application.ports import ChatCursor, ChatSummary, ReadMove, UnitOfWork, UnitOfWorkFactory
 from parlour.messaging.domain.errors import ClientIdReused, InvalidCommand, MessageNotFound
 from parlour.messaging.domain.messages import (
     CommandRejected,
@@ -36,7 +36,15 @@ from parlour.messaging.domain.messages import (
     SyncedChat,
     UserTyped,
 )
-from parlour.messaging.domain.model import ChatView, Members, Message, Role, check_body, check_client_id
+from parlour.messaging.domain.model import (
+    ChatView,
+    Members,
+    Message,
+    Role,
+    check_body,
+    check_client_id,
+    mentioned_usernames,
+)
 from parlour.messaging.domain.policy import enforce, may_delete, may_edit, may_read, may_send
 
 HISTORY_LIMIT_MAX = 200
@@ -89,11 +97,13 @@ class MessageHandlers:
     async def send_messages(
         self, uow: UnitOfWork, commands: Sequence[SendMessage], out: list[Event], refused: Refused | None = None
     ) -> list[Message | ParlourError]:
-        """Send many at once (group commit): a few statements per chat, not per message.
+        """Send many at once (group commit): a constant number of statements, whatever the chats.
 
         Each outcome is the message (new, or the one its client id already sent) or the refusal, which
-        goes to `refused` in command order with the events of the others.
+        goes to `refused` in command order with the events of the others. A new message is announced to
+        the chat's members and acked to its sender's connection; a repeated client id is only acked.
         """
+        await self._access.verify_many(uow, sorted({command.chat_id for command in commands}), lock=True)
         outcomes: dict[int, Message | ParlourError] = {}
         admitted: list[int] = []
         for index, command in enumerate(commands):
@@ -102,11 +112,14 @@ class MessageHandlers:
                 admitted.append(index)
             except ParlourError as error:
                 outcomes[index] = error
-        outcomes |= await self._store(uow, [(index, commands[index]) for index in admitted])
+        stored, created = await self._store(uow, [(index, commands[index]) for index in admitted])
+        outcomes |= stored
+        mentions = await self._mentions(uow, {index: commands[index] for index in created})
         ordered = [outcomes[index] for index in range(len(commands))]
-        for command, outcome in zip(commands, ordered, strict=True):
+        for index, (command, outcome) in enumerate(zip(commands, ordered, strict=True)):
             if isinstance(outcome, Message):
-                await self._announce(uow, command, outcome, out)
+                new = mentions.get(index, ()) if index in created else None
+                await self._announce(uow, command, outcome, new, out)
             elif refused is not None:
                 refused(command, outcome)
         return ordered
@@ -145,7 +158,7 @@ class MessageHandlers:
         seq = min(command.seq, chat.last_seq if chat else 0)
         # Announced even when the cursor was already there: a re-run after a lost publication must still
         # reach the members, and clients keep the highest `seq` they have seen.
-        await uow.members.advance_read(command.chat_id, command.actor, seq)
+        await uow.members.advance_reads([ReadMove(command.chat_id, command.actor, seq)])
         out.append(ReadCursorMoved(command.chat_id, command.actor, seq, members.user_ids))
 
     async def relay_typing(self, command: RelayTyping, out: list[Event]) -> None:
@@ -210,7 +223,7 @@ class MessageHandlers:
 
     async def _store(
         self, uow: UnitOfWork, admitted: list[tuple[int, SendMessage]]
-    ) -> dict[int, Message | ParlourError]:
+    ) -> tuple[dict[int, Message | ParlourError], set[int]]:
         known = await uow.messages.by_client_ids([(command.actor, command.client_id) for _, command in admitted])
         first_of: dict[tuple[str, str], int] = {}  # a client id repeated within the batch: its first command
         new: dict[str, list[tuple[int, SendMessage]]] = {}  # per chat, in command order
@@ -226,31 +239,51 @@ class MessageHandlers:
             message = known.get(key) or created[first_of[key]]
             # The same client id for another chat is a client bug: refuse rather than ack the wrong chat.
             outcomes[index] = message if message.chat_id == command.chat_id else ClientIdReused()
-        return outcomes
+        return outcomes, set(created)
 
     async def _create(self, uow: UnitOfWork, new: dict[str, list[tuple[int, SendMessage]]]) -> dict[int, Message]:
+        if not new:
+            return {}
         now = self._clock.utcnow()
+        last = await uow.chats.take_seqs({chat_id: len(commands) for chat_id, commands in new.items()}, now)
         created: dict[int, Message] = {}
         for chat_id, commands in new.items():
-            first = await uow.chats.take_seqs(chat_id, len(commands), now) - len(commands) + 1
+            first = last[chat_id] - len(commands) + 1
             for seq, (index, c) in enumerate(commands, start=first):
                 created[index] = Message(self._ids(), chat_id, seq, c.actor, c.client_id, c.body, now)
-        if created:
-            await uow.messages.add_many(list(created.values()))
+        await uow.messages.add_many(list(created.values()))
         # Writing is reading: the sender's cursor follows their own messages, so they are never unread.
         cursors: dict[tuple[str, str], int] = {}
         for message in created.values():
             key = (message.chat_id, message.sender_id)
             cursors[key] = max(cursors.get(key, 0), message.seq)
-        for (chat_id, sender_id), seq in cursors.items():
-            await uow.members.advance_read(chat_id, sender_id, seq)
+        await uow.members.advance_reads([ReadMove(chat, sender, seq) for (chat, sender), seq in cursors.items()])
         return created
 
-    async def _announce(self, uow: UnitOfWork, command: SendMessage, message: Message, out: list[Event]) -> None:
+    async def _mentions(self, uow: UnitOfWork, sends: dict[int, SendMessage]) -> dict[int, tuple[str, ...]]:
+        """The ids of the users each new message mentions (`@username`), by index in the batch; one query."""
+        named = {index: mentioned_usernames(send.body) for index, send in sends.items()}
+        wanted = sorted({name for names in named.values() for name in names})
+        if not wanted:
+            return {}
+        ids = await uow.users.ids_by_username(wanted)
+        return {
+            index: tuple(ids[name] for name in sorted(names) if name in ids) for index, names in named.items() if names
+        }
+
+    async def _announce(
+        self,
+        uow: UnitOfWork,
+        command: SendMessage,
+        message: Message,
+        mentions: tuple[str, ...] | None,
+        out: list[Event],
+    ) -> None:
         members = await self._access.verified(uow, command.chat_id, lock=True)  # held: no query
         assert members is not None
-        # Repeated for a duplicate too: its first publication may be what failed (members drop a seen seq).
-        out.append(MessageSent(message, members.user_ids))
+        if mentions is not None:  # new: the members hear of it once; a repeated client id is only acked
+            mentioned = tuple(user_id for user_id in mentions if members.role_of(user_id) is not None)
+            out.append(MessageSent(message, members.user_ids, mentioned))
         if command.session_id is not None:
             out.append(MessageAcknowledged(message, command.session_id))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,9 +68,15 @@ class ChatRepository(ABC):
         """The chat's kind and membership version; with `lock`, the chat row stays locked until commit."""
 
     @abstractmethod
-    async def take_seqs(self, chat_id: str, count: int, at: datetime) -> int:
-        """Atomically take the chat's next `count` sequence numbers (returns the last one) and mark the
-        chat active at `at`; the numbers go back if the transaction rolls back."""
+    async def member_versions(self, chat_ids: Sequence[str], *, lock: bool = False) -> dict[str, tuple[ChatKind, int]]:
+        """`member_version` of many chats in one statement (absent ids are left out); `lock` locks their
+        rows in id order, so two writers of overlapping chats cannot deadlock."""
+
+    @abstractmethod
+    async def take_seqs(self, counts: Mapping[str, int], at: datetime) -> dict[str, int]:
+        """Atomically take each chat's next `counts[chat]` sequence numbers (returns the last one per chat)
+        and mark the chats active at `at`, in one statement; the numbers go back if the transaction rolls
+        back."""
 
     @abstractmethod
     async def bump_member_version(self, chat_id: str) -> int:
@@ -97,6 +103,9 @@ class MemberRepository(ABC):
         """The chat's members, earliest first."""
 
     @abstractmethod
+    async def of_chats(self, chat_ids: Sequence[str]) -> dict[str, list[Member]]:
+        """`of_chat` for many chats in one statement."""
+
     @abstractmethod
     async def remove(self, chat_id: str, user_id: str) -> None:
         """End a membership."""
@@ -106,8 +115,8 @@ class MemberRepository(ABC):
         """Change a member's role."""
 
     @abstractmethod
-    async def advance_read(self, chat_id: str, user_id: str, seq: int) -> bool:
-        """Move the member's `read_seq` to `seq` if that is forward; returns whether it moved."""
+    async def advance_reads(self, moves: Sequence[ReadMove]) -> None:
+        """Move each member's `read_seq` to its `seq` where that is forward (never back), in one statement."""
 
 
 class MessageRepository(ABC):
@@ -149,6 +158,31 @@ class UserRepository(ABC):
     async def known(self, user_ids: Sequence[str]) -> set[str]:
         """Which of these ids are known users."""
 
+    @abstractmethod
+    async def ids_by_username(self, usernames: Sequence[str]) -> dict[str, str]:
+        """The ids of the known users with these usernames, by username."""
+
+
+class OutboxRepository(ABC):
+    """Events committed with the work that caused them, until a relay has published them."""
+
+    @abstractmethod
+    async def add(self, writer: str, payload: bytes) -> int:
+        """Store one entry (the events of one commit) written by `writer`; returns its id (ids only grow)."""
+
+    @abstractmethod
+    async def remove(self, entry_ids: Sequence[int]) -> None:
+        """Forget published entries."""
+
+    @abstractmethod
+    async def orphans(self, live_writers: Sequence[str], limit: int) -> list[OutboxEntry]:
+        """Up to `limit` entries of writers not in `live_writers`, oldest first. On PostgreSQL they stay
+        locked until the transaction ends and other relays skip them."""
+
+    @abstractmethod
+    async def of_writer(self, writer: str, limit: int) -> list[OutboxEntry]:
+        """Up to `limit` entries of `writer`, oldest first."""
+
 
 class UnitOfWork(BaseUnitOfWork):
     """One transaction over the messaging repositories; rolled back unless committed."""
@@ -157,6 +191,7 @@ class UnitOfWork(BaseUnitOfWork):
     members: MemberRepository
     messages: MessageRepository
     users: UserRepository
+    outbox: OutboxRepository
 
 
 class UnitOfWorkFactory(ABC):
@@ -174,9 +209,77 @@ class UserLookup(ABC):
         """The user, or None if auth has no such user. Raises `Unavailable` if auth cannot answer."""
 
 
-class EventPublisher(ABC):
-    """Sends the events of one commit on their way, after the commit."""
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """One bus message to publish: its routing keys, type and encoded body."""
+
+    routing_keys: tuple[str, ...]
+    type: str
+    body: bytes
+
+
+class EventChannel(ABC):
+    """How events become bus messages, and how those travel (adapter: the bus)."""
 
     @abstractmethod
-    async def publish(self, events: Sequence[Event]) -> None:
-        """Publish the events (as one batch where the transport allows)."""
+    def render(self, events: Sequence[Event]) -> list[Publication]:
+        """The bus messages for `events`: a constant number, whatever the number of events and recipients."""
+
+    @abstractmethod
+    def pack(self, publications: Sequence[Publication]) -> bytes:
+        """`publications` as one outbox payload."""
+
+    @abstractmethod
+    def unpack(self, payload: bytes) -> list[Publication]:
+        """The publications of an outbox payload."""
+
+    @abstractmethod
+    async def publish(self, publications: Sequence[Publication], ref: str | None) -> None:
+        """Publish, each confirmed; `ref` names the entry (stable message ids on a retry; None: fresh ids).
+        Raises `Unavailable` when the bus cannot take them."""
+
+
+class WriterRegistry(ABC):
+    """Which relays are alive: an entry of a writer that is not is an orphan to publish."""
+
+    @abstractmethod
+    async def heartbeat(self, writer: str, ttl: float) -> None:
+        """`writer` is alive for the next `ttl` seconds."""
+
+    @abstractmethod
+    async def live(self) -> set[str]:
+        """The writers alive now."""
+
+    @abstractmethod
+    async def leave(self, writer: str) -> None:
+        """`writer` stops."""
+
+
+class EventPublisher(ABC):
+    """Commits a unit of work together with its events, and sends the events on their way after it."""
+
+    @abstractmethod
+    async def commit(self, uow: UnitOfWork, events: Sequence[Event]) -> None:
+        """Record `events` in `uow`'s transaction, commit it, then publish them. A bus failure after the
+        commit is not the caller's: the events wait in the outbox and leave when the bus is back."""
+
+    @abstractmethod
+    async def send(self, events: Sequence[Event]) -> None:
+        """Publish events that change nothing stored (typing, answers to refused commands) right away."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A stored entry: its id and payload."""
+
+    id: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMove:
+    """Move `user_id`'s read cursor in `chat_id` forward to `seq`."""
+
+    chat_id: str
+    user_id: str
+    seq: int

@@ -1,13 +1,15 @@
 """Runs message commands: one per transaction for REST, a whole batch per transaction for the bus.
 
 Group commit: the bus hands over consecutive commands of one partition; they run in ONE transaction, and
-their events leave as ONE publication after it commits. Consecutive sends are stored together: one lookup
-of their client ids, then per chat one seq allocation, one multi-row insert and one cursor move per
-sender, so a batch costs a few statements per chat rather than several per message.
+their events are stored in its outbox entry and leave after it commits (parlour/messaging/application/
+outbox.py). Consecutive sends are stored together with a constant number of statements, whatever the
+number of chats in the batch: one membership check, one client-id lookup, one seq allocation, one
+multi-row insert, one cursor move.
 
 The bus acknowledges the batch only when this returns, so a crash before the commit redelivers every
-command and a crash after it redelivers commands that are then found done (idempotent sends ack again;
-edits, deletes and cursors land where they are).
+command, and a crash after it redelivers commands that are then found done: a repeated send acks its
+sender again and announces nothing (the outbox publishes the original announcement); edits, deletes and
+cursors land where they are.
 
 A command refused for a reason the caller can act on (a `ParlourError`) is answered to its connection
 and does not disturb its neighbours: handlers refuse before they write. Anything else (the database is
@@ -16,7 +18,7 @@ down, a bug) fails the whole batch, and the bus retries each command on its own,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from parlour.common.errors import ParlourError
@@ -35,22 +37,19 @@ from parlour.messaging.domain.messages import (
     Sync,
 )
 
-# The protocol's name of each command, for the `error` answers that name what they answer.
-COMMAND_NAMES: dict[type[Any], str] = {
-    SendMessage: "message.send",
-    EditMessage: "message.edit",
-    DeleteMessage: "message.delete",
-    MarkRead: "read",
-    RelayTyping: "typing",
-    Sync: "sync",
-}
-
 
 class CommandProcessor:
     """Executes `ChatCommand`s through `MessageHandlers` and publishes their events after the commit."""
 
-    def __init__(self, unit_of_work: UnitOfWorkFactory, handlers: MessageHandlers, events: EventPublisher) -> None:
+    def __init__(
+        self,
+        unit_of_work: UnitOfWorkFactory,
+        handlers: MessageHandlers,
+        events: EventPublisher,
+        names: Mapping[type[Any], str],
+    ) -> None:
         self._uow = unit_of_work
+        self._names = names  # the protocol's name of each command, for the answers that name it
         self._handlers = handlers
         self._events = events
         self._transactional: dict[type[Any], Callable[[UnitOfWork, Any, list[Event]], Awaitable[Any]]] = {
@@ -68,12 +67,11 @@ class CommandProcessor:
             try:
                 async with self._uow() as uow:
                     result = await self._dispatch(uow, command, out)
-                    await uow.commit()
+                    await self._events.commit(uow, out)
             except ConcurrentWrite:
                 if attempt:
                     raise
                 continue  # a concurrent transaction won a unique key: running again finds its row
-            await self._events.publish(out)
             return result
         raise AssertionError("unreachable")
 
@@ -83,16 +81,15 @@ class CommandProcessor:
         if all(isinstance(command, RelayTyping | RejectCommand) for command in commands):
             for command in commands:  # nothing to store: no transaction, no write lock
                 await self._run_guarded(None, command, out)
-        else:
-            async with self._uow() as uow:
-                for run in _runs(commands):
-                    if isinstance(run, list):  # consecutive sends go together: statements per chat
-                        await self._handlers.send_messages(uow, run, out, lambda c, e: self._reject(c, e, out))
-                    else:
-                        await self._run_guarded(uow, run, out)
-                await uow.commit()
-        if out:
-            await self._events.publish(out)
+            await self._events.send(out)
+            return
+        async with self._uow() as uow:
+            for run in _runs(commands):
+                if isinstance(run, list):  # consecutive sends go together: constant statements
+                    await self._handlers.send_messages(uow, run, out, lambda c, e: self._reject(c, e, out))
+                else:
+                    await self._run_guarded(uow, run, out)
+            await self._events.commit(uow, out)
 
     async def _run_guarded(self, uow: UnitOfWork | None, command: ChatCommand, out: list[Event]) -> None:
         try:
@@ -103,7 +100,7 @@ class CommandProcessor:
     def _reject(self, command: ChatCommand, error: ParlourError, out: list[Event]) -> None:
         if command.session_id is not None:
             client_id = command.client_id if isinstance(command, SendMessage) else None
-            name = COMMAND_NAMES[type(command)]
+            name = self._names[type(command)]
             out.append(CommandRejected(command.actor, command.session_id, name, error.code, error.message, client_id))
 
     async def _dispatch(self, uow: UnitOfWork | None, command: ChatCommand, out: list[Event]) -> Any:

@@ -137,6 +137,7 @@ class RenameChat:
 class MessageSent:
     message: Message
     recipients: tuple[str, ...]
+    mentioned: tuple[str, ...] = ()  # members named with `@username` in the body
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,10 +201,13 @@ class MemberRemoved:
 
 @dataclass(frozen=True, slots=True)
 class MembershipChanged:
-    """Internal: every messaging worker drops its cached members of the chat (the PIP cache)."""
+    """A chat was created or its members changed: every messaging worker drops its cached members of the
+    chat (the PIP cache), and other services learn who is in it now."""
 
     chat_id: str
     version: int
+    member_ids: tuple[str, ...]
+    removed_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

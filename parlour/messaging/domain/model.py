@@ -72,6 +72,17 @@ def normalize_title(raw: str) -> str:
     return title
 
 
+# `@username` where a username is as auth defines it (3-32 of a-z, 0-9, `_`, `.`, `-`), not inside a word.
+_MENTION = re.compile(r"(?<![\w@])@([a-z0-9_.-]{3,32})(?![a-z0-9_-])", re.IGNORECASE)
+
+
+def mentioned_usernames(body: str) -> frozenset[str]:
+    """The usernames a body mentions with `@username`, lower-cased (usernames are case-insensitive)."""
+    if "@" not in body:
+        return frozenset()
+    return frozenset(match.group(1).rstrip(".").lower() for match in _MENTION.finditer(body))
+
+
 def check_client_id(client_id: str) -> str:
     """A client-chosen idempotency key; raises `InvalidClientId` unless it is printable ASCII, ≤ 64."""
     if not _CLIENT_ID.fullmatch(client_id):

@@ -7,6 +7,8 @@ Indexes and what uses them:
 - `messaging_members (user_id)`: a user's chats (the chat list, sync); the primary key
   `(chat_id, user_id)` serves a chat's members.
 - `messaging_chats (direct_key)` unique: exactly one direct chat per pair of users.
+- `messaging_outbox (writer, id)`: a relay's own entries when it catches up; orphans are found by writer
+  too, and the table holds only what is not yet published (a few entries).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -77,4 +81,15 @@ messages = Table(
     Column("deleted_by", String(36), nullable=True),
     UniqueConstraint("chat_id", "seq", name="uq_messaging_messages_chat_seq"),
     UniqueConstraint("sender_id", "client_id", name="uq_messaging_messages_sender_client"),
+)
+
+outbox = Table(
+    "messaging_outbox",
+    metadata,
+    # BigInteger on PostgreSQL, INTEGER (the rowid) on SQLite: ids only grow on both.
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("writer", String(64), nullable=False),
+    Column("payload", LargeBinary(), nullable=False),
+    Index("ix_messaging_outbox_writer", "writer", "id"),
+    sqlite_autoincrement=True,  # never reuse the id of a removed last entry
 )

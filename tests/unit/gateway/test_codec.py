@@ -7,14 +7,14 @@ import json
 import msgspec
 import pytest
 
-from parlour.common.contracts import ClientCommand, SessionEvent
+from parlour.common.contracts import CommandBatch, SessionEvent
 from parlour.gateway.adapters.codec import (
     decode_binary,
     decode_delivery,
     decode_text,
-    describe,
-    encode_command,
+    encode_commands,
     encode_session_event,
+    frame_info,
 )
 from parlour.gateway.domain.protocol import (
     ClientPing,
@@ -37,7 +37,7 @@ def test_message_send_is_forwarded_without_identity_claims() -> None:
     frame = {"type": "message.send", "chat_id": "c1", "client_id": "k1", "body": "hi", "sender_id": "mallory"}
     result = decode({**frame, "user_id": "mallory", "session_id": "x"})
     assert isinstance(result, Forward)
-    assert (result.type, result.chat_id, result.client_id) == ("message.send", "c1", "k1")
+    assert (result.type, result.partition_key, result.client_id) == ("message.send", "c1", "k1")
     assert json.loads(result.payload) == {"type": "message.send", "chat_id": "c1", "client_id": "k1", "body": "hi"}
 
 
@@ -54,7 +54,7 @@ def test_every_chat_command_is_forwarded_with_exactly_its_fields(frame: dict[str
     result = decode(frame)
     assert isinstance(result, Forward)
     assert result.type == frame["type"]
-    assert result.chat_id == "c1"
+    assert result.partition_key == "c1"
     assert json.loads(result.payload) == frame
 
 
@@ -62,8 +62,9 @@ def test_control_frames_decode_to_their_inputs() -> None:
     assert decode({"type": "ping"}) == ClientPing()
     assert decode({"type": "ping", "id": "abc"}) == ClientPing("abc")
     assert decode({"type": "pong"}) == ClientPong()
-    assert decode({"type": "resume", "chats": {"c1": 3}}) == ResumeRequest({"c1": 3})
-    assert decode({"type": "resume"}) == ResumeRequest({})
+    resume = decode({"type": "resume", "chats": {"c1": 3}})
+    assert resume == ResumeRequest({"c1": 3}, "resume", b'{"type":"resume","chats":{"c1":3}}')
+    assert decode({"type": "resume"}) == ResumeRequest({}, "resume", b'{"type":"resume","chats":{}}')
 
 
 @pytest.mark.parametrize(
@@ -107,19 +108,29 @@ def test_binary_frames_are_not_part_of_the_protocol() -> None:
     assert decode_binary(b"x" * (LIMIT + 1), LIMIT).code is ErrorCode.FRAME_TOO_LARGE
 
 
-def test_describe_reads_only_what_hold_and_dedup_need() -> None:
+@pytest.mark.parametrize("field", ["id", "client_id", "chat_id", "unknown"])
+def test_a_frame_nested_too_deeply_is_refused_as_invalid_json_not_a_crash(field: str) -> None:
+    text = '{"type":"ping","' + field + '":' + "[" * 5_000 + "]" * 5_000 + "}"
+    result = decode_text(text, LIMIT)
+    assert isinstance(result, Rejected)
+    assert result.code is ErrorCode.INVALID_JSON
+    assert frame_info(("[" * 5_000).encode()) is None
+
+
+def test_frame_info_reads_only_what_hold_and_dedup_need() -> None:
     frame = b'{"type":"message.new","chat_id":"c1","seq":9,"body":"x","sender_id":"u","extra":{"a":[1]}}'
-    assert describe(frame) == FrameInfo("message.new", "c1", 9)
+    assert frame_info(frame) == FrameInfo("message.new", "c1", 9)
     done = b'{"type":"resume.done","chats":{"c1":9,"c2":0},"truncated":["c3"]}'
-    assert describe(done) == FrameInfo("resume.done", chats={"c1": 9, "c2": 0})
-    assert describe(b"not json") is None
+    assert frame_info(done) == FrameInfo("resume.done", chats={"c1": 9, "c2": 0})
+    assert frame_info(b"not json") is None
 
 
-def test_commands_are_stamped_and_carry_the_payload_as_raw_json() -> None:
-    body = encode_command("message.send", "alice", "s1", b'{"type":"message.send","body":"hi"}')
-    command = msgspec.json.decode(body, type=ClientCommand)
-    assert (command.type, command.user_id, command.session_id) == ("message.send", "alice", "s1")
-    assert json.loads(bytes(command.payload)) == {"type": "message.send", "body": "hi"}
+def test_commands_of_a_partition_travel_as_one_batch_each_stamped_with_its_connection() -> None:
+    first = b'{"type":"message.send","body":"hi"}'
+    body = encode_commands([("alice", "s1", first), ("bob", "s2", b'{"type":"typing","chat_id":"c"}')])
+    batch = msgspec.json.decode(body, type=CommandBatch)
+    assert [(c.user_id, c.session_id) for c in batch.commands] == [("alice", "s1"), ("bob", "s2")]
+    assert json.loads(bytes(batch.commands[0].command)) == {"type": "message.send", "body": "hi"}
 
 
 def test_deliveries_and_session_events_round_trip() -> None:

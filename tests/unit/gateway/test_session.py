@@ -17,7 +17,7 @@ from parlour.gateway.domain.protocol import (
     Rejected,
     ResumeRequest,
 )
-from parlour.gateway.domain.session import SYNC, Command, Session, SessionLimits, SessionState
+from parlour.gateway.domain.session import Command, Session, SessionLimits, SessionState
 
 LIMITS = SessionLimits(
     send_buffer_frames=8,
@@ -202,14 +202,20 @@ def test_a_pong_keeps_the_session_and_is_never_rate_limited() -> None:
     assert [frame["type"] for frame in frames(session)] == ["pong", "ping", "ping"]
 
 
-def test_resume_becomes_a_sync_command_partitioned_by_the_user() -> None:
+def test_resume_becomes_a_command_partitioned_by_the_user() -> None:
     session = opened()
-    session.receive(ResumeRequest({"c1": 4, "c2": 0}), now=0.0)
+    payload = b'{"type":"resume","chats":{"c1":4,"c2":0}}'
+    session.receive(ResumeRequest({"c1": 4, "c2": 0}, "resume", payload), now=0.0)
     (command,) = session.commands_to_send()
-    assert command.type == SYNC
-    assert command.partition_key == "alice"
-    assert json.loads(command.payload) == {"chats": {"c1": 4, "c2": 0}}
+    assert (command.type, command.partition_key, command.payload, command.resume) == ("resume", "alice", payload, True)
     assert session.resuming
+
+
+def test_a_command_routed_by_its_sender_is_partitioned_by_the_user() -> None:
+    session = opened()
+    session.receive(Forward("resume", None, b"{}"), now=0.0)
+    (command,) = session.commands_to_send()
+    assert command.partition_key == "alice"
 
 
 def test_a_second_resume_before_resume_done_is_refused() -> None:

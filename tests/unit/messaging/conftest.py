@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from parlour.common.clock import ManualClock
+from parlour.messaging.adapters.bus import COMMAND_NAMES
 from parlour.messaging.application.access import MembershipCache
 from parlour.messaging.application.chats import ChatHandlers, UserDirectory
 from parlour.messaging.application.messages import MessageHandlers
@@ -54,5 +55,5 @@ def world() -> World:
         lookup=lookup,
         chats=ChatHandlers(store, access, users, events, clock, ids),
         messages=messages,
-        processor=CommandProcessor(store, messages, events),
+        processor=CommandProcessor(store, messages, events, COMMAND_NAMES),
     )

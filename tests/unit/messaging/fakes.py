@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
@@ -17,7 +17,10 @@ from parlour.messaging.application.ports import (
     EventPublisher,
     MemberRepository,
     MessageRepository,
+    OutboxEntry,
+    OutboxRepository,
     ProjectedUser,
+    ReadMove,
     UnitOfWork,
     UnitOfWorkFactory,
     UserLookup,
@@ -33,6 +36,8 @@ class State:
     members: dict[tuple[str, str], Member] = field(default_factory=dict)
     messages: dict[str, Message] = field(default_factory=dict)
     users: dict[str, ProjectedUser] = field(default_factory=dict)
+    outbox: dict[int, tuple[str, bytes]] = field(default_factory=dict)
+    outbox_ids: int = 0
 
 
 class _Chats(ChatRepository):
@@ -55,10 +60,16 @@ class _Chats(ChatRepository):
         chat = self.s.chats.get(chat_id)
         return (chat.kind, chat.member_version) if chat else None
 
-    async def take_seqs(self, chat_id: str, count: int, at: datetime) -> int:
-        chat = self.s.chats[chat_id]
-        self.s.chats[chat_id] = replace(chat, last_seq=chat.last_seq + count, last_activity_at=at)
-        return chat.last_seq + count
+    async def member_versions(self, chat_ids: Sequence[str], *, lock: bool = False) -> dict[str, tuple[ChatKind, int]]:
+        return {c: (self.s.chats[c].kind, self.s.chats[c].member_version) for c in chat_ids if c in self.s.chats}
+
+    async def take_seqs(self, counts: Mapping[str, int], at: datetime) -> dict[str, int]:
+        last = {}
+        for chat_id, count in counts.items():
+            chat = self.s.chats[chat_id]
+            self.s.chats[chat_id] = replace(chat, last_seq=chat.last_seq + count, last_activity_at=at)
+            last[chat_id] = chat.last_seq + count
+        return last
 
     async def bump_member_version(self, chat_id: str) -> int:
         chat = self.s.chats[chat_id]
@@ -92,18 +103,21 @@ class _Members(MemberRepository):
     async def of_chat(self, chat_id: str) -> list[Member]:
         return [m for (c, _), m in self.s.members.items() if c == chat_id]
 
+    async def of_chats(self, chat_ids: Sequence[str]) -> dict[str, list[Member]]:
+        found = {chat_id: await self.of_chat(chat_id) for chat_id in chat_ids}
+        return {chat_id: members for chat_id, members in found.items() if members}
+
     async def remove(self, chat_id: str, user_id: str) -> None:
         self.s.members.pop((chat_id, user_id), None)
 
     async def set_role(self, chat_id: str, user_id: str, role: Role) -> None:
         self.s.members[chat_id, user_id] = replace(self.s.members[chat_id, user_id], role=role)
 
-    async def advance_read(self, chat_id: str, user_id: str, seq: int) -> bool:
-        member = self.s.members.get((chat_id, user_id))
-        if member is None or member.read_seq >= seq:
-            return False
-        self.s.members[chat_id, user_id] = replace(member, read_seq=seq)
-        return True
+    async def advance_reads(self, moves: Sequence[ReadMove]) -> None:
+        for move in moves:
+            member = self.s.members.get((move.chat_id, move.user_id))
+            if member is not None and member.read_seq < move.seq:
+                self.s.members[move.chat_id, move.user_id] = replace(member, read_seq=move.seq)
 
 
 class _Messages(MessageRepository):
@@ -146,6 +160,35 @@ class _Users(UserRepository):
     async def known(self, user_ids: Sequence[str]) -> set[str]:
         return {user_id for user_id in user_ids if user_id in self.s.users}
 
+    async def ids_by_username(self, usernames: Sequence[str]) -> dict[str, str]:
+        wanted = set(usernames)
+        return {user.username: user.id for user in self.s.users.values() if user.username in wanted}
+
+
+class _Outbox(OutboxRepository):
+    def __init__(self, state: State) -> None:
+        self.s = state
+
+    async def add(self, writer: str, payload: bytes) -> int:
+        self.s.outbox_ids += 1
+        self.s.outbox[self.s.outbox_ids] = (writer, payload)
+        return self.s.outbox_ids
+
+    async def remove(self, entry_ids: Sequence[int]) -> None:
+        for entry_id in entry_ids:
+            self.s.outbox.pop(entry_id, None)
+
+    async def orphans(self, live_writers: Sequence[str], limit: int) -> list[OutboxEntry]:
+        live = set(live_writers)
+        found = [
+            OutboxEntry(i, payload) for i, (writer, payload) in sorted(self.s.outbox.items()) if writer not in live
+        ]
+        return found[:limit]
+
+    async def of_writer(self, writer: str, limit: int) -> list[OutboxEntry]:
+        found = [OutboxEntry(i, payload) for i, (w, payload) in sorted(self.s.outbox.items()) if w == writer]
+        return found[:limit]
+
 
 class MemoryUnitOfWork(UnitOfWork):
     """Works on a copy of the state; `commit` makes the copy the state."""
@@ -159,6 +202,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.members = _Members(self._work)
         self.messages = _Messages(self._work)
         self.users = _Users(self._work)
+        self.outbox = _Outbox(self._work)
         return self
 
     async def __aexit__(
@@ -183,13 +227,19 @@ class MemoryStore(UnitOfWorkFactory):
 
 
 class RecordingPublisher(EventPublisher):
-    """Keeps every publication, one list of events per call."""
+    """Commits, and keeps every publication: one list of events per call."""
 
     def __init__(self) -> None:
         self.published: list[list[Event]] = []
 
-    async def publish(self, events: Sequence[Event]) -> None:
-        self.published.append(list(events))
+    async def commit(self, uow: UnitOfWork, events: Sequence[Event]) -> None:
+        await uow.commit()
+        if events:
+            self.published.append(list(events))
+
+    async def send(self, events: Sequence[Event]) -> None:
+        if events:
+            self.published.append(list(events))
 
     @property
     def events(self) -> list[Event]:

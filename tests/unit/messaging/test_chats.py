@@ -40,7 +40,10 @@ async def test_a_direct_chat_is_created_once_whoever_asks(world: World) -> None:
     assert (created, created_again) == (True, False)
     assert again.chat.id == view.chat.id
     assert roles(world, view.chat.id) == {"ann": Role.MEMBER, "bob": Role.MEMBER}
-    assert world.events.events == [ChatUpdated(view, ("ann", "bob"))]
+    assert world.events.events == [
+        ChatUpdated(view, ("ann", "bob")),
+        MembershipChanged(view.chat.id, 0, ("ann", "bob")),
+    ]
 
 
 async def test_members_must_be_known_users(world: World) -> None:
@@ -96,7 +99,7 @@ async def test_removal_tells_the_removed_user_the_others_and_every_worker(world:
     assert isinstance(updated, ChatUpdated)
     assert updated.recipients == ("ann", "bob")
     assert removed == MemberRemoved(chat.id, "cat")
-    assert changed == MembershipChanged(chat.id, 1)
+    assert changed == MembershipChanged(chat.id, 1, ("ann", "bob"), removed_ids=("cat",))
 
 
 async def test_a_stale_cache_entry_is_never_trusted_by_a_writer(world: World) -> None:

@@ -10,8 +10,9 @@ import pytest
 
 from parlour.common.bus import BusMessage
 from parlour.common.bus.port import MalformedMessage
-from parlour.common.contracts import COMMAND, ClientCommand, DeliveryItem
-from parlour.messaging.adapters.bus import decode_command
+from parlour.common.contracts import COMMANDS, ClientCommand, CommandBatch, DeliveryItem
+from parlour.common.contracts.commands import FORWARDED, command_type
+from parlour.messaging.adapters.bus import BUILDERS, COMMAND_NAMES, decode_commands
 from parlour.messaging.adapters.frames import delivery_items
 from parlour.messaging.domain.messages import (
     CommandRejected,
@@ -22,6 +23,7 @@ from parlour.messaging.domain.messages import (
     MessageDeleted,
     MessageSent,
     RejectCommand,
+    RelayTyping,
     SendMessage,
     Sync,
     Synced,
@@ -34,49 +36,82 @@ AT = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 MESSAGE = Message("m1", "c1", 7, "ann", "k1", "hello", AT)
 
 
-def command(kind: str, payload: object, user: str = "ann", session: str = "s1") -> BusMessage:
-    raw = msgspec.Raw(json.dumps(payload).encode())
-    body = msgspec.json.encode(ClientCommand(type=kind, user_id=user, session_id=session, payload=raw))
-    return BusMessage(type=COMMAND, body=body)
+def command(payload: object, user: str = "ann", session: str = "s1") -> BusMessage:
+    return commands([(payload, user, session)])
+
+
+def commands(entries: list[tuple[object, str, str]]) -> BusMessage:
+    stamped = [
+        ClientCommand(user_id=user, session_id=session, command=msgspec.Raw(json.dumps(payload).encode()))
+        for payload, user, session in entries
+    ]
+    return BusMessage(type=COMMANDS, body=msgspec.json.encode(CommandBatch(commands=stamped)))
 
 
 def frames(*items: DeliveryItem) -> list[tuple[list[str], str | None, dict[str, object]]]:
     return [(item.user_ids, item.session_id, json.loads(bytes(item.frame))) for item in items]
 
 
-def test_commands_decode_with_the_stamped_user_and_session() -> None:
-    send = command("message.send", {"type": "message.send", "chat_id": "c1", "client_id": "k1", "body": "hi"})
-    assert decode_command(send) == SendMessage("ann", "c1", "k1", "hi", "s1")
-    assert decode_command(command("read", {"chat_id": "c1", "seq": 3})) == MarkRead("ann", "c1", 3, "s1")
-    assert decode_command(command("sync", {"chats": {"c1": 4}}, session="s2")) == Sync("ann", "s2", {"c1": 4})
+def test_commands_decode_with_the_stamped_user_and_session_in_order() -> None:
+    batch = commands(
+        [
+            ({"type": "message.send", "chat_id": "c1", "client_id": "k1", "body": "hi"}, "ann", "s1"),
+            ({"type": "read", "chat_id": "c1", "seq": 3}, "bob", "s2"),
+            ({"type": "resume", "chats": {"c1": 4}}, "ann", "s3"),
+        ]
+    )
+    assert decode_commands(batch) == [
+        SendMessage("ann", "c1", "k1", "hi", "s1"),
+        MarkRead("bob", "c1", 3, "s2"),
+        Sync("ann", "s3", {"c1": 4}),
+    ]
+
+
+def test_every_forwarded_contract_command_has_a_builder_and_a_name() -> None:
+    assert set(BUILDERS) == set(FORWARDED)
+    assert set(COMMAND_NAMES.values()) == {command_type(frame) for frame in FORWARDED}
 
 
 @pytest.mark.parametrize(
-    ("kind", "payload", "client_id"),
+    ("payload", "name", "client_id"),
     [
-        ("message.send", {"chat_id": "c1", "client_id": "k1"}, "k1"),
-        ("message.send", {"chat_id": 5, "body": "x"}, None),
-        ("read", {"chat_id": "c1", "seq": -1}, None),
-        ("launch.rockets", {}, None),
+        ({"type": "message.send", "chat_id": "c1", "client_id": "k1"}, "message.send", "k1"),
+        ({"type": "message.send", "chat_id": 5, "body": "x"}, "message.send", None),
+        ({"type": "read", "chat_id": "c1", "seq": -1}, "read", None),
+        ({"type": "launch.rockets"}, "launch.rockets", None),
+        ({"type": "ping"}, "ping", None),
+        ({"type": ["x"] * 3}, "unknown", None),
     ],
 )
-def test_a_bad_payload_becomes_a_rejection_for_its_session(kind: str, payload: object, client_id: str | None) -> None:
-    rejected = decode_command(command(kind, payload))
+def test_a_bad_command_becomes_a_rejection_for_its_session(payload: object, name: str, client_id: str | None) -> None:
+    (rejected,) = decode_commands(command(payload))
     assert isinstance(rejected, RejectCommand)
-    assert (rejected.session_id, rejected.code, rejected.client_id) == ("s1", "command_invalid", client_id)
+    assert (rejected.session_id, rejected.command, rejected.code, rejected.client_id) == (
+        "s1",
+        name,
+        "command_invalid",
+        client_id,
+    )
+
+
+def test_a_bad_command_does_not_take_its_batch_neighbours_with_it() -> None:
+    good = {"type": "typing", "chat_id": "c1"}
+    decoded = decode_commands(commands([(good, "ann", "s1"), ({"type": "read"}, "bob", "s2"), (good, "cat", "s3")]))
+    assert [type(item) for item in decoded] == [RelayTyping, RejectCommand, RelayTyping]
 
 
 @pytest.mark.parametrize(
     "message",
     [
-        BusMessage(type=COMMAND, body=b"\xff not json"),
-        BusMessage(type=COMMAND, body=b'{"type": "message.send"}'),
+        BusMessage(type=COMMANDS, body=b"\xff not json"),
+        BusMessage(type=COMMANDS, body=b'{"type": "message.send"}'),
+        BusMessage(type=COMMANDS, body=b'{"commands": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
         BusMessage(type="something.else", body=b"{}"),
     ],
 )
 def test_a_body_naming_no_session_is_malformed_so_the_bus_parks_it(message: BusMessage) -> None:
     with pytest.raises(MalformedMessage):
-        decode_command(message)
+        decode_commands(message)
 
 
 def test_message_new_and_ack_frames() -> None:
@@ -141,7 +176,7 @@ def test_deletions_removals_and_internal_events() -> None:
     assert frames(*delivery_items(MemberRemoved("c1", "cat"))) == [
         (["cat"], None, {"type": "chat.removed", "chat_id": "c1"})
     ]
-    assert list(delivery_items(MembershipChanged("c1", 3))) == []
+    assert list(delivery_items(MembershipChanged("c1", 3, ("ann",)))) == []
     assert list(delivery_items(UserTyped("c1", "ann", ()))) == []  # alone in the chat: nobody to tell
 
 

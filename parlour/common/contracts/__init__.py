@@ -1,13 +1,19 @@
 """The messages that cross service boundaries on the bus, encoded with msgspec (the hot path).
 
-Gateway → messaging (commands, partition key = `chat_id`, or `user_id` for `sync`):
-    a `ClientCommand` whose `user_id` and `session_id` the gateway stamps from the authenticated
-    connection; a client never chooses them.
+Client commands (commands.py) and service events (events.py) are declared once, in this package; every
+codec, handler table and protocol name is derived from them.
+
+Gateway → messaging (commands, partition key = `chat_id`, or `user_id` for `resume`):
+    a `CommandBatch` of `ClientCommand`s: every command of one partition that was ready when the gateway
+    flushed. The gateway stamps each with the authenticated `user_id` and `session_id` of its connection;
+    a client never chooses them. `command` is the client's frame, re-encoded from its struct.
 
 Messaging → gateways (events, routing keys = `user.<id>` of every recipient):
     a `Delivery` batch. Each item names the users it is for and, for an answer to one connection (an ack,
     a rejection, a sync answer), that session; `frame` is the server→client WebSocket frame, encoded once
     by the sender and written to the sockets as it is.
+
+Messaging → services (events, routing keys `messaging.<type>`): `ServiceEvents` (events.py).
 
 Auth → others (events, routing key `auth.user.registered`): `UserRegistered`.
 
@@ -18,7 +24,7 @@ from __future__ import annotations
 
 import msgspec
 
-COMMAND = "client.command"
+COMMANDS = "client.commands"
 DELIVERY = "delivery"
 SESSION_OPENED = "session.opened"
 SESSION_CLOSED = "session.closed"
@@ -34,15 +40,18 @@ def user_key(user_id: str) -> str:
 class ClientCommand(msgspec.Struct, frozen=True, kw_only=True):
     """A command from a client, stamped by the gateway with who sent it and on which connection.
 
-    `type` is the client frame's type (`message.send`, `message.edit`, `message.delete`, `read`,
-    `typing`, `sync`); `payload` is the rest of the frame, validated by the consumer.
+    `command` is a `commands.ClientFrame` (its `type` inside), validated again by the consumer.
     """
 
-    type: str
     user_id: str
     session_id: str
-    payload: msgspec.Raw
-    trace_id: str | None = None
+    command: msgspec.Raw
+
+
+class CommandBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """Commands of one partition, in the order their connections sent them (one bus message)."""
+
+    commands: list[ClientCommand]
 
 
 class DeliveryItem(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,0 +1,97 @@
+"""Service events: what messaging tells any other service, on its own topic (docs/architecture.md).
+
+Gateways get pre-rendered client frames on users' keys (`Delivery`); these are for services (presence,
+notifications, anything an operator adds). Each kind travels under the routing key `service_key(kind)`,
+`messaging.<type>`, so a consumer binds to the kinds it wants (`messaging.#` for all). One bus message
+carries every event of one kind that one commit produced, as `ServiceEvents`, in commit order.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+
+class ServiceEvent(msgspec.Struct, tag_field="type", kw_only=True, frozen=True):
+    """Something that happened in messaging, past tense; `type` selects the struct."""
+
+
+class MessageSent(ServiceEvent, tag="message.sent", frozen=True):
+    """A new message was committed at `seq` of its chat (never for a repeated `client_id`)."""
+
+    chat_id: str
+    seq: int
+    message_id: str
+    sender_id: str
+    member_ids: list[str]
+    created_at: datetime
+    mentioned_user_ids: list[str]
+
+
+class MessageEdited(ServiceEvent, tag="message.edited", frozen=True):
+    chat_id: str
+    seq: int
+    message_id: str
+    sender_id: str
+    member_ids: list[str]
+    edited_at: datetime
+
+
+class MessageDeleted(ServiceEvent, tag="message.deleted", frozen=True):
+    chat_id: str
+    seq: int
+    message_id: str
+    deleted_by: str
+    member_ids: list[str]
+    deleted_at: datetime
+
+
+class ChatMembersChanged(ServiceEvent, tag="chat.members_changed", frozen=True):
+    """A chat was created or its membership changed: its members now, at membership `version`."""
+
+    chat_id: str
+    version: int
+    member_ids: list[str]
+    removed_ids: list[str]
+
+
+class ReadMoved(ServiceEvent, tag="read.moved", frozen=True):
+    """A member's read cursor is now at `seq`."""
+
+    chat_id: str
+    user_id: str
+    seq: int
+
+
+AnyServiceEvent = MessageSent | MessageEdited | MessageDeleted | ChatMembersChanged | ReadMoved
+SERVICE_EVENTS: tuple[type[ServiceEvent], ...] = (
+    MessageSent,
+    MessageEdited,
+    MessageDeleted,
+    ChatMembersChanged,
+    ReadMoved,
+)
+
+
+class ServiceEvents(msgspec.Struct, frozen=True):
+    """The events of one kind from one commit, in order (the body of one bus message)."""
+
+    events: list[AnyServiceEvent]
+
+
+def event_type(event: type[ServiceEvent] | ServiceEvent) -> str:
+    """The wire `type` of an event struct (its msgspec tag)."""
+    cls = event if isinstance(event, type) else type(event)
+    tag = cls.__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag
+
+
+def service_key(kind: type[ServiceEvent] | ServiceEvent | str) -> str:
+    """The routing key of a kind of service event: `messaging.message.sent`, ..."""
+    return f"messaging.{kind if isinstance(kind, str) else event_type(kind)}"
+
+
+SERVICE_EVENTS_MESSAGE = "service.events"
+ALL_SERVICE_EVENTS_KEY = "messaging.#"

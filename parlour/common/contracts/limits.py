@@ -1,0 +1,29 @@
+"""The shape limits every service agrees on, declared once and used by the structs of this package."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+# Chat, message, user and session ids; client ids too (a client's own retry key).
+ID_MAX_CHARACTERS = 64
+# A `resume` lists at most this many chats (a client keeps far fewer).
+MAX_RESUME_CHATS = 10_000
+# JavaScript's largest safe integer: a seq a browser can hold exactly.
+SEQ_MAX = 2**53
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX_CHARACTERS)]
+ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX_CHARACTERS)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=SEQ_MAX)]
+
+
+def string_or_none(raw: msgspec.Raw) -> str | None:
+    """A JSON value read without building it (a `Raw` field): the string it is, else None."""
+    if not bytes(raw).startswith(b'"'):
+        return None
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    return value if isinstance(value, str) else None
