@@ -1,19 +1,22 @@
 """SQL repositories of the messaging service, on SQLAlchemy Core (SQLite and PostgreSQL alike).
 
-Sequence numbers: `take_seqs` is one `UPDATE ... SET last_seq = last_seq + CASE id ... END ... RETURNING`
-for every chat of a batch, in the transaction that inserts the messages, so the row locks it takes
-(PostgreSQL) or the database write lock (SQLite, `BEGIN IMMEDIATE`) serialise every writer of a chat,
-whichever worker it runs on. A seq is taken and used, or rolled back with the message: never a gap,
-never a duplicate.
+Sequence numbers: `take_seqs` reads the counters of a batch's chats and moves them, in the transaction
+that inserts the messages, under row locks (PostgreSQL, `FOR UPDATE`) or the database write lock (SQLite,
+`BEGIN IMMEDIATE`), which serialise every writer of a chat, whichever worker it runs on. A seq is taken
+and used, or rolled back with the message: never a gap, never a duplicate.
+
+Hot statements are built once at import and take their values as parameters (expanding IN lists,
+executemany), so a batch costs no SQL compilation whatever its size.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, literal_column, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -128,14 +131,14 @@ class SqlChatRepository(ChatRepository):
     async def take_seqs(self, counts: Mapping[str, int], at: datetime) -> dict[str, int]:
         if not counts:
             return {}
-        # One UPDATE for every chat of the batch: `last_seq + CASE id WHEN ... THEN n END`.
-        statement = (
-            update(chats)
-            .where(chats.c.id.in_(sorted(counts)))
-            .values(last_seq=chats.c.last_seq + case(dict(counts), value=chats.c.id, else_=0), last_activity_at=at)
-            .returning(chats.c.id, chats.c.last_seq)
-        )
-        return {row.id: row.last_seq for row in await self._connection.execute(statement)}
+        # Read the counters under the row locks (PostgreSQL; SQLite's write lock is held since BEGIN), then
+        # move every one in one executemany: two statements compiled once, whatever the batch.
+        found = await self._connection.execute(_LAST_SEQS.with_for_update(), {"ids": sorted(counts)})
+        last = {row.id: row.last_seq + counts[row.id] for row in found}
+        if last:
+            moves = [{"c_id": chat_id, "c_last": seq, "c_at": at} for chat_id, seq in last.items()]
+            await self._connection.execute(_MOVE_SEQ, moves)
+        return last
 
     async def bump_member_version(self, chat_id: str) -> int:
         statement = (
@@ -169,6 +172,14 @@ class SqlChatRepository(ChatRepository):
                 or_(chats.c.last_activity_at < at, and_(chats.c.last_activity_at == at, chats.c.id < after.chat_id))
             )
         return [_summary(row) for row in await self._connection.execute(query)]
+
+
+_LAST_SEQS = select(chats.c.id, chats.c.last_seq).where(chats.c.id.in_(bindparam("ids", expanding=True)))
+_MOVE_SEQ = (
+    update(chats)
+    .where(chats.c.id == bindparam("c_id"))
+    .values(last_seq=bindparam("c_last"), last_activity_at=bindparam("c_at"))
+)
 
 
 def _summary(row: Any) -> ChatSummary:
@@ -264,15 +275,17 @@ class SqlMessageRepository(MessageRepository):
     async def by_client_ids(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Message]:
         if not keys:
             return {}
-        # Both columns of the unique index are constrained, so it serves the lookup; exact pairs are
-        # picked out here (a portable stand-in for row-value IN).
-        query = select(messages).where(
-            messages.c.sender_id.in_(sorted({sender for sender, _ in keys})),
-            messages.c.client_id.in_(sorted({client_id for _, client_id in keys})),
-        )
-        wanted = set(keys)
-        found = (_message(row) for row in await self._connection.execute(query))
-        return {(m.sender_id, m.client_id): m for m in found if (m.sender_id, m.client_id) in wanted}
+        # The pairs as a table joined on the unique index: one index search per pair, and one statement
+        # text whatever the batch size (a VALUES list would be compiled anew for every batch; two IN lists,
+        # one per column, would probe every sender with every client id).
+        pairs = sorted(set(keys))
+        if self._connection.dialect.name == "postgresql":
+            params = {"senders": [s for s, _ in pairs], "clients": [c for _, c in pairs]}
+            rows = await self._connection.execute(_BY_CLIENT_IDS_POSTGRES, params)
+        else:
+            rows = await self._connection.execute(_BY_CLIENT_IDS_SQLITE, {"pairs": json.dumps(pairs)})
+        found = (_message(row) for row in rows)
+        return {(m.sender_id, m.client_id): m for m in found}
 
     async def get(self, chat_id: str, message_id: str) -> Message | None:
         query = select(messages).where(messages.c.id == message_id, messages.c.chat_id == chat_id)
@@ -301,6 +314,24 @@ class SqlMessageRepository(MessageRepository):
             return [_message(row) for row in await self._connection.execute(query.order_by(messages.c.seq))]
         rows = await self._connection.execute(query.order_by(messages.c.seq.desc()))
         return [_message(row) for row in reversed(rows.all())]
+
+
+_BY_CLIENT_IDS_SQLITE = (
+    select(messages)
+    .select_from(text("json_each(:pairs) AS wanted"))
+    .where(
+        messages.c.sender_id == literal_column("json_extract(wanted.value, '$[0]')"),
+        messages.c.client_id == literal_column("json_extract(wanted.value, '$[1]')"),
+    )
+)
+_BY_CLIENT_IDS_POSTGRES = (
+    select(messages)
+    .select_from(text("unnest(CAST(:senders AS text[]), CAST(:clients AS text[])) AS wanted(sender, client)"))
+    .where(
+        messages.c.sender_id == literal_column("wanted.sender"),
+        messages.c.client_id == literal_column("wanted.client"),
+    )
+)
 
 
 class SqlUserRepository(UserRepository):

@@ -18,6 +18,7 @@ down, a bug) fails the whole batch, and the bus retries each command on its own,
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -47,8 +48,12 @@ class CommandProcessor:
         handlers: MessageHandlers,
         events: EventPublisher,
         names: Mapping[type[Any], str],
+        *,
+        concurrency: int = 1,
     ) -> None:
         self._uow = unit_of_work
+        self._turns = asyncio.Semaphore(concurrency)
+        self._waiting: list[tuple[Sequence[ChatCommand], asyncio.Future[None]]] = []
         self._names = names  # the protocol's name of each command, for the answers that name it
         self._handlers = handlers
         self._events = events
@@ -76,7 +81,35 @@ class CommandProcessor:
         raise AssertionError("unreachable")
 
     async def execute_batch(self, commands: Sequence[ChatCommand]) -> None:
-        """Run consecutive commands in one transaction; answer refused ones; publish once, after commit."""
+        """Run consecutive commands in one transaction; answer refused ones; publish once, after commit.
+
+        Batches of other partitions that arrive while a transaction runs wait for the next one and then
+        share it (at most `concurrency` transactions at once): every partition waits on the commit
+        anyway, so one commit for all of them costs less than one each. Each partition still hands over
+        its next batch only when this returns, so its order holds; if the shared transaction fails, every
+        batch in it fails, and the bus retries each message on its own.
+        """
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((commands, done))
+        async with self._turns:
+            if not done.done():
+                group, self._waiting = self._waiting, []
+                try:
+                    await self._execute_group([command for batch, _ in group for command in batch])
+                except asyncio.CancelledError:  # this caller's worker left: the others go in the next turn
+                    self._waiting[:0] = [item for item in group if item[1] is not done]
+                    raise
+                except BaseException as error:
+                    for _, other in group:
+                        if not other.done():
+                            other.set_exception(error)
+                else:
+                    for _, other in group:
+                        if not other.done():
+                            other.set_result(None)
+        await done
+
+    async def _execute_group(self, commands: Sequence[ChatCommand]) -> None:
         out: list[Event] = []
         if all(isinstance(command, RelayTyping | RejectCommand) for command in commands):
             for command in commands:  # nothing to store: no transaction, no write lock
