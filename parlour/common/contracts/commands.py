@@ -17,7 +17,7 @@ from typing import Annotated, ClassVar
 
 import msgspec
 
-from parlour.common.contracts.limits import ID_MAX_CHARACTERS, MAX_RESUME_CHATS, ClientId, Id, Seq
+from parlour.common.contracts.limits import ID_MAX_CHARACTERS, MAX_RESUME_CHATS, ClientId, Id, Seq, struct_tag
 
 
 class Route(Enum):
@@ -106,10 +106,7 @@ ForwardedFrame = SendMessage | EditMessage | DeleteMessage | StartTyping | MarkR
 
 def command_type(frame: type[ClientFrame] | ClientFrame) -> str:
     """The wire `type` of a command struct (its msgspec tag)."""
-    cls = frame if isinstance(frame, type) else type(frame)
-    tag = cls.__struct_config__.tag
-    assert isinstance(tag, str)
-    return tag
+    return struct_tag(frame if isinstance(frame, type) else type(frame))
 
 
 COMMAND_TYPES: dict[str, type[ClientFrame]] = {command_type(frame): frame for frame in CLIENT_FRAMES}

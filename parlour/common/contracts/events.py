@@ -12,6 +12,8 @@ from datetime import datetime
 
 import msgspec
 
+from parlour.common.contracts.limits import struct_tag
+
 
 class ServiceEvent(msgspec.Struct, tag_field="type", kw_only=True, frozen=True):
     """Something that happened in messaging, past tense; `type` selects the struct."""
@@ -82,10 +84,7 @@ class ServiceEvents(msgspec.Struct, frozen=True):
 
 def event_type(event: type[ServiceEvent] | ServiceEvent) -> str:
     """The wire `type` of an event struct (its msgspec tag)."""
-    cls = event if isinstance(event, type) else type(event)
-    tag = cls.__struct_config__.tag
-    assert isinstance(tag, str)
-    return tag
+    return struct_tag(event if isinstance(event, type) else type(event))
 
 
 def service_key(kind: type[ServiceEvent] | ServiceEvent | str) -> str:

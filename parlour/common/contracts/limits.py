@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated
 
 import msgspec
@@ -27,3 +28,11 @@ def string_or_none(raw: msgspec.Raw) -> str | None:
     except msgspec.DecodeError:
         return None
     return value if isinstance(value, str) else None
+
+
+@cache
+def struct_tag(cls: type[msgspec.Struct]) -> str:
+    """The `type` tag of a tagged struct class (msgspec builds its config object anew on each read)."""
+    tag = cls.__struct_config__.tag
+    assert isinstance(tag, str), f"{cls.__name__} is not a tagged struct"
+    return tag

@@ -58,6 +58,8 @@ def check_body(body: str) -> str:
         size = len(body.encode("utf-8"))
     except UnicodeEncodeError:  # a lone surrogate: no database or client can store it
         raise InvalidMessageBody() from None
+    if size + 5 * len(body) <= BODY_MAX_ENCODED_BYTES:  # within the limit even if every character escaped
+        return body
     size += sum(_JSON_ESCAPE_EXTRA.get(char, 5 if char < " " else 0) for char in body)
     if size > BODY_MAX_ENCODED_BYTES:
         raise InvalidMessageBody()
