@@ -17,6 +17,8 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 
 import msgspec
 
+from parlour.common.contracts.commands import Resume, SendMessage
+
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
@@ -124,10 +126,10 @@ class ParlourDialect:
         self.ready_on_hello = resume is None
         if resume is None:
             return [], False
-        return [_encode({"type": "resume", "chats": dict(resume)}).decode()], False
+        return [_encode(Resume(chats=dict(resume))).decode()], False
 
     def send(self, chat_id: str, client_id: str, seq: int, body: str) -> str:
-        return _encode({"type": "message.send", "chat_id": chat_id, "client_id": client_id, "body": body}).decode()
+        return _encode(SendMessage(chat_id=chat_id, client_id=client_id, body=body)).decode()
 
     def probe(self) -> str:
         raise NotImplementedError("Parlour connections are ready after resume.done; no probe needed")

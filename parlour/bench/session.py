@@ -122,7 +122,7 @@ class Session:
     def connect(self, pool: WorkerPool, indices: list[list[int]] | None, *, resume: bool) -> ConnectReport:
         """Connect clients (all, or `indices` per worker); each is live (and caught up) when this returns."""
         parts: list[list[int] | None] = list(indices) if indices is not None else [None] * len(pool)
-        arguments = [{"indices": part, "resume": resume} for part in parts]
+        arguments = [{"indices": part, "resumes": resume} for part in parts]
         reports: list[ConnectReport] = pool.call("connect", arguments)
         merged = ConnectReport(
             started_ns=min(r.started_ns for r in reports), finished_ns=max(r.finished_ns for r in reports)

@@ -274,7 +274,7 @@ class Worker:
     async def do_connect(self, argument: dict[str, Any]) -> ConnectReport:
         """Connect `indices` (all by default); with `resume`, each waits for resume.done (live, caught up)."""
         indices = argument["indices"] if argument.get("indices") is not None else list(self.clients)
-        resume = bool(argument.get("resume"))
+        resume = bool(argument.get("resumes"))
         report = ConnectReport(started_ns=time.monotonic_ns())
         limit = asyncio.Semaphore(self.plan.connect_concurrency)
 

@@ -81,3 +81,29 @@ async def test_a_user_cannot_send_into_a_chat_they_are_not_in(http: httpx.AsyncC
     rejected = await m.expect("message.rejected", client_id="k1")
     assert rejected["code"]
     await m.close()
+
+
+async def _send_three_times(client: Client, chat_id: str, client_id: str) -> list[int]:
+    for _ in range(3):
+        await client.send({"type": "message.send", "chat_id": chat_id, "client_id": client_id, "body": "once"})
+    return [(await client.expect("message.ack", client_id=client_id))["seq"] for _ in range(3)]
+
+
+async def test_one_client_id_sent_three_times_and_again_after_a_reconnect_reaches_the_others_once(
+    http: httpx.AsyncClient,
+) -> None:
+    alice, bob, carol = [await new_account(http, name) for name in ("a", "b", "c")]
+    chat_id = await group_chat(http, alice, [bob, carol])
+    b, c = await Client.connect(http, bob, batch=True), await Client.connect(http, carol)
+    a = await Client.connect(http, alice)
+    assert await _send_three_times(a, chat_id, "k-once") == [1, 1, 1]
+    await a.close()
+    a = await Client.connect(http, alice)
+    assert await _send_three_times(a, chat_id, "k-once") == [1, 1, 1]
+    await a.send_message(chat_id, "next")  # a marker: everything before it has been delivered
+    for member in (b, c):
+        frames = await member.until(lambda frame: frame.get("body") == "next")
+        delivered = [frame["seq"] for frame in frames if frame["type"] == "message.new"]
+        assert delivered == [1, 2], "the repeated client id reached the other members exactly once"
+    for client in (a, b, c):
+        await client.close()

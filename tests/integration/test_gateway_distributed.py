@@ -190,3 +190,25 @@ async def test_resume_after_the_gateway_is_killed_gets_exactly_the_missed_messag
     await a.close()
     await b.close()
     await rabbitmq_shows(lambda: not user_bindings(cluster.namespace), "user bindings after every client left")
+
+
+async def test_one_client_id_sent_three_times_and_again_on_the_other_gateway_reaches_the_others_once(
+    http: Clients,
+) -> None:
+    alice, bob = await new_account(http.auth, "a"), await new_account(http.auth, "b")
+    chat_id = await direct_chat(http.messaging, alice, bob)
+    b = await Client.connect(http.g2, bob)
+    frame = {"type": "message.send", "chat_id": chat_id, "client_id": "k-once", "body": "once"}
+    for gateway in (http.g1, http.g2):
+        a = await Client.connect(gateway, alice)
+        for _ in range(3):
+            await a.send(frame)
+        acks = [await a.expect("message.ack", client_id="k-once") for _ in range(3)]
+        assert {(ack["seq"], ack["message_id"]) for ack in acks} == {(1, acks[0]["message_id"])}
+        await a.close()
+    a = await Client.connect(http.g1, alice)
+    await a.send_message(chat_id, "next")
+    frames = await b.until(lambda frame: frame.get("body") == "next", 60)
+    assert [f["seq"] for f in frames if f["type"] == "message.new"] == [1, 2]
+    await a.close()
+    await b.close()

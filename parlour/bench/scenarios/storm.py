@@ -53,7 +53,7 @@ def run(session: Session, *, clients: int, messages: int) -> BenchResult:
         expected = pool.totals()["acked"]
         pool.call("reset_stats")
         session.progress.enter(f"reconnecting {clients:,} clients with resume")
-        session.start_profile("resume")
+        session.start_profile("reconnect")
         began = time.monotonic_ns()
         session.connect(pool, stormers, resume=True)
         live_ns = time.monotonic_ns()

@@ -62,7 +62,7 @@ class OutboxRelay(EventPublisher):
         *,
         writer: str | None = None,
         interval: float = 1.0,
-        ttl: float = 10.0,
+        ttl: float = 3.0,
         after_commit: Callable[[], None] | None = None,
     ) -> None:
         self._uow = unit_of_work
