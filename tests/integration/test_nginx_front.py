@@ -1,0 +1,222 @@
+"""Debian's NGINX, with deploy/nginx.conf unchanged, in front of a real distributed deployment.
+
+The deployment is `parlour cluster` itself, as an operator starts it (docs/operations.md): `parlour
+migrate`, auth, two messaging and two gateway processes, web, and NGINX, each a real OS process on this
+run's PostgreSQL database and a namespace of RabbitMQ and Redis unique to this module. deploy/nginx.conf
+is included as it ships; only the two files it includes (upstream addresses, the listen port) are written
+by the cluster command. A browser and a WebSocket client talk to NGINX only. The last test stops the
+cluster and retires its namespace, and RabbitMQ's and Redis's own views show nothing left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+import websockets
+from playwright.async_api import Browser, expect
+
+from tests import services
+from tests.clients import new_account
+from tests.e2e.browser import ChatPage, launched_chromium
+from tests.processes import distributed_env, free_port, run_parlour, stop
+from tests.waiting import eventually
+from tests.ws_client import Client, direct_chat, get_pass, ws_url
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+READY_TIMEOUT = 120.0
+
+
+def require_nginx() -> None:
+    """Skip unless Debian's nginx is installed (fail instead under PARLOUR_TEST_REQUIRE_SERVICES=1)."""
+    if shutil.which("nginx") or Path("/usr/sbin/nginx").exists():
+        return
+    message = "nginx is missing: install it with `apt-get install -y nginx`"
+    if os.environ.get("PARLOUR_TEST_REQUIRE_SERVICES") == "1":
+        pytest.fail(message + " (PARLOUR_TEST_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+@dataclass
+class RunningCluster:
+    """A `parlour cluster` process and what it wrote to cluster.json."""
+
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+    cwd: Path
+    namespace: str
+    url: str
+    processes: list[dict[str, object]]
+
+    def ports(self, service: str) -> list[int]:
+        return [int(str(p["port"])) for p in self.processes if p["service"] == service]
+
+
+def wait_for_cluster(process: subprocess.Popen[bytes], state: Path, log: Path) -> dict[str, object]:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"parlour cluster exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        if state.exists():
+            loaded: dict[str, object] = json.loads(state.read_text())
+            return loaded
+        time.sleep(0.1)  # polling a child process's readiness: no event crosses the process boundary
+    raise TimeoutError(f"parlour cluster not ready after {READY_TIMEOUT} s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def cluster(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
+    for service in ("rabbitmq", "redis"):
+        services.require(service)
+    require_nginx()
+    namespace = services.unique_namespace()
+    cwd = tmp_path_factory.mktemp("nginx-front")
+    env = distributed_env(namespace, postgres_database, cwd / "data")
+    port = free_port()
+    log = cwd / "cluster.log"
+    command = [sys.executable, "-m", "parlour", "cluster", "--gateways", "2", "--messaging", "2", "--port", str(port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        state = wait_for_cluster(process, cwd / "parlour-cluster" / "cluster.json", log)
+        processes = state["processes"]
+        assert isinstance(processes, list)
+        yield RunningCluster(process, env, cwd, namespace, f"http://127.0.0.1:{port}", processes)
+    finally:
+        stop(process, timeout=60)
+        asyncio.run(services.remove_deployment(namespace))
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with launched_chromium() as chromium:
+        yield chromium
+
+
+async def gateway_sessions(port: int) -> float:
+    """`parlour_gateway_sessions` of the gateway on `port`, read from its own /metrics."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    match = re.search(r"^parlour_gateway_sessions (\S+)$", text, re.MULTILINE)
+    assert match, "the gateway exports parlour_gateway_sessions"
+    return float(match.group(1))
+
+
+@pytest.mark.browser
+async def test_two_people_chat_in_the_browser_through_nginx_each_on_another_gateway(
+    cluster: RunningCluster, browser: Browser
+) -> None:
+    people: list[ChatPage] = []
+    try:
+        for name in ("Ada", "Bob"):
+            page = await ChatPage.open(browser, cluster.url, f"{name.lower()}{uuid.uuid4().hex[:6]}", name)
+            people.append(page)
+            await page.sign_up()  # lands on the chat screen with the socket live: Origin and Host agree
+        ada, bob = people
+        gateways = cluster.ports("gateway")
+        counts = [await gateway_sessions(port) for port in gateways]
+        assert counts == [1.0, 1.0], f"least_conn puts one person on each gateway: {counts}"
+
+        await ada.start_direct_chat(bob)
+        await ada.send("Hello Bob, through NGINX")
+        await bob.open_chat("Ada")
+        await bob.send("Hello Ada, from the other gateway")
+        both = ["Hello Bob, through NGINX", "Hello Ada, from the other gateway"]
+        await ada.expect_bodies(both)
+        await bob.expect_bodies(both)
+        await expect(ada.own_message("through NGINX")).to_have_attribute("data-state", "read")
+        problems = [problem for person in people for problem in person.problems]
+        assert not problems, problems
+    finally:
+        for page in people:
+            await page.close()
+
+
+async def test_a_websocket_client_chats_through_nginx_with_the_pages_origin(cluster: RunningCluster) -> None:
+    async with httpx.AsyncClient(base_url=cluster.url, timeout=20) as http:
+        one, other = await new_account(http, "n"), await new_account(http, "n")
+        chat_id = await direct_chat(http, one, other)
+        origin = websockets.Origin(cluster.url)
+        sender = await Client.connect(http, one, origin=origin)
+        receiver = await Client.connect(http, other, origin=origin)
+        try:
+            await sender.send_message(chat_id, "over the front")
+            [received] = await receiver.messages(chat_id, 1, 20)
+            assert received["body"] == "over the front"
+        finally:
+            await sender.close()
+            await receiver.close()
+
+
+async def test_a_page_of_another_origin_is_refused_through_nginx(cluster: RunningCluster) -> None:
+    async with httpx.AsyncClient(base_url=cluster.url, timeout=20) as http:
+        account = await new_account(http, "o")
+        url = ws_url(cluster.url, await get_pass(http, account))
+        async with websockets.connect(url, origin=websockets.Origin("http://evil.example")) as connection:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(connection.recv(), 10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4403
+
+
+async def test_an_auth_burst_over_the_limit_gets_429_problems_with_retry_after(cluster: RunningCluster) -> None:
+    async with httpx.AsyncClient(base_url=cluster.url, timeout=20) as http:
+        responses = await asyncio.gather(*(http.get("/auth/.well-known/jwks.json") for _ in range(60)))
+    limited = [response for response in responses if response.status_code == 429]
+    assert limited, [response.status_code for response in responses]
+    assert {response.status_code for response in responses} <= {200, 429}
+    for response in limited:
+        assert response.headers["content-type"] == "application/problem+json"
+        assert int(response.headers["retry-after"]) >= 1
+        body = response.json()
+        assert (body["status"], body["code"]) == (429, "rate_limited")
+        assert body["request_id"] == response.headers["x-request-id"]
+
+
+async def test_the_cluster_stops_cleanly_and_retiring_its_namespace_leaves_nothing(cluster: RunningCluster) -> None:
+    pids = [int(str(p["pid"])) for p in cluster.processes]
+    cluster.process.send_signal(signal.SIGINT)  # Ctrl-C, as an operator stops it
+    assert await asyncio.to_thread(cluster.process.wait, 60) == 0
+    assert not [pid for pid in pids if alive(pid)], "every process of the cluster is gone"
+    prefix = f"{cluster.namespace}."
+    queues = await asyncio.to_thread(services.rabbitmqctl_rows, "list_queues", "name")
+    assert [row for row in queues if row[0].startswith(prefix)], "durable queues outlive the processes by design"
+
+    result = await asyncio.to_thread(run_parlour, "namespace", "retire", "--yes", env=cluster.env, cwd=cluster.cwd)
+    assert result.returncode == 0, result.stderr
+    assert f"retired {cluster.namespace}:" in result.stdout
+
+    async def broker_clean() -> bool:
+        queues = await asyncio.to_thread(services.rabbitmqctl_rows, "list_queues", "name")
+        exchanges = await asyncio.to_thread(services.rabbitmqctl_rows, "list_exchanges", "name")
+        return not [row for row in queues + exchanges if row[0].startswith(prefix)]
+
+    await eventually(broker_clean, within=30, interval=0.5, what="no queue or exchange of the namespace")
+    client = redis.Redis.from_url(services.REDIS_URL)
+    try:
+        assert not list(client.scan_iter(match=f"{cluster.namespace}:*"))
+    finally:
+        client.close()
