@@ -4,7 +4,9 @@ The deployment is `parlour cluster` itself, as an operator starts it (docs/opera
 migrate`, auth, two messaging and two gateway processes, web, and NGINX, each a real OS process on this
 run's PostgreSQL database and a namespace of RabbitMQ and Redis unique to this module. deploy/nginx.conf
 is included as it ships; only the two files it includes (upstream addresses, the listen port) are written
-by the cluster command. A browser and a WebSocket client talk to NGINX only. The last test stops the
+by the cluster command. A browser and a WebSocket client talk to NGINX only; Debian's Prometheus, with
+deploy/prometheus.yml unchanged, scrapes every process under a short load and answers every query of
+the Grafana dashboard. The last test stops the
 cluster and retires its namespace, and RabbitMQ's and Redis's own views show nothing left.
 """
 
@@ -21,6 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +43,7 @@ from tests.ws_client import Client, direct_chat, get_pass, ws_url
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 READY_TIMEOUT = 120.0
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
 def require_nginx() -> None:
@@ -182,6 +186,104 @@ async def test_a_page_of_another_origin_is_refused_through_nginx(cluster: Runnin
         assert closed.value.rcvd.code == 4403
 
 
+@contextmanager
+def running_prometheus(cluster: RunningCluster, folder: Path) -> Iterator[str]:
+    """Debian's prometheus with deploy/prometheus.yml and its rules unchanged, scraping every process of
+    the cluster through a file_sd targets file; its base URL."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        message = "prometheus is missing: install it with `apt-get install -y prometheus`"
+        if os.environ.get("PARLOUR_TEST_REQUIRE_SERVICES") == "1":
+            pytest.fail(message + " (PARLOUR_TEST_REQUIRE_SERVICES=1)")
+        pytest.skip(message)
+    for name in ("prometheus.yml", "prometheus-rules.yml"):
+        shutil.copyfile(DEPLOY / name, folder / name)
+    (folder / "targets").mkdir()
+    targets = [
+        {"targets": [f"127.0.0.1:{p['port']}"], "labels": {"service": p["service"]}}
+        for p in cluster.processes
+        if p["service"] != "nginx"
+    ]
+    (folder / "targets" / "parlour.json").write_text(json.dumps(targets))
+    port = free_port()
+    command = [
+        binary,
+        f"--config.file={folder / 'prometheus.yml'}",
+        f"--storage.tsdb.path={folder / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    with (folder / "prometheus.log").open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+async def instant(prometheus: httpx.AsyncClient, expr: str) -> list[dict[str, object]]:
+    """The result vector of `expr` now, through Prometheus's HTTP API."""
+    response = await prometheus.get("/api/v1/query", params={"query": expr})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "success", body
+    result: list[dict[str, object]] = body["data"]["result"]
+    return result
+
+
+async def chat_load(http: httpx.AsyncClient, cluster: RunningCluster) -> list[Client]:
+    """A short load through NGINX: accounts, sockets on both gateways, messages, refusals, closes.
+    Returns the sockets it leaves open."""
+    accounts = [await new_account(http, "p") for _ in range(4)]
+    chat_id = await direct_chat(http, accounts[0], accounts[1])
+    clients = [await Client.connect(http, account) for account in accounts]
+    for i in range(20):
+        await clients[i % 2].send_message(chat_id, f"load {i}")
+    await clients[1].messages(chat_id, 10, 20)
+    for _ in range(5):
+        assert (await http.get("/api/chats")).status_code == 401  # the 4xx panel has something to show
+    for client in clients[2:]:
+        await client.close()  # and the closes panel
+    return clients[:2]
+
+
+async def test_prometheus_scrapes_the_deployment_and_every_dashboard_panel_has_data(
+    cluster: RunningCluster, tmp_path: Path
+) -> None:
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "parlour.json").read_text())
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    with running_prometheus(cluster, tmp_path) as url:
+        async with (
+            httpx.AsyncClient(base_url=cluster.url, timeout=20) as http,
+            httpx.AsyncClient(base_url=url, timeout=10) as prometheus,
+        ):
+            open_clients = await chat_load(http, cluster)
+            try:
+                expected = len(cluster.processes) - 1  # every process but NGINX
+
+                async def all_up() -> bool:
+                    try:
+                        up = await instant(prometheus, 'up{job="parlour"} == 1')
+                    except httpx.TransportError:
+                        return False  # still starting
+                    return len(up) == expected
+
+                await eventually(all_up, within=60, interval=0.5, what="prometheus scrapes every process")
+                for query in queries:
+
+                    async def has_data(query: str = query) -> list[dict[str, object]]:
+                        return await instant(prometheus, query)
+
+                    await eventually(has_data, within=60, interval=0.5, what=f"data for {query}")
+                sessions = await instant(prometheus, "sum(parlour_gateway_sessions)")
+                assert float(str(sessions[0]["value"][1])) == 2.0  # type: ignore[index]
+                rules = (await prometheus.get("/api/v1/rules")).json()["data"]["groups"]
+                assert sum(len(group["rules"]) for group in rules) >= 6
+            finally:
+                for client in open_clients:
+                    await client.close()
+
+
+# Last but one: it spends the address's /auth/ budget that the tests above need.
 async def test_an_auth_burst_over_the_limit_gets_429_problems_with_retry_after(cluster: RunningCluster) -> None:
     async with httpx.AsyncClient(base_url=cluster.url, timeout=20) as http:
         responses = await asyncio.gather(*(http.get("/auth/.well-known/jwks.json") for _ in range(60)))
