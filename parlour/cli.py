@@ -40,9 +40,9 @@ app.add_typer(bench_app, name="bench")
 ServiceName = StrEnum("ServiceName", {name: name for name in SERVICES})  # type: ignore[misc]
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(service_name: str = "parlour", **overrides: object) -> Settings:
     settings = Settings(**{key: value for key, value in overrides.items() if value is not None})  # type: ignore[arg-type]
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, service_name)
     return settings
 
 
@@ -69,7 +69,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Run one service for distributed mode (PostgreSQL, RabbitMQ, Redis from PARLOUR_* settings)."""
-    settings = _settings(mode=Mode.DISTRIBUTED, host=host, port=port)
+    settings = _settings(f"parlour-{service.value}", mode=Mode.DISTRIBUTED, host=host, port=port)
     _serve(settings, [service.value])
 
 
@@ -84,7 +84,7 @@ def cluster(
     nginx_conf: Annotated[Path, typer.Option(help="The site configuration.")] = local_cluster.NGINX_CONF,
 ) -> None:
     """Run the distributed topology on this machine behind NGINX until Ctrl-C (or SIGTERM), then stop it all."""
-    settings = _settings(mode=Mode.DISTRIBUTED)
+    settings = _settings("parlour-cluster", mode=Mode.DISTRIBUTED)
     deployment = local_cluster.LocalCluster(run_dir.resolve(), port, gateways, messaging, site_conf=nginx_conf)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())

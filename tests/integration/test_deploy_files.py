@@ -96,3 +96,13 @@ def test_the_grafana_dashboard_queries_prometheus_in_every_panel() -> None:
     for needed in ("Requests per second", "p95", "p99", "4xx", "5xx", "WebSocket connections"):
         assert needed in titles
     assert all(panel["targets"] and all(target["expr"] for target in panel["targets"]) for panel in panels)
+
+
+def test_the_filebeat_configuration_decodes_parlours_json_lines_in_place() -> None:
+    config = yaml.safe_load((DEPLOY / "filebeat.yml").read_text())
+    [parlour] = config["filebeat.inputs"]
+    [parser] = [parser["ndjson"] for parser in parlour["parsers"] if "ndjson" in parser]
+    assert parser["target"] == ""  # ECS names land at the top level of the document
+    assert parser["expand_keys"] is True  # "log.level" becomes {"log": {"level": ...}}
+    assert parser["message_key"] == "message"  # the ECS name EcsFields gives structlog's event
+    assert "output.elasticsearch" in config
