@@ -1,13 +1,14 @@
 """Debian's NGINX, with deploy/nginx.conf unchanged, in front of a real distributed deployment.
 
-The deployment is `parlour cluster` itself, as an operator starts it (docs/operations.md): `parlour
-migrate`, auth, two messaging and two gateway processes, web, and NGINX, each a real OS process on this
-run's PostgreSQL database and a namespace of RabbitMQ and Redis unique to this module. deploy/nginx.conf
-is included as it ships; only the two files it includes (upstream addresses, the listen port) are written
-by the cluster command. A browser and a WebSocket client talk to NGINX only; Debian's Prometheus, with
-deploy/prometheus.yml unchanged, scrapes every process under a short load and answers every query of
-the Grafana dashboard. The last test stops the
-cluster and retires its namespace, and RabbitMQ's and Redis's own views show nothing left.
+The deployment is `parlour cluster` itself, started the way docs/operations.md tells a new operator to
+(its `.env` and its command line are read from that page): `parlour migrate`, auth, two messaging and
+two gateway processes, web, and NGINX, each a real OS process on this run's PostgreSQL database and a
+namespace of RabbitMQ and Redis unique to this module. deploy/nginx.conf is included as it ships; only
+the two files it includes (upstream addresses, the listen port) are written by the cluster command.
+A browser and a WebSocket client talk to NGINX only; Debian's Prometheus, with deploy/prometheus.yml
+unchanged, scrapes every process under a short load and answers every query of the Grafana dashboard.
+The last test stops the cluster and retires its namespace, and RabbitMQ's and Redis's own views show
+nothing left.
 """
 
 from __future__ import annotations
@@ -36,14 +37,15 @@ from playwright.async_api import Browser, expect
 from tests import services
 from tests.clients import new_account
 from tests.e2e.browser import ChatPage, launched_chromium
-from tests.processes import distributed_env, free_port, run_parlour, stop
+from tests.processes import free_port, parlour_env, run_parlour, stop
 from tests.waiting import eventually
 from tests.ws_client import Client, direct_chat, get_pass, ws_url
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 READY_TIMEOUT = 120.0
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
 
 
 def require_nginx() -> None:
@@ -83,19 +85,43 @@ def wait_for_cluster(process: subprocess.Popen[bytes], state: Path, log: Path) -
     raise TimeoutError(f"parlour cluster not ready after {READY_TIMEOUT} s:\n{log.read_text()[-4000:]}")
 
 
+def operations_steps() -> tuple[dict[str, str], list[str]]:
+    """The `.env` and the `parlour cluster` arguments that docs/operations.md tells an operator to use."""
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    dotenv = re.search(r"cat > \.env <<'ENV'\n(.*?)\nENV\n", doc, re.DOTALL)
+    command = re.search(r"^\.venv/bin/parlour (cluster .*)$", doc, re.MULTILINE)
+    assert dotenv, "docs/operations.md shows the .env"
+    assert command, "docs/operations.md shows the cluster command"
+    values = dict(line.split("=", 1) for line in dotenv.group(1).splitlines())
+    return values, command.group(1).split()
+
+
 @pytest.fixture(scope="module")
 def cluster(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
+    """`parlour cluster` started as docs/operations.md says: its `.env` in the working directory (with this
+    run's database and a namespace of its own), its command (with a free port instead of 8000)."""
     for service in ("rabbitmq", "redis"):
         services.require(service)
     require_nginx()
     namespace = services.unique_namespace()
     cwd = tmp_path_factory.mktemp("nginx-front")
-    env = distributed_env(namespace, postgres_database, cwd / "data")
+    values, arguments = operations_steps()
+    assert set(values) == {f"PARLOUR_{n}" for n in ("DATABASE_URL", "REDIS_URL", "AMQP_URL", "NAMESPACE", "DATA_DIR")}
+    values |= {
+        "PARLOUR_DATABASE_URL": postgres_database,
+        "PARLOUR_REDIS_URL": services.REDIS_URL,
+        "PARLOUR_AMQP_URL": services.AMQP_URL,
+        "PARLOUR_NAMESPACE": namespace,
+    }
+    (cwd / ".env").write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    env = parlour_env(PARLOUR_LOG_LEVEL="WARNING")  # no other PARLOUR_* variable: the rest comes from .env
     port = free_port()
+    arguments[arguments.index("--port") + 1] = str(port)
     log = cwd / "cluster.log"
-    command = [sys.executable, "-m", "parlour", "cluster", "--gateways", "2", "--messaging", "2", "--port", str(port)]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "parlour", *arguments], env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         state = wait_for_cluster(process, cwd / "parlour-cluster" / "cluster.json", log)
         processes = state["processes"]
