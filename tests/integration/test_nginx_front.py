@@ -114,7 +114,9 @@ def cluster(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) ->
         "PARLOUR_NAMESPACE": namespace,
     }
     (cwd / ".env").write_text("".join(f"{key}={value}\n" for key, value in values.items()))
-    env = parlour_env(PARLOUR_LOG_LEVEL="WARNING")  # no other PARLOUR_* variable: the rest comes from .env
+    # Only the log format and level and the tests' cheap password hashing as PARLOUR_* variables: the
+    # deployment's settings come from .env.
+    env = parlour_env(PARLOUR_LOG_LEVEL="WARNING")
     port = free_port()
     arguments[arguments.index("--port") + 1] = str(port)
     log = cwd / "cluster.log"
