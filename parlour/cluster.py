@@ -33,6 +33,7 @@ READY_TIMEOUT = 60.0
 STOP_GRACE = 20.0
 # Order of stopping: the front first, so no new request reaches a process that is going away.
 _STOP_ORDER = ("nginx", "gateway", "web", "messaging", "auth")
+_TEMP_KINDS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
 class ClusterError(RuntimeError):
@@ -81,12 +82,24 @@ def nginx_main_conf(run_dir: Path, site_conf: Path) -> str:
         "events { worker_connections 4096; }\n"
         "http {\n"
         f"    access_log {run_dir / 'logs' / 'nginx-access.log'};\n"
-        + "".join(
-            f"    {kind}_temp_path {temp / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        )
+        + "".join(f"    {kind}_temp_path {temp / kind};\n" for kind in _TEMP_KINDS)
         + f"    include {site_conf};\n"
         "}\n"
     )
+
+
+def write_nginx_files(run_dir: Path, ports: Mapping[str, list[int]], listen_port: int, site_conf: Path) -> Path:
+    """NGINX's main configuration, the two files `site_conf` includes, and the temp folders, in
+    `run_dir`; returns the main configuration's path."""
+    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    (run_dir / "parlour").mkdir(exist_ok=True)
+    (run_dir / "parlour" / "upstreams.conf").write_text(upstreams_conf(ports))
+    (run_dir / "parlour" / "listen.conf").write_text(f"listen 127.0.0.1:{listen_port};\n")
+    for kind in _TEMP_KINDS:
+        (run_dir / "nginx-temp" / kind).mkdir(parents=True, exist_ok=True)
+    main = run_dir / "nginx.conf"
+    main.write_text(nginx_main_conf(run_dir, site_conf))
+    return main
 
 
 @dataclass
@@ -181,13 +194,7 @@ class LocalCluster:
         ports: dict[str, list[int]] = {}
         for member in self.members:
             ports.setdefault(member.service, []).append(member.port)
-        (self.run_dir / "parlour").mkdir(exist_ok=True)
-        (self.run_dir / "parlour" / "upstreams.conf").write_text(upstreams_conf(ports))
-        (self.run_dir / "parlour" / "listen.conf").write_text(f"listen 127.0.0.1:{self.port};\n")
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (self.run_dir / "nginx-temp" / kind).mkdir(parents=True, exist_ok=True)
-        main = self.run_dir / "nginx.conf"
-        main.write_text(nginx_main_conf(self.run_dir, self.site_conf.resolve()))
+        main = write_nginx_files(self.run_dir, ports, self.port, self.site_conf.resolve())
         log = self.run_dir / "logs" / "nginx.log"
         error_log = self.run_dir / "logs" / "nginx-error.log"
         command = [binary, "-p", str(self.run_dir), "-c", str(main), "-e", str(error_log), "-g", "daemon off;"]
