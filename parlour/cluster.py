@@ -7,9 +7,10 @@ deploy/nginx.conf unchanged in front. The children read the same `PARLOUR_*` env
 the working directory) as this process; only mode, port and the auth URL are set per child.
 
 Everything lives in a run folder: NGINX's main configuration and the two files deploy/nginx.conf
-includes, one log file per process, and `cluster.json` (every process's name, service, port and pid) for
-tools and tests. Stopping (SIGINT or SIGTERM) goes front to back: NGINX, gateways (which drain), web,
-messaging, auth; a process that outlives its grace is killed.
+includes, one log file per process, `cluster.json` (every process's name, service, port and pid) for
+tools and tests, and `prometheus/targets/parlour.json`, the file_sd targets deploy/prometheus.yml reads
+when it is copied into `prometheus/`. Stopping (SIGINT or SIGTERM) goes front to back: NGINX, gateways
+(which drain), web, messaging, auth; a process that outlives its grace is killed.
 """
 
 from __future__ import annotations
@@ -223,3 +224,11 @@ class LocalCluster:
     def _write_state(self) -> None:
         state = {"url": self.url, "processes": [member.describe() for member in self.members]}
         (self.run_dir / "cluster.json").write_text(json.dumps(state, indent=2) + "\n")
+        # For deploy/prometheus.yml copied into <run dir>/prometheus/ (its file_sd reads targets/*.json).
+        targets = [
+            {"targets": [f"127.0.0.1:{member.port}"], "labels": {"service": member.service}}
+            for member in self.members
+            if member.service != "nginx"
+        ]
+        (self.run_dir / "prometheus" / "targets").mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "prometheus" / "targets" / "parlour.json").write_text(json.dumps(targets, indent=2) + "\n")

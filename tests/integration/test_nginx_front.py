@@ -215,9 +215,10 @@ async def test_a_page_of_another_origin_is_refused_through_nginx(cluster: Runnin
 
 
 @contextmanager
-def running_prometheus(cluster: RunningCluster, folder: Path) -> Iterator[str]:
-    """Debian's prometheus with deploy/prometheus.yml and its rules unchanged, scraping every process of
-    the cluster through a file_sd targets file; its base URL."""
+def running_prometheus(cluster: RunningCluster, data: Path) -> Iterator[str]:
+    """Debian's prometheus with deploy/prometheus.yml and its rules unchanged, copied into the cluster's
+    `prometheus/` folder as docs/operations.md says, scraping the targets the cluster wrote there; its URL."""
+    folder = cluster.cwd / "parlour-cluster" / "prometheus"
     binary = shutil.which("prometheus")
     if binary is None:
         message = "prometheus is missing: install it with `apt-get install -y prometheus`"
@@ -225,22 +226,15 @@ def running_prometheus(cluster: RunningCluster, folder: Path) -> Iterator[str]:
             pytest.fail(message + " (PARLOUR_TEST_REQUIRE_SERVICES=1)")
         pytest.skip(message)
     for name in ("prometheus.yml", "prometheus-rules.yml"):
-        shutil.copyfile(DEPLOY / name, folder / name)
-    (folder / "targets").mkdir()
-    targets = [
-        {"targets": [f"127.0.0.1:{p['port']}"], "labels": {"service": p["service"]}}
-        for p in cluster.processes
-        if p["service"] != "nginx"
-    ]
-    (folder / "targets" / "parlour.json").write_text(json.dumps(targets))
+        shutil.copyfile(DEPLOY / name, folder / name)  # beside the targets file the cluster wrote
     port = free_port()
     command = [
         binary,
         f"--config.file={folder / 'prometheus.yml'}",
-        f"--storage.tsdb.path={folder / 'data'}",
+        f"--storage.tsdb.path={data / 'tsdb'}",
         f"--web.listen-address=127.0.0.1:{port}",
     ]
-    with (folder / "prometheus.log").open("wb") as log:
+    with (data / "prometheus.log").open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
         yield f"http://127.0.0.1:{port}"
