@@ -123,6 +123,7 @@ class LocalCluster:
     def start(self) -> None:
         """Migrate, start every process, wait until each (and the front) is healthy; stop all on failure."""
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "cluster.json").unlink(missing_ok=True)  # a killed run's: it describes nothing now
         try:
             self._migrate()
             auth = self._spawn("auth", "auth")
