@@ -22,6 +22,7 @@ from parlour.common.bus.memory import InMemoryMessageBus
 from parlour.common.clock import Clock, SystemClock
 from parlour.common.db import check_database, create_engine, migrate
 from parlour.common.http.context import RequestContextMiddleware
+from parlour.common.http.docs import docs_router
 from parlour.common.http.operations import ReadinessCheck, operations_router
 from parlour.common.http.problems import install_problem_handlers
 from parlour.common.kv import KeyValueStore
@@ -80,9 +81,10 @@ def create_app(
         version=__version__,
         summary="Real-time chat: " + ", ".join(names),
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by docs_router, from local files
         redoc_url=None,
     )
+    app.include_router(docs_router("Parlour"))
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

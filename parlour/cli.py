@@ -1,9 +1,12 @@
-"""The `parlour` command: run everything, serve one service, migrate, rotate keys, inspect parked messages."""
+"""The `parlour` command: run everything, serve one service, run a local cluster, migrate, rotate keys,
+inspect parked messages, retire a namespace."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from enum import StrEnum
@@ -13,6 +16,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from parlour import cluster as local_cluster
 from parlour.auth.service import signing_key_ring
 from parlour.bench.cli import bench_app
 from parlour.bootstrap import SERVICES, create_app, open_key_value_store, open_message_bus
@@ -21,21 +25,24 @@ from parlour.common.clock import SystemClock
 from parlour.common.db import create_engine, migrate
 from parlour.common.http.server import server_config
 from parlour.common.logging import configure_logging
+from parlour.common.retire import RetireError, retire
 from parlour.common.settings import Mode, Settings
 
 app = typer.Typer(help="Parlour: real-time chat.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Signing keys of the auth service.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Parked (dead-lettered) bus messages.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+namespace_app = typer.Typer(help="A deployment's namespace in RabbitMQ and Redis.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(namespace_app, name="namespace")
 app.add_typer(bench_app, name="bench")
 
 ServiceName = StrEnum("ServiceName", {name: name for name in SERVICES})  # type: ignore[misc]
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(service_name: str = "parlour", **overrides: object) -> Settings:
     settings = Settings(**{key: value for key, value in overrides.items() if value is not None})  # type: ignore[arg-type]
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, service_name)
     return settings
 
 
@@ -62,8 +69,63 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Run one service for distributed mode (PostgreSQL, RabbitMQ, Redis from PARLOUR_* settings)."""
-    settings = _settings(mode=Mode.DISTRIBUTED, host=host, port=port)
+    settings = _settings(f"parlour-{service.value}", mode=Mode.DISTRIBUTED, host=host, port=port)
     _serve(settings, [service.value])
+
+
+@app.command()
+def cluster(
+    gateways: Annotated[int, typer.Option(min=1, help="Gateway processes.")] = 2,
+    messaging: Annotated[int, typer.Option(min=1, help="Messaging processes.")] = 2,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the NGINX front.")] = 8000,
+    run_dir: Annotated[Path, typer.Option(help="NGINX configuration, logs and cluster.json.")] = Path(
+        "parlour-cluster"
+    ),
+    nginx_conf: Annotated[Path, typer.Option(help="The site configuration.")] = local_cluster.NGINX_CONF,
+) -> None:
+    """Run the distributed topology on this machine behind NGINX until Ctrl-C (or SIGTERM), then stop it all."""
+    settings = _settings("parlour-cluster", mode=Mode.DISTRIBUTED)
+    deployment = local_cluster.LocalCluster(run_dir.resolve(), port, gateways, messaging, site_conf=nginx_conf)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
+    signal.signal(signal.SIGINT, lambda _signum, _frame: stopping.set())
+    try:
+        deployment.start()
+    except local_cluster.ClusterError as exc:
+        typer.echo(f"cluster did not start: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"parlour cluster ({settings.namespace}) on {deployment.url}; logs in {run_dir / 'logs'}; Ctrl-C stops")
+    try:
+        # Until a signal, or until a process dies (then the rest is stopped too, and the exit code says so).
+        while not stopping.wait(0.5):
+            if any(member.process.poll() is not None for member in deployment.members):
+                typer.echo("a process of the cluster exited; stopping the rest", err=True)
+                deployment.stop()
+                raise typer.Exit(1)
+    finally:
+        deployment.stop()
+    typer.echo("parlour cluster stopped")
+
+
+@namespace_app.command("retire")
+def namespace_retire(
+    namespace: Annotated[str | None, typer.Option(help="The namespace; PARLOUR_NAMESPACE if unset.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do it: without this flag nothing is deleted.")] = False,
+) -> None:
+    """Delete every RabbitMQ queue and exchange and every Redis key of a namespace (stop its processes first)."""
+    settings = _settings(**({"namespace": namespace} if namespace else {}))
+    if not yes:
+        typer.echo(f"this deletes namespace {settings.namespace!r} for good (queued messages too): add --yes", err=True)
+        raise typer.Exit(2)
+    try:
+        retired = asyncio.run(retire(settings.namespace, settings.amqp_url, settings.redis_url))
+    except RetireError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"retired {settings.namespace}: {len(retired.queues)} queue(s), {len(retired.exchanges)} exchange(s), "
+        f"{retired.keys} key(s)"
+    )
 
 
 @app.command(name="migrate")

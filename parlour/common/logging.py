@@ -1,6 +1,8 @@
 """structlog set-up: readable lines in a terminal, JSON in production, context bound through contextvars.
 
-What each level logs is written down in docs/logging.md.
+JSON lines carry Elastic Common Schema (ECS) field names, so Filebeat or Vector ship them to
+Elasticsearch/OpenSearch without a mapping of their own (deploy/vector.toml, deploy/filebeat.yml). What
+each level logs, and the field names, are written down in docs/logging.md.
 """
 
 from __future__ import annotations
@@ -44,8 +46,54 @@ class DropServerWebSocketLines(logging.Filter):
         return not (record.levelno == logging.INFO and isinstance(record.msg, str) and '"WebSocket ' in record.msg)
 
 
-def configure_logging(level: str = "INFO", log_format: LogFormat = LogFormat.CONSOLE) -> None:
-    """Route structlog and the standard library's loggers through one renderer."""
+ECS_VERSION = "8.11.0"
+
+# Our field names -> ECS (https://www.elastic.co/guide/en/ecs/current/ecs-field-reference.html). Fields
+# not listed keep their names (`conn_id`, `chat_id`, `queue`, ...), beside the ECS ones.
+_ECS_NAMES = {
+    "timestamp": "@timestamp",
+    "level": "log.level",
+    "event": "message",
+    "logger": "log.logger",
+    "method": "http.request.method",
+    "status": "http.response.status_code",
+    "path": "url.path",
+    "route": "http.route",
+    "request_id": "http.request.id",
+    "user_id": "user.id",
+    "exception": "error.stack_trace",
+}
+
+
+class EcsFields:
+    """The last processor before JSON: ECS names for our fields, `service.name`, `ecs.version`, and
+    `event.duration` in nanoseconds (ECS) from `duration_ms`, which stays for people reading lines."""
+
+    def __init__(self, service_name: str) -> None:
+        self.service_name = service_name
+
+    def __call__(self, _logger: object, _method: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+        renamed: structlog.types.EventDict = {
+            "@timestamp": event.pop("timestamp", None),
+            "log.level": event.pop("level", None),
+            "message": event.pop("event", None),
+            "service.name": self.service_name,
+            "ecs.version": ECS_VERSION,
+        }
+        for ours, ecs in _ECS_NAMES.items():
+            if ours in event:
+                renamed[ecs] = event.pop(ours)
+        if isinstance(event.get("duration_ms"), int | float):
+            renamed["event.duration"] = int(event["duration_ms"] * 1_000_000)
+        renamed.update(event)
+        return renamed
+
+
+def configure_logging(
+    level: str = "INFO", log_format: LogFormat = LogFormat.CONSOLE, service_name: str = "parlour"
+) -> None:
+    """Route structlog and the standard library's loggers through one renderer; JSON lines name the
+    process's `service_name` (`parlour-gateway`, ...; `parlour` for the one embedded process)."""
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -54,9 +102,11 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = LogFormat.CON
         redact_event,
     ]
     renderer: structlog.types.Processor
+    final: list[structlog.types.Processor] = []
     if log_format is LogFormat.JSON:
         renderer = structlog.processors.JSONRenderer()
         shared.append(structlog.processors.format_exc_info)
+        final.append(EcsFields(service_name))
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     structlog.configure(
@@ -69,7 +119,7 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = LogFormat.CON
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final, renderer],
         )
     )
     handler.addFilter(RedactSecrets())

@@ -53,3 +53,9 @@ def test_an_unknown_service_is_refused_with_the_known_ones(tmp_path: Path) -> No
     result = run_parlour("serve", "nonsense", env=parlour_env(), cwd=tmp_path)
     assert result.returncode != 0
     assert "auth" in result.stderr
+
+
+def test_namespace_retire_deletes_nothing_without_yes(tmp_path: Path) -> None:
+    result = run_parlour("namespace", "retire", "--namespace", "nothing-here", env=parlour_env(), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "add --yes" in result.stderr

@@ -28,6 +28,18 @@ async def test_metrics_count_requests_by_route_and_status(http: httpx.AsyncClien
     assert "parlour_http_request_duration_seconds_bucket" in text
 
 
+async def test_static_files_and_plain_routes_are_labelled_and_unknown_paths_share_one_label(
+    http: httpx.AsyncClient,
+) -> None:
+    for path in ("/static/app.css", "/static/js/app.js", "/docs", "/no/such/path", "/another/missing"):
+        await http.get(path)
+    text = (await http.get("/metrics")).text
+    assert 'parlour_http_requests_total{method="GET",route="/static/{path}",status="200"} 2.0' in text
+    assert 'parlour_http_requests_total{method="GET",route="/docs",status="200"} 1.0' in text
+    assert 'parlour_http_requests_total{method="GET",route="unmatched",status="404"} 2.0' in text
+    assert "/no/such/path" not in text
+
+
 async def test_openapi_docs_are_served(http: httpx.AsyncClient) -> None:
     assert (await http.get("/docs")).status_code == 200
     schema = (await http.get("/openapi.json")).json()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 
 import pytest
 import structlog
@@ -39,3 +41,36 @@ def test_uvicorns_own_websocket_handshake_lines_are_left_to_the_gateway(capsys: 
     err = capsys.readouterr().err
     assert "[accepted]" not in err
     assert "Uvicorn running on" in err
+
+
+def test_json_lines_carry_ecs_field_names_and_the_service_name(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", LogFormat.JSON, "parlour-gateway")
+    with structlog.contextvars.bound_contextvars(request_id="r-1", user_id="u-1"):
+        structlog.get_logger("parlour.test").info(
+            "http request", method="GET", path="/api/chats", route="/api/chats", status=200, duration_ms=1.5
+        )
+    [line] = [json.loads(text) for text in capsys.readouterr().err.splitlines()]
+    assert line["message"] == "http request"
+    assert line["log.level"] == "info"
+    assert line["service.name"] == "parlour-gateway"
+    assert line["log.logger"] == "parlour.test"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", line["@timestamp"])
+    assert line["http.request.method"] == "GET"
+    assert line["http.response.status_code"] == 200
+    assert line["url.path"] == "/api/chats"
+    assert line["http.route"] == "/api/chats"
+    assert line["http.request.id"] == "r-1"
+    assert line["user.id"] == "u-1"
+    assert line["event.duration"] == 1_500_000
+    assert not {"event", "level", "timestamp", "method", "status", "path"} & set(line)
+
+
+def test_library_records_and_tracebacks_are_ecs_lines_too(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", LogFormat.JSON)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("some.library").exception("it failed")
+    [line] = [json.loads(text) for text in capsys.readouterr().err.splitlines()]
+    assert (line["message"], line["log.level"], line["service.name"]) == ("it failed", "error", "parlour")
+    assert "ValueError: boom" in line["error.stack_trace"]

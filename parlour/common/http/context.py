@@ -47,7 +47,7 @@ class RequestContextMiddleware:
                 await self.app(scope, receive, send_with_id)
             finally:
                 elapsed = time.perf_counter() - started
-                route = getattr(scope.get("route"), "path", "unmatched")
+                route = route_label(scope)
                 method = scope["method"]
                 self.metrics.http_requests.labels(route, method, str(status)).inc()
                 self.metrics.http_latency.labels(route, method).observe(elapsed)
@@ -59,6 +59,21 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),
                 )
+
+
+def route_label(scope: Scope) -> str:
+    """The route template of a served request, so metrics stay few: an API route's template
+    (`/api/chats/{chat_id}`), a mount's prefix (`/static/{path}`), a plain route's path (`/docs`), else
+    `unmatched` (a 404 must not mint a label per path)."""
+    route = scope.get("route")
+    if route is not None:
+        return str(route.path)
+    if scope.get("endpoint") is None:
+        return "unmatched"
+    mounted = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
+    if mounted:
+        return f"{mounted}/{{path}}"
+    return "unmatched" if scope.get("path_params") else str(scope["path"])
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
