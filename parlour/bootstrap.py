@@ -22,12 +22,14 @@ from parlour.common.bus.memory import InMemoryMessageBus
 from parlour.common.clock import Clock, SystemClock
 from parlour.common.db import check_database, create_engine, migrate
 from parlour.common.http.context import RequestContextMiddleware
+from parlour.common.http.limits import BodyLimitMiddleware, BodyLimits
 from parlour.common.http.operations import ReadinessCheck, operations_router
 from parlour.common.http.problems import install_problem_handlers
 from parlour.common.kv import KeyValueStore
 from parlour.common.kv.memory import InMemoryKeyValueStore
 from parlour.common.kv.redis import RedisKeyValueStore
 from parlour.common.metrics import Metrics
+from parlour.common.revocations import Revocations
 from parlour.common.service import Infrastructure, ServiceBuilder, ServiceParts
 from parlour.common.settings import Mode, Settings
 from parlour.common.tokens import HttpJwksSource, JwksSource, TokenVerifier
@@ -84,6 +86,8 @@ def create_app(
         redoc_url=None,
     )
     install_problem_handlers(app)
+    # Added inside-out: the request context wraps the body limit, so a 413 is logged with its request id.
+    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.of(settings))
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     gateway_resume_timeout_seconds: float = Field(default=30.0, gt=0)
     gateway_drain_seconds: float = Field(default=8.0, ge=0, description="Grace for in-flight writes on SIGTERM.")
 
+    http_body_limit_bytes: int = Field(
+        default=16 * 1024, ge=1024, description="Largest request body of auth, passes and other small routes."
+    )
+    http_api_body_limit_bytes: int = Field(
+        default=128 * 1024, ge=1024, description="Largest request body under /api/ (messages, member lists)."
+    )
+
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.CONSOLE
 

@@ -1,0 +1,94 @@
+"""The HTTP edge under hostile input: body limits, slow headers, proxy headers, security headers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from tests.clients import assert_problem, new_account
+
+# Far more than any limit, and more than the socket buffers on the way can absorb.
+HUGE = 512 * 1024 * 1024
+CHUNK = b"x" * (64 * 1024)
+
+
+async def _open(base_url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    parts = urlsplit(base_url)
+    return await asyncio.open_connection(parts.hostname, parts.port)
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], dict[str, Any]]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers["content-length"]))
+    return int(status_line.split()[1]), headers, json.loads(body)
+
+
+async def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(http: httpx.AsyncClient) -> None:
+    reader, writer = await _open(str(http.base_url))
+    try:
+        writer.write(
+            b"POST /auth/sessions HTTP/1.1\r\nHost: parlour\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {HUGE}\r\n\r\n".encode()
+            + b'{"username": "ada", "password": "'
+        )
+        await writer.drain()
+        async with asyncio.timeout(5):  # the answer comes without the 512 MiB ever being sent
+            status, headers, body = await _read_response(reader)
+    finally:
+        writer.close()
+    assert status == 413
+    assert headers["content-type"] == "application/problem+json"
+    assert body["code"] == "body_too_large"
+    assert body["instance"] == "/auth/sessions"
+
+
+async def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)
+    created = await http.post("/api/chats", json={"kind": "group", "title": "big"}, headers=account.headers)
+    chat_id = created.json()["id"]
+    reader, writer = await _open(str(http.base_url))
+    sent = 0
+
+    async def stream() -> None:
+        nonlocal sent
+        writer.write(
+            f"POST /api/chats/{chat_id}/messages HTTP/1.1\r\nHost: parlour\r\n"
+            f"Authorization: Bearer {account.access_token}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+        )
+        while sent < HUGE:
+            writer.write(f"{len(CHUNK):x}\r\n".encode() + CHUNK + b"\r\n")
+            sent += len(CHUNK)
+            await writer.drain()
+
+    streaming = asyncio.create_task(stream())
+    try:
+        async with asyncio.timeout(10):
+            status, _, body = await _read_response(reader)
+    finally:
+        streaming.cancel()
+        await asyncio.gather(streaming, return_exceptions=True)
+        writer.close()
+    assert status == 413
+    assert body["code"] == "body_too_large"
+    assert sent < HUGE // 8
+
+
+async def test_bodies_within_the_limit_still_work(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)
+    created = await http.post("/api/chats", json={"kind": "group", "title": "fine"}, headers=account.headers)
+    chat_id = created.json()["id"]
+    sent = await http.post(f"/api/chats/{chat_id}/messages", json={"body": "é" * 4000}, headers=account.headers)
+    assert sent.status_code == 201, sent.text
+    too_long = await http.post("/auth/sessions", json={"username": "ada", "password": "p" * 20_000})
+    assert_problem(too_long, 413, "body_too_large")
