@@ -136,6 +136,7 @@ def _mount(app: FastAPI, infra: Infrastructure, parts: list[ServiceParts]) -> No
         clock=infra.clock,
         leeway_seconds=infra.settings.token_leeway_seconds,
         cache_seconds=infra.settings.jwks_cache_seconds,
+        revocations=Revocations.of(infra.kv, infra.settings),
     )
     checks: dict[str, ReadinessCheck] = {
         "database": lambda: check_database(infra.engine),

@@ -14,6 +14,7 @@ from parlour.auth.infrastructure.hashing import Argon2PasswordHasher
 from parlour.auth.infrastructure.keys import JwtAccessTokenIssuer, KeyRingJwksSource, SigningKeyRing
 from parlour.common.clock import Clock
 from parlour.common.ratelimit import RateLimiter
+from parlour.common.revocations import Revocations
 from parlour.common.service import Infrastructure, ServiceParts
 from parlour.common.settings import Settings
 
@@ -52,5 +53,6 @@ async def build_auth(infra: Infrastructure, stack: AsyncExitStack) -> ServicePar
         ),
         clock=infra.clock,
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+        revocations=Revocations.of(infra.kv, settings),
     )
     return ServiceParts(routers=[auth_router(handlers, ring.jwks)], jwks_source=KeyRingJwksSource(ring))

@@ -81,7 +81,7 @@ def auth_router(handlers: AuthHandlers, jwks: Any) -> APIRouter:
 
     @router.delete("/sessions", status_code=status.HTTP_204_NO_CONTENT, summary="Log out of every session")
     async def log_out_everywhere(principal: CurrentPrincipal) -> Response:
-        await handlers.log_out_everywhere(principal.user_id)
+        await handlers.log_out_everywhere(principal.user_id, principal.session_id)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/users/me", summary="The authenticated user")

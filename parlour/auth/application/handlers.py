@@ -36,6 +36,7 @@ from parlour.auth.domain.model import (
 from parlour.common.clock import Clock
 from parlour.common.errors import InvalidInput, NotFound, Unavailable
 from parlour.common.ratelimit import RateLimiter
+from parlour.common.revocations import Revocations
 
 logger = structlog.get_logger(__name__)
 
@@ -90,7 +91,9 @@ class AuthHandlers:
         limits: LoginLimits,
         clock: Clock,
         refresh_ttl: timedelta,
+        revocations: Revocations,
     ) -> None:
+        self._revocations = revocations
         self._uow = unit_of_work
         self._hasher = hasher
         self._issuer = issuer
@@ -148,26 +151,30 @@ class AuthHandlers:
             if token.used_at is not None or not await uow.sessions.use_token(token_hash, now):
                 await uow.sessions.save(session.revoke(now, RevocationReason.REFRESH_TOKEN_REUSED))
                 await uow.commit()
+                await self._revocations.revoke([session.id])
                 raise RefreshTokenReused()
             pair = await self._issue_pair(uow, session)
             await uow.commit()
         return pair
 
     async def log_out(self, session_id: str) -> None:
-        """End one session: its refresh tokens stop working."""
+        """End one session: its refresh tokens, access tokens and open sockets stop working."""
         now = self._clock.utcnow()
         async with self._uow() as uow:
             session = await uow.sessions.get(session_id)
             if session is not None:
                 await uow.sessions.save(session.revoke(now, RevocationReason.LOGOUT))
                 await uow.commit()
+        # After the commit, and again on a retried logout: the session ends even if this write failed once.
+        await self._revocations.revoke([session_id])
 
-    async def log_out_everywhere(self, user_id: str) -> int:
-        """End every session of a user; returns how many were active."""
+    async def log_out_everywhere(self, user_id: str, current_session_id: str) -> int:
+        """End every session of a user (the caller's included); returns how many were active."""
         async with self._uow() as uow:
-            count = await uow.sessions.revoke_all(user_id, self._clock.utcnow(), RevocationReason.LOGOUT_ALL)
+            revoked = await uow.sessions.revoke_all(user_id, self._clock.utcnow(), RevocationReason.LOGOUT_ALL)
             await uow.commit()
-        return count
+        await self._revocations.revoke(dict.fromkeys([*revoked, current_session_id]))
+        return len(revoked)
 
     async def get_user(self, user_id: str) -> User:
         """A user by id; `NotFound` if there is none."""
