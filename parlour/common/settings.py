@@ -61,9 +61,18 @@ class Settings(BaseSettings):
     password_memory_kib: int = Field(default=65536, ge=8)
     password_parallelism: int = Field(default=4, ge=1)
 
-    login_attempts_per_username: int = Field(default=10, ge=1)
-    login_attempts_per_address: int = Field(default=50, ge=1)
+    login_attempts_per_username_and_address: int = Field(
+        default=10, ge=1, description="Login attempts on one username from one address per window (then 429)."
+    )
+    login_attempts_per_address: int = Field(default=50, ge=1, description="Login attempts from one address per window.")
     login_window_seconds: int = Field(default=300, ge=1)
+    login_failures_before_delay: int = Field(
+        default=5, ge=0, description="Failed logins of one username per window before its logins slow down."
+    )
+    login_delay_seconds: float = Field(
+        default=0.5, ge=0, description="The first delay; it doubles with each further failure of the username."
+    )
+    login_delay_max_seconds: float = Field(default=8.0, ge=0, description="The longest delay of a login.")
 
     pass_ttl_seconds: int = Field(default=30, ge=1, le=60, description="Lifetime of a one-time WebSocket pass.")
     passes_per_minute: int = Field(default=30, ge=1, description="Passes one user may get per minute.")
@@ -81,6 +90,11 @@ class Settings(BaseSettings):
     gateway_resume_timeout_seconds: float = Field(default=30.0, gt=0)
     gateway_drain_seconds: float = Field(default=8.0, ge=0, description="Grace for in-flight writes on SIGTERM.")
 
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; none by default, so a client's own headers change nothing.",
+    )
     http_body_limit_bytes: int = Field(
         default=16 * 1024, ge=1024, description="Largest request body of auth, passes and other small routes."
     )

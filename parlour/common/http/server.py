@@ -27,7 +27,10 @@ def server_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn
         # The gateway runs its own keepalive (ping/pong frames it can see); protocol pings would double it.
         "ws_ping_interval": None,
         "log_config": None,
-        "proxy_headers": True,
+        # Forwarded headers say who the client is (login limits count per address): believed only from
+        # the proxies the operator names, never by default (uvicorn's own default trusts loopback).
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies),
         "timeout_graceful_shutdown": 10,
     }
     options.update(overrides)
