@@ -10,11 +10,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from parlour.common.ids import ID_PATTERN
 from parlour.messaging.application.ports import ChatCursor, ChatSummary
 from parlour.messaging.domain.errors import InvalidCursor
 from parlour.messaging.domain.model import ChatView, Message, Role
 
-Id = Annotated[str, Field(min_length=1, max_length=64)]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 # Generous bounds at the edge (parsing cost); the domain's rules then answer with their own codes.
 Body = Annotated[str, Field(max_length=20_000)]
 Title = Annotated[str, Field(max_length=512)]
