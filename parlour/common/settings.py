@@ -95,6 +95,10 @@ class Settings(BaseSettings):
         description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed; none by default, so a client's own headers change nothing.",
     )
+    http_header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A connection that does not complete its request headers in time is closed."
+    )
+    http_keep_alive_seconds: int = Field(default=5, ge=1, description="Idle time before keep-alive closes.")
     http_body_limit_bytes: int = Field(
         default=16 * 1024, ge=1024, description="Largest request body of auth, passes and other small routes."
     )

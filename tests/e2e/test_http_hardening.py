@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from tests.clients import assert_problem, new_account
+from tests.harness import make_settings, running_parlour
 
 # Far more than any limit, and more than the socket buffers on the way can absorb.
 HUGE = 512 * 1024 * 1024
 CHUNK = b"x" * (64 * 1024)
+HALF_OPEN = 100  # sockets that connect and never finish their headers
 
 
 async def _open(base_url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -92,3 +95,21 @@ async def test_bodies_within_the_limit_still_work(http: httpx.AsyncClient) -> No
     assert sent.status_code == 201, sent.text
     too_long = await http.post("/auth/sessions", json={"username": "ada", "password": "p" * 20_000})
     assert_problem(too_long, 413, "body_too_large")
+
+
+async def test_connections_that_never_complete_their_headers_are_closed(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, None, http_header_timeout_seconds=1.0)
+    async with running_parlour(settings, ["auth"]) as base_url:
+        sockets = [await _open(base_url) for _ in range(HALF_OPEN)]
+        for index, (_, writer) in enumerate(sockets):
+            if index % 2:  # half of them stop mid-header, the others say nothing at all
+                writer.write(b"GET /health HTTP/1.1\r\nHost: parlour\r\nX-Slow: ")
+        try:
+            async with asyncio.timeout(10):  # the deadline is 1 s: closed well within this
+                endings = await asyncio.gather(*(reader.read() for reader, _ in sockets))
+        finally:
+            for _, writer in sockets:
+                writer.close()
+        assert endings == [b""] * HALF_OPEN  # closed by the server, without an answer
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            assert (await client.get("/health")).status_code == 200
