@@ -76,9 +76,14 @@ class Settings(BaseSettings):
 
     pass_ttl_seconds: int = Field(default=30, ge=1, le=60, description="Lifetime of a one-time WebSocket pass.")
     passes_per_minute: int = Field(default=30, ge=1, description="Passes one user may get per minute.")
+    public_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) the web client is served from, e.g. behind a proxy; "
+        "unset means this process's own address (and localhost on loopback).",
+    )
     allowed_origins: list[str] = Field(
         default_factory=list,
-        description='Page origins allowed to open the WebSocket besides the server\'s own; ["*"] allows any.',
+        description='Page origins allowed to open the WebSocket besides the public ones; ["*"] allows any.',
     )
     gateway_send_buffer_frames: int = Field(default=1024, ge=1, description="Frames a slow socket may owe.")
     gateway_send_buffer_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
@@ -131,6 +136,16 @@ class Settings(BaseSettings):
             return self.auth_url.rstrip("/")
         host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host  # noqa: S104 - a comparison
         return f"http://{host}:{self.port}"
+
+    @property
+    def resolved_public_origins(self) -> list[str]:
+        """The deployment's own origins: the configured ones, else where this process listens."""
+        if self.public_origins:
+            return list(self.public_origins)
+        if self.host in {"0.0.0.0", "::", "", "127.0.0.1", "localhost"}:  # noqa: S104 - a comparison
+            return [f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return [f"http://{host}:{self.port}"]
 
     @property
     def keys_dir(self) -> Path:

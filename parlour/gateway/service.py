@@ -92,7 +92,8 @@ async def build_gateway(infra: Infrastructure, stack: AsyncExitStack) -> Service
             ttl_seconds=settings.pass_ttl_seconds, issue_limit=settings.passes_per_minute, issue_window_seconds=60
         ),
     )
-    config = EndpointConfig(session_limits(settings), tuple(settings.allowed_origins))
+    origins = (*settings.resolved_public_origins, *settings.allowed_origins)
+    config = EndpointConfig(session_limits(settings), origins)
     endpoint = GatewayEndpoint(passes, ConnectionDeps(hub, BusCommandSink(infra.bus), clock, metrics, config))
     return ServiceParts(routers=[gateway_router(passes, endpoint)])
 
