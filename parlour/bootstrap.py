@@ -22,8 +22,9 @@ from parlour.common.bus.memory import InMemoryMessageBus
 from parlour.common.clock import Clock, SystemClock
 from parlour.common.db import check_database, create_engine, migrate
 from parlour.common.http.context import RequestContextMiddleware
+from parlour.common.http.headers import SecurityHeadersMiddleware, docs_router
 from parlour.common.http.limits import BodyLimitMiddleware, BodyLimits
-from parlour.common.http.operations import ReadinessCheck, operations_router
+from parlour.common.http.operations import MetricsAccess, ReadinessCheck, operations_router
 from parlour.common.http.problems import install_problem_handlers
 from parlour.common.kv import KeyValueStore
 from parlour.common.kv.memory import InMemoryKeyValueStore
@@ -82,12 +83,14 @@ def create_app(
         version=__version__,
         summary="Real-time chat: " + ", ".join(names),
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by `docs_router`, with its Content-Security-Policy
         redoc_url=None,
     )
+    app.include_router(docs_router("Parlour"))
     install_problem_handlers(app)
     # Added inside-out: the request context wraps the body limit, so a 413 is logged with its request id.
     app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.of(settings))
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 
@@ -147,4 +150,5 @@ def _mount(app: FastAPI, infra: Infrastructure, parts: list[ServiceParts]) -> No
         checks.update(part.readiness)
         for router in part.routers:
             app.include_router(router)
-    app.include_router(operations_router(infra.metrics, checks))
+    access = MetricsAccess.of(infra.settings.metrics_allowed_addresses, infra.settings.metrics_token)
+    app.include_router(operations_router(infra.metrics, checks, access))

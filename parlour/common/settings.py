@@ -111,6 +111,14 @@ class Settings(BaseSettings):
         default=128 * 1024, ge=1024, description="Largest request body under /api/ (messages, member lists)."
     )
 
+    metrics_allowed_addresses: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1"],
+        description="Addresses or networks (CIDR) that may read /metrics; loopback only by default.",
+    )
+    metrics_token: str | None = Field(
+        default=None, description="A bearer token that may read /metrics from anywhere; unset means none."
+    )
+
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.CONSOLE
 

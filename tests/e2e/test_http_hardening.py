@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -113,3 +116,46 @@ async def test_connections_that_never_complete_their_headers_are_closed(tmp_path
         assert endings == [b""] * HALF_OPEN  # closed by the server, without an answer
         async with httpx.AsyncClient(base_url=base_url) as client:
             assert (await client.get("/health")).status_code == 200
+
+
+async def test_every_api_answer_says_nosniff(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)
+    answers = [
+        await http.get("/auth/users/me", headers=account.headers),
+        await http.get("/auth/users/me"),
+        await http.get("/nowhere"),
+        await http.post("/auth/sessions", json={"username": "ada", "password": "p" * 20_000}),
+        await http.get("/health"),
+    ]
+    assert [answer.status_code for answer in answers] == [200, 401, 404, 413, 200]
+    for answer in answers:
+        assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_the_docs_page_has_a_content_security_policy_that_names_its_inline_script(
+    http: httpx.AsyncClient,
+) -> None:
+    page = await http.get("/docs")
+    assert page.status_code == 200
+    policy = dict(part.strip().split(" ", 1) for part in page.headers["content-security-policy"].split(";"))
+    assert policy["default-src"] == "'none'"
+    assert policy["frame-ancestors"] == "'none'"
+    assert policy["connect-src"] == "'self'"
+    (inline,) = re.findall(r"<script>(.*?)</script>", page.text, re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in policy["script-src"].split()
+    assert "'unsafe-inline'" not in page.headers["content-security-policy"]
+
+
+async def test_metrics_answer_only_the_configured_addresses_or_the_bearer_token(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, None, metrics_allowed_addresses=["10.0.0.0/8"], metrics_token="s3cret-token")
+    async with running_parlour(settings, ["auth"]) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        assert_problem(await client.get("/metrics"), 403, "metrics_forbidden")
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer guess"})
+        assert_problem(wrong, 403, "metrics_forbidden")
+        allowed = await client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
+        assert allowed.status_code == 200
+        assert "parlour_http_requests_total" in allowed.text
+    default = make_settings(tmp_path, None)  # loopback only
+    async with running_parlour(default, ["auth"]) as base_url, httpx.AsyncClient(base_url=base_url) as loopback:
+        assert (await loopback.get("/metrics")).status_code == 200
