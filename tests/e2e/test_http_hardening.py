@@ -159,3 +159,44 @@ async def test_metrics_answer_only_the_configured_addresses_or_the_bearer_token(
     default = make_settings(tmp_path, None)  # loopback only
     async with running_parlour(default, ["auth"]) as base_url, httpx.AsyncClient(base_url=base_url) as loopback:
         assert (await loopback.get("/metrics")).status_code == 200
+
+
+def _property(schema: dict[str, Any], model: str, name: str) -> dict[str, Any]:
+    field: dict[str, Any] = schema["components"]["schemas"][model]["properties"][name]
+    return next((option for option in field.get("anyOf", []) if option.get("type") == "string"), field)
+
+
+async def test_the_openapi_document_is_as_strict_as_the_server(http: httpx.AsyncClient) -> None:
+    schema = (await http.get("/openapi.json")).json()
+    assert _property(schema, "SignUpRequest", "username")["maxLength"] == 32
+    assert _property(schema, "LogInRequest", "username")["maxLength"] == 32
+    assert _property(schema, "SendRequest", "body")["maxLength"] == 4000
+    assert _property(schema, "EditRequest", "body")["maxLength"] == 4000
+    assert _property(schema, "GroupChatRequest", "title")["maxLength"] == 128
+    assert _property(schema, "RenameRequest", "title")["maxLength"] == 128
+    assert _property(schema, "SendRequest", "client_id")["maxLength"] == 64
+    assert {"200", "201"} <= set(schema["paths"]["/api/chats"]["post"]["responses"])
+    account = await new_account(http)
+    too_long = await http.post("/auth/users", json={"username": "a" * 33, "password": "correct horse battery"})
+    assert_problem(too_long, 422, "username_invalid")
+    created = await http.post("/api/chats", json={"kind": "group", "title": "t"}, headers=account.headers)
+    chat_id = created.json()["id"]
+    for seq in (False, True, "1", 1.5):
+        read = await http.post(f"/api/chats/{chat_id}/read", json={"seq": seq}, headers=account.headers)
+        assert_problem(read, 422, "invalid_input")
+    long_id = await http.post(
+        f"/api/chats/{chat_id}/messages", json={"client_id": "k" * 65, "body": "x"}, headers=account.headers
+    )
+    assert_problem(long_id, 422, "client_id_invalid")
+
+
+async def test_a_wrong_method_names_every_method_of_the_path(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)
+    for path, methods in [
+        ("/auth/sessions", {"POST", "DELETE"}),
+        ("/api/chats/some-chat", {"GET", "PATCH"}),
+        ("/api/chats/some-chat/members/some-user", {"DELETE", "PATCH"}),
+    ]:
+        response = await http.put(path, headers=account.headers)
+        assert_problem(response, 405, "method_not_allowed")
+        assert {method.strip() for method in response.headers["allow"].split(",")} == methods

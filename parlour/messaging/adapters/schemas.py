@@ -13,12 +13,14 @@ from pydantic import BaseModel, Field
 from parlour.common.ids import ID_PATTERN
 from parlour.messaging.application.ports import ChatCursor, ChatSummary
 from parlour.messaging.domain.errors import InvalidCursor
-from parlour.messaging.domain.model import ChatView, Message, Role
+from parlour.messaging.domain.model import BODY_MAX_CHARACTERS, TITLE_MAX_CHARACTERS, ChatView, Message, Role
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
-# Generous bounds at the edge (parsing cost); the domain's rules then answer with their own codes.
-Body = Annotated[str, Field(max_length=20_000)]
-Title = Annotated[str, Field(max_length=512)]
+# Generous bounds at the edge (parsing cost); the domain's rules then answer with their own codes. The
+# schema states the domain's rules (messaging/domain/model.py), so the OpenAPI is as strict as the server.
+Body = Annotated[str, Field(max_length=20_000, json_schema_extra={"minLength": 1, "maxLength": BODY_MAX_CHARACTERS})]
+Title = Annotated[str, Field(max_length=512, json_schema_extra={"minLength": 1, "maxLength": TITLE_MAX_CHARACTERS})]
+ClientId = Annotated[str, Field(max_length=128, json_schema_extra={"maxLength": 64, "pattern": r"^[\x21-\x7e]{1,64}$"})]
 
 
 class DirectChatRequest(BaseModel):
@@ -49,7 +51,7 @@ class ChangeRoleRequest(BaseModel):
 
 
 class SendRequest(BaseModel):
-    client_id: Annotated[str, Field(max_length=128)] | None = Field(
+    client_id: ClientId | None = Field(
         default=None, description="Idempotency key: repeating it returns the original message. Generated if absent."
     )
     body: Body
@@ -60,7 +62,7 @@ class EditRequest(BaseModel):
 
 
 class ReadRequest(BaseModel):
-    seq: int = Field(ge=0, le=2**53)
+    seq: int = Field(ge=0, le=2**53, strict=True)  # a number: `false` is not 0
 
 
 class MemberOut(BaseModel):
