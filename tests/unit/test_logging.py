@@ -39,3 +39,40 @@ def test_uvicorns_own_websocket_handshake_lines_are_left_to_the_gateway(capsys: 
     err = capsys.readouterr().err
     assert "[accepted]" not in err
     assert "Uvicorn running on" in err
+
+
+def _fail_with_a_secret_in_scope() -> None:
+    query = "/gateway/ws?pass=local-secret"  # a local variable of the failing frame
+    raise ValueError(f"cannot parse {query[:12]}... pass=message-secret")
+
+
+@pytest.mark.parametrize("log_format", [LogFormat.CONSOLE, LogFormat.JSON])
+def test_a_traceback_shows_no_locals_and_no_credential(
+    capsys: pytest.CaptureFixture[str], log_format: LogFormat
+) -> None:
+    configure_logging("INFO", log_format)
+    try:
+        _fail_with_a_secret_in_scope()
+    except ValueError:
+        structlog.get_logger("parlour.test").exception("failed")
+        logging.getLogger("some.library").exception("failed too")
+    err = capsys.readouterr().err
+    assert "Traceback" in err
+    assert "_fail_with_a_secret_in_scope" in err
+    assert "local-secret" not in err
+    assert "message-secret" not in err
+    assert "─ locals ─" not in err
+
+
+def test_a_clients_invalid_utf8_frame_is_one_info_line_without_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", LogFormat.JSON)
+    try:
+        b"\xff".decode()
+    except UnicodeDecodeError:
+        logging.getLogger("uvicorn.error").exception("Invalid UTF-8 sequence received from client.")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert '"level": "info"' in lines[0]
+    assert "Traceback" not in lines[0]
