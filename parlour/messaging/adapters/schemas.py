@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from parlour.common.ids import ID_PATTERN
 from parlour.messaging.application.ports import ChatCursor, ChatSummary
@@ -61,8 +61,15 @@ class EditRequest(BaseModel):
     body: Body
 
 
+def _a_json_number(value: object) -> object:
+    # JSON Schema's `integer` is any integral number (`7.0` too), never `false` or `"7"`.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("a sequence number is a JSON number")
+    return value
+
+
 class ReadRequest(BaseModel):
-    seq: int = Field(ge=0, le=2**53, strict=True)  # a number: `false` is not 0
+    seq: Annotated[int, BeforeValidator(_a_json_number)] = Field(ge=0, le=2**53)
 
 
 class MemberOut(BaseModel):
