@@ -23,12 +23,15 @@ from parlour.common.clock import Clock, SystemClock
 from parlour.common.db import check_database, create_engine, migrate
 from parlour.common.http.context import RequestContextMiddleware
 from parlour.common.http.docs import docs_router
-from parlour.common.http.operations import ReadinessCheck, operations_router
+from parlour.common.http.headers import SecurityHeadersMiddleware
+from parlour.common.http.limits import BodyLimitMiddleware, BodyLimits
+from parlour.common.http.operations import MetricsAccess, ReadinessCheck, operations_router
 from parlour.common.http.problems import install_problem_handlers
 from parlour.common.kv import KeyValueStore
 from parlour.common.kv.memory import InMemoryKeyValueStore
 from parlour.common.kv.redis import RedisKeyValueStore
 from parlour.common.metrics import Metrics
+from parlour.common.revocations import Revocations
 from parlour.common.service import Infrastructure, ServiceBuilder, ServiceParts
 from parlour.common.settings import Mode, Settings
 from parlour.common.tokens import HttpJwksSource, JwksSource, TokenVerifier
@@ -81,11 +84,14 @@ def create_app(
         version=__version__,
         summary="Real-time chat: " + ", ".join(names),
         lifespan=lifespan,
-        docs_url=None,  # served by docs_router, from local files
+        docs_url=None,  # served by `docs_router`: local files, its own Content-Security-Policy
         redoc_url=None,
     )
     app.include_router(docs_router("Parlour"))
     install_problem_handlers(app)
+    # Added inside-out: the request context wraps the body limit, so a 413 is logged with its request id.
+    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.of(settings))
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 
@@ -134,6 +140,7 @@ def _mount(app: FastAPI, infra: Infrastructure, parts: list[ServiceParts]) -> No
         clock=infra.clock,
         leeway_seconds=infra.settings.token_leeway_seconds,
         cache_seconds=infra.settings.jwks_cache_seconds,
+        revocations=Revocations.of(infra.kv, infra.settings),
     )
     checks: dict[str, ReadinessCheck] = {
         "database": lambda: check_database(infra.engine),
@@ -144,4 +151,5 @@ def _mount(app: FastAPI, infra: Infrastructure, parts: list[ServiceParts]) -> No
         checks.update(part.readiness)
         for router in part.routers:
             app.include_router(router)
-    app.include_router(operations_router(infra.metrics, checks))
+    access = MetricsAccess.of(infra.settings.metrics_allowed_addresses, infra.settings.metrics_token)
+    app.include_router(operations_router(infra.metrics, checks, access))

@@ -13,7 +13,8 @@ from parlour.auth.application.handlers import AuthHandlers, LoginLimits
 from parlour.auth.infrastructure.hashing import Argon2PasswordHasher
 from parlour.auth.infrastructure.keys import JwtAccessTokenIssuer, KeyRingJwksSource, SigningKeyRing
 from parlour.common.clock import Clock
-from parlour.common.ratelimit import RateLimiter
+from parlour.common.ratelimit import GrowingDelay, RateLimiter
+from parlour.common.revocations import Revocations
 from parlour.common.service import Infrastructure, ServiceParts
 from parlour.common.settings import Settings
 
@@ -46,11 +47,20 @@ async def build_auth(infra: Infrastructure, stack: AsyncExitStack) -> ServicePar
         events=BusUserEvents(infra.bus),
         limiter=RateLimiter(infra.kv, prefix="auth.login"),
         limits=LoginLimits(
-            per_username=settings.login_attempts_per_username,
+            per_username_address=settings.login_attempts_per_username_and_address,
             per_address=settings.login_attempts_per_address,
             window_seconds=settings.login_window_seconds,
         ),
+        delay=GrowingDelay(
+            infra.kv,
+            prefix="auth.login.failures",
+            free=settings.login_failures_before_delay,
+            base=settings.login_delay_seconds,
+            cap=settings.login_delay_max_seconds,
+            window=settings.login_window_seconds,
+        ),
         clock=infra.clock,
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+        revocations=Revocations.of(infra.kv, settings),
     )
     return ServiceParts(routers=[auth_router(handlers, ring.jwks)], jwks_source=KeyRingJwksSource(ring))

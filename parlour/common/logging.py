@@ -39,6 +39,17 @@ def redact_event(_logger: object, _method: str, event: structlog.types.EventDict
     return event
 
 
+class QuietClientFaults(logging.Filter):
+    """uvicorn logs a client's invalid UTF-8 text frame as an ERROR with a traceback, though it is the
+    client's fault and uvicorn already answers it (close 1007): one INFO line without a traceback instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Invalid UTF-8 sequence"):
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 class DropServerWebSocketLines(logging.Filter):
     """uvicorn's per-handshake INFO lines: the gateway writes its own open and close lines instead."""
 
@@ -99,16 +110,20 @@ def configure_logging(
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # Plain tracebacks in both formats: never a frame's local variables (a connection's scope holds its
+        # `pass=`), repeated frames collapsed (a RecursionError is a few lines), and redacted like the rest.
+        structlog.processors.format_exc_info,
         redact_event,
     ]
     renderer: structlog.types.Processor
     final: list[structlog.types.Processor] = []
     if log_format is LogFormat.JSON:
         renderer = structlog.processors.JSONRenderer()
-        shared.append(structlog.processors.format_exc_info)
         final.append(EcsFields(service_name))
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -126,8 +141,9 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     server_log = logging.getLogger("uvicorn.error")
-    if not any(isinstance(existing, DropServerWebSocketLines) for existing in server_log.filters):
-        server_log.addFilter(DropServerWebSocketLines())
+    for server_filter in (DropServerWebSocketLines, QuietClientFaults):
+        if not any(isinstance(existing, server_filter) for existing in server_log.filters):
+            server_log.addFilter(server_filter())
     root.setLevel(level)
     # uvicorn's own access log would repeat our one line per request.
     logging.getLogger("uvicorn.access").disabled = True

@@ -61,15 +61,29 @@ class Settings(BaseSettings):
     password_memory_kib: int = Field(default=65536, ge=8)
     password_parallelism: int = Field(default=4, ge=1)
 
-    login_attempts_per_username: int = Field(default=10, ge=1)
-    login_attempts_per_address: int = Field(default=50, ge=1)
+    login_attempts_per_username_and_address: int = Field(
+        default=10, ge=1, description="Login attempts on one username from one address per window (then 429)."
+    )
+    login_attempts_per_address: int = Field(default=50, ge=1, description="Login attempts from one address per window.")
     login_window_seconds: int = Field(default=300, ge=1)
+    login_failures_before_delay: int = Field(
+        default=5, ge=0, description="Failed logins of one username per window before its logins slow down."
+    )
+    login_delay_seconds: float = Field(
+        default=0.5, ge=0, description="The first delay; it doubles with each further failure of the username."
+    )
+    login_delay_max_seconds: float = Field(default=8.0, ge=0, description="The longest delay of a login.")
 
     pass_ttl_seconds: int = Field(default=30, ge=1, le=60, description="Lifetime of a one-time WebSocket pass.")
     passes_per_minute: int = Field(default=30, ge=1, description="Passes one user may get per minute.")
+    public_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) the web client is served from, e.g. behind a proxy; "
+        "unset means this process's own address (and localhost on loopback).",
+    )
     allowed_origins: list[str] = Field(
         default_factory=list,
-        description='Page origins allowed to open the WebSocket besides the server\'s own; ["*"] allows any.',
+        description='Page origins allowed to open the WebSocket besides the public ones; ["*"] allows any.',
     )
     gateway_send_buffer_frames: int = Field(default=1024, ge=1, description="Frames a slow socket may owe.")
     gateway_send_buffer_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
@@ -80,6 +94,30 @@ class Settings(BaseSettings):
     gateway_frame_burst: int = Field(default=100, ge=1)
     gateway_resume_timeout_seconds: float = Field(default=30.0, gt=0)
     gateway_drain_seconds: float = Field(default=8.0, ge=0, description="Grace for in-flight writes on SIGTERM.")
+
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; none by default, so a client's own headers change nothing.",
+    )
+    http_header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A connection that does not complete its request headers in time is closed."
+    )
+    http_keep_alive_seconds: int = Field(default=5, ge=1, description="Idle time before keep-alive closes.")
+    http_body_limit_bytes: int = Field(
+        default=16 * 1024, ge=1024, description="Largest request body of auth, passes and other small routes."
+    )
+    http_api_body_limit_bytes: int = Field(
+        default=128 * 1024, ge=1024, description="Largest request body under /api/ (messages, member lists)."
+    )
+
+    metrics_allowed_addresses: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1"],
+        description="Addresses or networks (CIDR) that may read /metrics; loopback only by default.",
+    )
+    metrics_token: str | None = Field(
+        default=None, description="A bearer token that may read /metrics from anywhere; unset means none."
+    )
 
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.CONSOLE
@@ -111,6 +149,16 @@ class Settings(BaseSettings):
             return self.auth_url.rstrip("/")
         host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host  # noqa: S104 - a comparison
         return f"http://{host}:{self.port}"
+
+    @property
+    def resolved_public_origins(self) -> list[str]:
+        """The deployment's own origins: the configured ones, else where this process listens."""
+        if self.public_origins:
+            return list(self.public_origins)
+        if self.host in {"0.0.0.0", "::", "", "127.0.0.1", "localhost"}:  # noqa: S104 - a comparison
+            return [f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return [f"http://{host}:{self.port}"]
 
     @property
     def keys_dir(self) -> Path:

@@ -18,6 +18,7 @@ import jwt
 
 from parlour.common.clock import Clock
 from parlour.common.errors import Unauthenticated, Unavailable
+from parlour.common.revocations import Revocations
 
 ALLOWED_ALGORITHMS = frozenset({"EdDSA"})
 ACCESS_TOKEN_TYPE = "access"
@@ -29,6 +30,13 @@ class InvalidToken(Unauthenticated):
 
     code = "invalid_token"
     default_message = "The access token is not valid: log in again or refresh it."
+
+
+class SessionEnded(InvalidToken):
+    """The token is genuine, but its session was logged out or revoked."""
+
+    code = "session_revoked"
+    default_message = "This session has ended: log in again."
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +75,10 @@ class HttpJwksSource(JwksSource):
 
 
 class TokenVerifier:
-    """Verifies access tokens: algorithm allowlist, signature by a published key, claims, expiry."""
+    """Verifies access tokens: algorithm allowlist, signature by a published key, claims, expiry.
+
+    With `revocations`, a token of a revoked session is refused too (`SessionEnded`).
+    """
 
     def __init__(
         self,
@@ -79,8 +90,10 @@ class TokenVerifier:
         leeway_seconds: int = 10,
         cache_seconds: int = 300,
         refetch_interval: float = 5.0,
+        revocations: Revocations | None = None,
     ) -> None:
         self._source = source
+        self._revocations = revocations
         self._issuer = issuer
         self._audience = audience
         self._clock = clock
@@ -117,12 +130,15 @@ class TokenVerifier:
             raise InvalidToken() from exc
         if claims.get("typ") != expected_type:
             raise InvalidToken(f"This is not an {expected_type} token.")
-        return Principal(
+        principal = Principal(
             user_id=str(claims["sub"]),
             session_id=str(claims["sid"]),
             token_id=str(claims["jti"]),
             expires_at=int(claims["exp"]),
         )
+        if self._revocations is not None and await self._revocations.is_revoked(principal.session_id):
+            raise SessionEnded()
+        return principal
 
     async def _key(self, kid: str) -> jwt.PyJWK:
         now = self._clock.monotonic()

@@ -1,7 +1,8 @@
 """Wires the gateway from the process's infrastructure (called by the composition root).
 
 Resources open in pairs on the exit stack, so they close in reverse: the delivery route (closed last),
-the ticker, then the drain (run first at shutdown, and on SIGTERM before uvicorn closes the sockets).
+the ticker and the revocation watcher, then the drain (run first at shutdown, and on SIGTERM before
+uvicorn closes the sockets).
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ import socket
 import uuid
 from contextlib import AsyncExitStack
 
+import structlog
+
+from parlour.common.kv import KeyValueStore
 from parlour.common.ratelimit import RateLimiter
+from parlour.common.revocations import Revocations
 from parlour.common.service import Infrastructure, ServiceParts
 from parlour.common.settings import Settings
 from parlour.gateway.adapters.bus import BusCommandSink, BusSessionEvents, delivery_handler
@@ -21,14 +26,20 @@ from parlour.gateway.adapters.codec import frame_info
 from parlour.gateway.adapters.http import gateway_router
 from parlour.gateway.adapters.websocket import ConnectionDeps, EndpointConfig, GatewayEndpoint
 from parlour.gateway.application.batcher import CommandBatcher
-from parlour.gateway.application.hub import Hub
+from parlour.gateway.application.hub import Hub, admitted_auth_session
 from parlour.gateway.application.passes import PassBook, PassPolicy
+from parlour.gateway.domain.errors import PassRejected
+from parlour.gateway.domain.passes import PassHolder
 from parlour.gateway.domain.session import SessionLimits
 from parlour.gateway.infrastructure.metrics import GatewayMetrics
 from parlour.gateway.infrastructure.signals import drain_before_sigterm
 
+logger = structlog.get_logger(__name__)
+
 # How often the hub looks at the clock for pings, missed pongs and stalled resumes.
 TICK_SECONDS = 1.0
+# How often the gateway reads the revoked sessions: a logged-out session's sockets close within this.
+REVOCATION_POLL_SECONDS = 0.5
 
 
 def session_limits(settings: Settings) -> SessionLimits:
@@ -67,6 +78,9 @@ async def build_gateway(infra: Infrastructure, stack: AsyncExitStack) -> Service
     batcher = CommandBatcher(BusCommandSink(infra.bus))
     flusher = asyncio.create_task(batcher.run(), name="gateway.commands")
     stack.push_async_callback(_cancel, flusher)
+    revocations = Revocations.of(infra.kv, settings)
+    watcher = asyncio.create_task(watch_revocations(hub, revocations, REVOCATION_POLL_SECONDS))
+    stack.push_async_callback(_cancel, watcher)
 
     async def drain() -> None:
         await hub.drain(settings.gateway_drain_seconds)
@@ -74,16 +88,43 @@ async def build_gateway(infra: Infrastructure, stack: AsyncExitStack) -> Service
     stack.push_async_callback(drain)
     drain_before_sigterm(drain, stack)
 
-    passes = PassBook(
+    passes = RevocationCheckedPassBook(
+        revocations,
         infra.kv,
         RateLimiter(infra.kv, prefix="gateway.passes"),
         PassPolicy(
             ttl_seconds=settings.pass_ttl_seconds, issue_limit=settings.passes_per_minute, issue_window_seconds=60
         ),
     )
-    config = EndpointConfig(session_limits(settings), tuple(settings.allowed_origins))
+    origins = (*settings.resolved_public_origins, *settings.allowed_origins)
+    config = EndpointConfig(session_limits(settings), origins)
     endpoint = GatewayEndpoint(passes, ConnectionDeps(hub, batcher, clock, metrics, config))
     return ServiceParts(routers=[gateway_router(passes, endpoint)])
+
+
+class RevocationCheckedPassBook(PassBook):
+    """Passes that a revoked login cannot redeem, and that tell the hub which login a connection is."""
+
+    def __init__(self, revocations: Revocations, kv: KeyValueStore, limiter: RateLimiter, policy: PassPolicy) -> None:
+        super().__init__(kv, limiter, policy)
+        self._revocations = revocations
+
+    async def redeem(self, secret: str | None) -> PassHolder:
+        holder = await super().redeem(secret)
+        if await self._revocations.is_revoked(holder.auth_session_id):
+            raise PassRejected()
+        admitted_auth_session.set(holder.auth_session_id)  # read by `Hub.attach`, in this connection's task
+        return holder
+
+
+async def watch_revocations(hub: Hub, revocations: Revocations, interval: float) -> None:
+    """Every `interval` seconds, close the local sessions of revoked logins; failures are logged, never fatal."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            hub.end_auth_sessions(await revocations.recent())
+        except Exception:
+            logger.warning("gateway.revocations_unreadable", exc_info=True)
 
 
 async def _resync(hub: Hub) -> None:

@@ -101,13 +101,13 @@ async def test_sessions_keep_their_revocation(engine: AsyncEngine) -> None:
         assert await uow.sessions.get(session.id) == revoked
 
 
-async def test_revoke_all_counts_only_active_sessions(engine: AsyncEngine) -> None:
+async def test_revoke_all_revokes_and_names_only_active_sessions(engine: AsyncEngine) -> None:
     user = await _stored_user(engine)
     for _ in range(3):
         await _stored_session(engine, user)
     async with SqlAuthUnitOfWork(engine) as uow:
-        assert await uow.sessions.revoke_all(user.id, NOW, RevocationReason.LOGOUT_ALL) == 3
-        assert await uow.sessions.revoke_all(user.id, NOW, RevocationReason.LOGOUT_ALL) == 0
+        assert len(await uow.sessions.revoke_all(user.id, NOW, RevocationReason.LOGOUT_ALL)) == 3
+        assert await uow.sessions.revoke_all(user.id, NOW, RevocationReason.LOGOUT_ALL) == []
         await uow.commit()
 
 

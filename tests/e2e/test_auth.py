@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import httpx
@@ -144,7 +145,7 @@ async def test_search_finds_users_by_prefix_for_authenticated_callers(http: http
     assert_problem(anonymous, 401, "invalid_token")
 
 
-async def test_login_attempts_are_rate_limited_per_username(http: httpx.AsyncClient) -> None:
+async def test_login_attempts_are_rate_limited_per_username_and_address(http: httpx.AsyncClient) -> None:
     account = await new_account(http)  # counted: 1 attempt (limit is 5 in these tests)
     for _ in range(4):
         await http.post("/auth/sessions", json={"username": account.username, "password": "wrong-password"})
@@ -162,3 +163,59 @@ async def test_login_attempts_are_rate_limited_per_client_address(tmp_path: Path
         attempt = {"username": unique_username(), "password": PASSWORD}
         refused = assert_problem(await client.post("/auth/sessions", json=attempt), 429, "too_many_login_attempts")
         assert refused["retry_after"] >= 1
+
+
+def _client_from(base_url: str, address: str) -> httpx.AsyncClient:
+    """A client whose connections come from `address` (any of 127.0.0.0/8 is this machine)."""
+    return httpx.AsyncClient(base_url=base_url, transport=httpx.AsyncHTTPTransport(local_address=address))
+
+
+async def test_failed_logins_slow_a_username_down_but_never_lock_its_owner_out(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        None,
+        login_attempts_per_username_and_address=3,
+        login_failures_before_delay=1,
+        login_delay_seconds=0.2,
+    )
+    async with (
+        running_parlour(settings, ["auth"]) as base_url,
+        _client_from(base_url, "127.0.0.1") as attacker,
+        _client_from(base_url, "127.0.0.2") as owner,
+    ):
+        account = await sign_up(attacker, unique_username())
+        wrong = {"username": account["username"], "password": "wrong-password"}
+        for _ in range(3):
+            assert_problem(await attacker.post("/auth/sessions", json=wrong), 401, "invalid_credentials")
+        right = {"username": account["username"], "password": PASSWORD}
+        assert_problem(await attacker.post("/auth/sessions", json=right), 429, "too_many_login_attempts")
+        started = time.monotonic()
+        response = await owner.post("/auth/sessions", json=right)
+        assert response.status_code == 200, response.text
+        assert time.monotonic() - started >= 0.4  # 3 failures, 1 free: 0.2 s doubled once
+
+
+async def test_forwarded_headers_from_a_direct_client_do_not_change_its_address(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, None, login_attempts_per_address=2)
+    async with running_parlour(settings, ["auth"]) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        for _ in range(2):
+            attempt = {"username": unique_username(), "password": PASSWORD}
+            assert_problem(await client.post("/auth/sessions", json=attempt), 401, "invalid_credentials")
+        for forwarded in ("203.0.113.7", "198.51.100.1, 127.0.0.1"):
+            attempt = {"username": unique_username(), "password": PASSWORD}
+            response = await client.post("/auth/sessions", json=attempt, headers={"X-Forwarded-For": forwarded})
+            assert_problem(response, 429, "too_many_login_attempts")
+
+
+async def test_forwarded_headers_from_a_configured_proxy_name_the_client(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, None, login_attempts_per_address=2, trusted_proxies=["127.0.0.0/8"])
+    async with running_parlour(settings, ["auth"]) as base_url, httpx.AsyncClient(base_url=base_url) as proxy:
+        for _ in range(2):
+            attempt = {"username": unique_username(), "password": PASSWORD}
+            response = await proxy.post("/auth/sessions", json=attempt, headers={"X-Forwarded-For": "203.0.113.7"})
+            assert_problem(response, 401, "invalid_credentials")
+        attempt = {"username": unique_username(), "password": PASSWORD}
+        limited = await proxy.post("/auth/sessions", json=attempt, headers={"X-Forwarded-For": "203.0.113.7"})
+        assert_problem(limited, 429, "too_many_login_attempts")
+        other = await proxy.post("/auth/sessions", json=attempt, headers={"X-Forwarded-For": "203.0.113.8"})
+        assert_problem(other, 401, "invalid_credentials")

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -105,6 +106,39 @@ async def test_a_page_from_another_origin_is_refused_with_4403_before_the_pass_i
     own = websockets.Origin(str(server.http.base_url).rstrip("/"))
     async with websockets.connect(ws_url(str(server.http.base_url), secret), origin=own) as connection:
         assert json.loads(await connection.recv())["type"] == "hello"
+
+
+async def _handshake_close_code(base_url: str, secret: str, host: str, origin: str) -> int:
+    """Open the socket by hand with these `Host` and `Origin` headers; the close code the server sends."""
+    parts = urlsplit(base_url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    try:
+        writer.write(
+            f"GET /gateway/ws?pass={secret} HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode()
+        )
+        async with asyncio.timeout(10):
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 101"), head
+            opcode, length = await reader.readexactly(2)
+            assert opcode == 0x88  # a close frame
+            payload = await reader.readexactly(length)
+    finally:
+        writer.close()
+    return int.from_bytes(payload[:2], "big")
+
+
+async def test_a_dns_rebinding_page_whose_host_matches_its_origin_is_refused(server: Server) -> None:
+    alice = await new_account(server.http)
+    base_url = str(server.http.base_url).rstrip("/")
+    port = urlsplit(base_url).port
+    rebound = f"evil.example:{port}"
+    secret = await get_pass(server.http, alice)
+    assert await _handshake_close_code(base_url, secret, rebound, f"http://{rebound}") == ORIGIN_FORBIDDEN
+    own_host = urlsplit(base_url).netloc
+    secret = await get_pass(server.http, alice)
+    assert await _handshake_close_code(base_url, secret, own_host, f"https://{own_host}") == ORIGIN_FORBIDDEN
 
 
 async def test_a_frame_claiming_another_sender_is_sent_as_the_connections_user(server: Server) -> None:

@@ -60,6 +60,23 @@ async def test_direct_chats_need_a_real_other_user(http: httpx.AsyncClient) -> N
         assert_problem(response, 422, code)
 
 
+async def test_user_ids_that_are_routes_or_paths_name_nobody(http: httpx.AsyncClient) -> None:
+    ann, bob = await new_account(http), await new_account(http)
+    # `me` is a word of auth's API (the caller), not an id: no chat with a member called "me".
+    direct = await http.post("/api/chats", json={"kind": "direct", "user_id": "me"}, headers=ann.headers)
+    assert_problem(direct, 422, "user_unknown")
+    group = await http.post(
+        "/api/chats", json={"kind": "group", "title": "g", "member_ids": ["me"]}, headers=ann.headers
+    )
+    assert_problem(group, 422, "user_unknown")
+    for user_id in ["x/", "../users/me", "a?b", "%2e%2e", "a b", bob.user_id + "/"]:
+        body = {"kind": "group", "title": "g", "member_ids": [bob.user_id, user_id]}
+        assert_problem(await http.post("/api/chats", json=body, headers=ann.headers), 422, "invalid_input")
+        direct = await http.post("/api/chats", json={"kind": "direct", "user_id": user_id}, headers=ann.headers)
+        assert_problem(direct, 422, "invalid_input")
+    assert (await chat_list(http, ann))["items"] == []
+
+
 async def test_a_group_is_owned_by_its_creator_and_lists_its_members(http: httpx.AsyncClient) -> None:
     ann, bob, cat = [await new_account(http) for _ in range(3)]
     chat_id = await create_group(http, ann, bob, cat, title="  Book club ")

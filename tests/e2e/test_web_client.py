@@ -433,9 +433,13 @@ async def test_history_loads_upward_on_scroll_to_the_beginning(
     await expect(bob.messages).to_have_count(50)  # the newest page, scrolled to the bottom
     await expect(bob.page.get_by_text("This is the beginning of the chat.")).to_be_hidden()
     scroller = bob.page.get_by_role("log", name="Messages")
-    for loaded in (100, 120):  # each scroll to the top brings the page before
+    for loaded in (100, 120):  # each scroll to the top brings the page before, and one page only
         await scroller.evaluate("el => el.scrollTo(0, 0)")
         await expect(bob.messages).to_have_count(loaded)
+        if loaded == 100:  # the reader stays where they were, so the next page waits for the next scroll
+            await expect(bob.page.get_by_text("Loading earlier messages…")).to_be_hidden()
+            assert await scroller.evaluate("el => el.scrollTop") > 150
+            await expect(bob.messages).to_have_count(100)
     await expect(bob.page.get_by_text("This is the beginning of the chat.")).to_be_visible()
     assert len(history) == 120
     await bob.expect_bodies(history)

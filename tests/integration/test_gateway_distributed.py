@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -212,3 +213,25 @@ async def test_one_client_id_sent_three_times_and_again_on_the_other_gateway_rea
     assert [f["seq"] for f in frames if f["type"] == "message.new"] == [1, 2]
     await a.close()
     await b.close()
+
+
+async def test_a_logout_at_auth_is_known_to_every_process_within_a_second(cluster: Cluster, http: Clients) -> None:
+    alice = await new_account(http.auth, "a")
+    sockets = [await Client.connect(http.g1, alice), await Client.connect(http.g2, alice)]
+    try:
+        logged_out_at = time.monotonic()
+        assert (await http.auth.delete("/auth/sessions/current", headers=alice.headers)).status_code == 204
+        for socket in sockets:  # both gateways close the session's sockets
+            assert (await socket.closed(within=1.5))[0] == 4004
+        assert time.monotonic() - logged_out_at < 1.5
+        for client, path in [
+            (http.messaging, "/api/chats"),
+            (http.g2, "/gateway/passes"),
+            (http.auth, "/auth/users/me"),
+        ]:
+            method = client.post if path == "/gateway/passes" else client.get
+            refused = await method(path, headers=alice.headers)
+            assert (refused.status_code, refused.json()["code"]) == (401, "session_revoked")
+    finally:
+        for socket in sockets:
+            await socket.close()

@@ -74,3 +74,40 @@ def test_library_records_and_tracebacks_are_ecs_lines_too(capsys: pytest.Capture
     [line] = [json.loads(text) for text in capsys.readouterr().err.splitlines()]
     assert (line["message"], line["log.level"], line["service.name"]) == ("it failed", "error", "parlour")
     assert "ValueError: boom" in line["error.stack_trace"]
+
+
+def _fail_with_a_secret_in_scope() -> None:
+    query = "/gateway/ws?pass=local-secret"  # a local variable of the failing frame
+    raise ValueError(f"cannot parse {query[:12]}... pass=message-secret")
+
+
+@pytest.mark.parametrize("log_format", [LogFormat.CONSOLE, LogFormat.JSON])
+def test_a_traceback_shows_no_locals_and_no_credential(
+    capsys: pytest.CaptureFixture[str], log_format: LogFormat
+) -> None:
+    configure_logging("INFO", log_format)
+    try:
+        _fail_with_a_secret_in_scope()
+    except ValueError:
+        structlog.get_logger("parlour.test").exception("failed")
+        logging.getLogger("some.library").exception("failed too")
+    err = capsys.readouterr().err
+    assert "Traceback" in err
+    assert "_fail_with_a_secret_in_scope" in err
+    assert "local-secret" not in err
+    assert "message-secret" not in err
+    assert "─ locals ─" not in err
+
+
+def test_a_clients_invalid_utf8_frame_is_one_info_line_without_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", LogFormat.JSON)
+    try:
+        b"\xff".decode()
+    except UnicodeDecodeError:
+        logging.getLogger("uvicorn.error").exception("Invalid UTF-8 sequence received from client.")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert '"level": "info"' in lines[0]
+    assert "Traceback" not in lines[0]

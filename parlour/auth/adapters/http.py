@@ -7,22 +7,34 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, Field
+from pydantic.config import JsonDict
 
 from parlour.auth.application.handlers import SEARCH_LIMIT_MAX, AuthHandlers, LogIn, SignUp, TokenPair
-from parlour.auth.domain.model import User
+from parlour.auth.domain.model import (
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    USERNAME_MAX_LENGTH,
+    USERNAME_MIN_LENGTH,
+    User,
+)
 from parlour.common.http.security import CurrentPrincipal
 
 _PROBLEM = {"content": {"application/problem+json": {}}, "description": "A problem document (RFC 9457)."}
 
+# The schema states the domain's rules (auth/domain/model.py); the domain enforces them with its own
+# codes (`username_invalid`, …). The looser `max_length` is only the parsing bound at the edge.
+_USERNAME_RULE: JsonDict = {"minLength": USERNAME_MIN_LENGTH, "maxLength": USERNAME_MAX_LENGTH}
+_PASSWORD_RULE: JsonDict = {"minLength": PASSWORD_MIN_LENGTH, "maxLength": PASSWORD_MAX_LENGTH}
+
 
 class SignUpRequest(BaseModel):
-    username: str = Field(max_length=64, examples=["ada"])
-    password: str = Field(max_length=1024)
-    display_name: str | None = Field(default=None, max_length=256)
+    username: str = Field(max_length=64, examples=["ada"], json_schema_extra=_USERNAME_RULE)
+    password: str = Field(max_length=1024, json_schema_extra=_PASSWORD_RULE)
+    display_name: str | None = Field(default=None, max_length=256, json_schema_extra={"maxLength": 64})
 
 
 class LogInRequest(BaseModel):
-    username: str = Field(max_length=64)
+    username: str = Field(max_length=64, json_schema_extra={"maxLength": USERNAME_MAX_LENGTH})
     password: str = Field(max_length=1024)
 
 
@@ -81,7 +93,7 @@ def auth_router(handlers: AuthHandlers, jwks: Any) -> APIRouter:
 
     @router.delete("/sessions", status_code=status.HTTP_204_NO_CONTENT, summary="Log out of every session")
     async def log_out_everywhere(principal: CurrentPrincipal) -> Response:
-        await handlers.log_out_everywhere(principal.user_id)
+        await handlers.log_out_everywhere(principal.user_id, principal.session_id)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/users/me", summary="The authenticated user")

@@ -94,13 +94,14 @@ class SqlSessionRepository(SessionRepository):
             )
         )
 
-    async def revoke_all(self, user_id: str, now: datetime, reason: RevocationReason) -> int:
+    async def revoke_all(self, user_id: str, now: datetime, reason: RevocationReason) -> list[str]:
         result = await self._connection.execute(
             update(sessions)
             .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
             .values(revoked_at=now, revoked_reason=reason.value)
+            .returning(sessions.c.id)
         )
-        return result.rowcount
+        return [str(session_id) for session_id in result.scalars()]
 
     async def add_token(self, token: RefreshToken) -> None:
         await self._connection.execute(

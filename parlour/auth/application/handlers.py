@@ -35,7 +35,8 @@ from parlour.auth.domain.model import (
 )
 from parlour.common.clock import Clock
 from parlour.common.errors import InvalidInput, NotFound, Unavailable
-from parlour.common.ratelimit import RateLimiter
+from parlour.common.ratelimit import GrowingDelay, RateLimiter
+from parlour.common.revocations import Revocations
 
 logger = structlog.get_logger(__name__)
 
@@ -67,8 +68,8 @@ class TokenPair:
 
 @dataclass(frozen=True, slots=True)
 class LoginLimits:
-    per_username: int
-    per_address: int
+    per_username_address: int  # attempts on one username from one address, per window
+    per_address: int  # attempts from one address, whatever the usernames, per window
     window_seconds: float
 
 
@@ -88,15 +89,19 @@ class AuthHandlers:
         events: UserEvents,
         limiter: RateLimiter,
         limits: LoginLimits,
+        delay: GrowingDelay,
         clock: Clock,
         refresh_ttl: timedelta,
+        revocations: Revocations,
     ) -> None:
+        self._revocations = revocations
         self._uow = unit_of_work
         self._hasher = hasher
         self._issuer = issuer
         self._events = events
         self._limiter = limiter
         self._limits = limits
+        self._delay = delay
         self._clock = clock
         self._refresh_ttl = refresh_ttl
         self._decoy_hash: str | None = None
@@ -119,8 +124,21 @@ class AuthHandlers:
         return user
 
     async def log_in(self, command: LogIn) -> TokenPair:
-        """Open a session; the same error for an unknown user and a wrong password."""
-        await self._limit_login(command)
+        """Open a session; the same error for an unknown user and a wrong password.
+
+        Limited per (username, address) and per address; a username's recent failures slow every login
+        to it down (from any address) rather than lock it: the right password always gets in.
+        """
+        name = command.username.strip().lower()[:64]
+        await self._limit_login(command, name)
+        await self._delay.wait(name)
+        try:
+            return await self._check_credentials(command)
+        except InvalidCredentials:
+            await self._delay.failed(name)
+            raise
+
+    async def _check_credentials(self, command: LogIn) -> TokenPair:
         try:
             username = normalize_username(command.username)
         except InvalidInput:
@@ -148,26 +166,30 @@ class AuthHandlers:
             if token.used_at is not None or not await uow.sessions.use_token(token_hash, now):
                 await uow.sessions.save(session.revoke(now, RevocationReason.REFRESH_TOKEN_REUSED))
                 await uow.commit()
+                await self._revocations.revoke([session.id])
                 raise RefreshTokenReused()
             pair = await self._issue_pair(uow, session)
             await uow.commit()
         return pair
 
     async def log_out(self, session_id: str) -> None:
-        """End one session: its refresh tokens stop working."""
+        """End one session: its refresh tokens, access tokens and open sockets stop working."""
         now = self._clock.utcnow()
         async with self._uow() as uow:
             session = await uow.sessions.get(session_id)
             if session is not None:
                 await uow.sessions.save(session.revoke(now, RevocationReason.LOGOUT))
                 await uow.commit()
+        # After the commit, and again on a retried logout: the session ends even if this write failed once.
+        await self._revocations.revoke([session_id])
 
-    async def log_out_everywhere(self, user_id: str) -> int:
-        """End every session of a user; returns how many were active."""
+    async def log_out_everywhere(self, user_id: str, current_session_id: str) -> int:
+        """End every session of a user (the caller's included); returns how many were active."""
         async with self._uow() as uow:
-            count = await uow.sessions.revoke_all(user_id, self._clock.utcnow(), RevocationReason.LOGOUT_ALL)
+            revoked = await uow.sessions.revoke_all(user_id, self._clock.utcnow(), RevocationReason.LOGOUT_ALL)
             await uow.commit()
-        return count
+        await self._revocations.revoke(dict.fromkeys([*revoked, current_session_id]))
+        return len(revoked)
 
     async def get_user(self, user_id: str) -> User:
         """A user by id; `NotFound` if there is none."""
@@ -185,11 +207,11 @@ class AuthHandlers:
         async with self._uow() as uow:
             return await uow.users.search(prefix, min(max(limit, 1), SEARCH_LIMIT_MAX))
 
-    async def _limit_login(self, command: LogIn) -> None:
+    async def _limit_login(self, command: LogIn, name: str) -> None:
         window = self._limits.window_seconds
         await self._limiter.hit(
-            f"user:{command.username.strip().lower()[:64]}",
-            limit=self._limits.per_username,
+            f"user:{name}:address:{command.client_address}",
+            limit=self._limits.per_username_address,
             window=window,
             error=TooManyLoginAttempts,
         )

@@ -54,8 +54,8 @@ class SessionRepository(ABC):
         """Store a session's new state (revocation)."""
 
     @abstractmethod
-    async def revoke_all(self, user_id: str, now: datetime, reason: RevocationReason) -> int:
-        """Revoke every active session of a user; returns how many."""
+    async def revoke_all(self, user_id: str, now: datetime, reason: RevocationReason) -> list[str]:
+        """Revoke every active session of a user; returns their ids."""
 
     @abstractmethod
     async def add_token(self, token: RefreshToken) -> None:

@@ -10,7 +10,9 @@ from enum import StrEnum
 
 from parlour.auth.domain.errors import InvalidDisplayName, InvalidPassword, InvalidUsername
 
-USERNAME_PATTERN = re.compile(r"[a-z0-9_.-]{3,32}")
+USERNAME_MIN_LENGTH = 3
+USERNAME_MAX_LENGTH = 32
+USERNAME_PATTERN = re.compile(rf"[a-z0-9_.-]{{{USERNAME_MIN_LENGTH},{USERNAME_MAX_LENGTH}}}")
 PASSWORD_MIN_LENGTH = 8
 # Bounded so that hashing cost cannot be driven up by a huge password.
 PASSWORD_MAX_LENGTH = 128

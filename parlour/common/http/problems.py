@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from parlour.common import errors
 
@@ -39,6 +40,8 @@ _DEPENDENCY_FAILURES: tuple[type[Exception], ...] = (
     TimeoutError,
 )
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
 _CODE_BY_STATUS = {
     400: "bad_request",
     401: "unauthenticated",
@@ -46,7 +49,7 @@ _CODE_BY_STATUS = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
-    413: "too_large",
+    413: "body_too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
     429: "rate_limited",
@@ -125,7 +128,21 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _CODE_BY_STATUS.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
-    return problem(request, exc.status_code, code, detail, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_methods_of(request))
+    return problem(request, exc.status_code, code, detail, headers)
+
+
+def _methods_of(request: Request) -> list[str]:
+    # Starlette names only the methods of the first route matching the path; a path can have several.
+    # Asked per method, since included routers hide their routes' methods behind `matches`.
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:

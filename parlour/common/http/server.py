@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from parlour.common.settings import Settings
 
@@ -16,19 +18,68 @@ WIRE_FRAME_LIMIT = 2 * 1024 * 1024
 
 
 def server_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
-    """uvicorn's configuration for `app`: uvloop, httptools, the websockets sans-I/O protocol."""
+    """uvicorn's configuration for `app`: uvloop, httptools (with a header deadline), websockets sans-I/O."""
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": header_deadline_protocol(settings.http_header_timeout_seconds),
         "ws": "websockets-sansio",
         "ws_max_size": max(WIRE_FRAME_LIMIT, 2 * settings.gateway_max_frame_bytes),
         # The gateway runs its own keepalive (ping/pong frames it can see); protocol pings would double it.
         "ws_ping_interval": None,
         "log_config": None,
-        "proxy_headers": True,
+        # Forwarded headers say who the client is (login limits count per address): believed only from
+        # the proxies the operator names, never by default (uvicorn's own default trusts loopback).
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies),
+        "timeout_keep_alive": settings.http_keep_alive_seconds,
         "timeout_graceful_shutdown": 10,
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)
+
+
+def header_deadline_protocol(timeout: float) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol, closing a connection whose request headers take over `timeout` s.
+
+    uvicorn times out idle keep-alive connections, but not a connection that never finishes its headers:
+    without this, each half-open socket (connected, silent or mid-header) holds a descriptor for good.
+    The deadline starts when the connection opens and when each further request's first byte arrives;
+    complete headers (a WebSocket upgrade included) stop it.
+    """
+
+    class HeaderDeadlineProtocol(HttpToolsProtocol):
+        _header_deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_header_deadline()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._arm_header_deadline()
+
+        def on_headers_complete(self) -> None:
+            self._disarm_header_deadline()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm_header_deadline()
+            super().connection_lost(exc)
+
+        def _arm_header_deadline(self) -> None:
+            if self._header_deadline is None:
+                self._header_deadline = self.loop.call_later(timeout, self._headers_too_slow)
+
+        def _disarm_header_deadline(self) -> None:
+            if self._header_deadline is not None:
+                self._header_deadline.cancel()
+                self._header_deadline = None
+
+        def _headers_too_slow(self) -> None:
+            self._header_deadline = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderDeadlineProtocol

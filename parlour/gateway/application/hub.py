@@ -8,6 +8,8 @@ Invariants (docs/subsystems/gateway.md):
 * Delivering never awaits: a frame goes into each session's bounded buffer and its writer is woken, so a
   slow socket can only overflow its own buffer, never delay another session.
 * A frame naming a session goes to that session only, and only if it belongs to one of the frame's users.
+* A session of a revoked auth session (logout, logout everywhere, refresh-token reuse) is closed with
+  4004 as soon as `end_auth_sessions` hears of it, its buffered frames dropped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import structlog
@@ -31,6 +34,11 @@ logger = structlog.get_logger(__name__)
 Notify = Callable[[], None]
 RESTART_REASON = "service restart: reconnect and resume"
 RESYNC_REASON = "events may have been lost on the way to this gateway: reconnect and resume"
+REVOKED_REASON = "session_revoked"
+
+# The auth session a connection's pass spoke for, set by the pass redemption in the connection's own task
+# and read by `attach` when the endpoint does not pass it explicitly.
+admitted_auth_session: ContextVar[str | None] = ContextVar("admitted_auth_session", default=None)
 Describe = Callable[[bytes], FrameInfo | None]
 
 
@@ -38,6 +46,7 @@ Describe = Callable[[bytes], FrameInfo | None]
 class _Local:
     session: Session
     notify: Notify  # wakes the connection's writer (and lets it act on a close)
+    auth_session_id: str | None
 
 
 class _KeyedLocks:
@@ -71,6 +80,7 @@ class Hub:
         self._describe = describe
         self._by_id: dict[str, _Local] = {}
         self._by_user: dict[str, dict[str, _Local]] = {}
+        self._by_auth_session: dict[str, dict[str, _Local]] = {}
         self._locks = _KeyedLocks()
         self._empty = asyncio.Event()
         self._empty.set()
@@ -84,16 +94,23 @@ class Hub:
     def user_count(self) -> int:
         return len(self._by_user)
 
-    async def attach(self, session: Session, notify: Notify) -> None:
-        """Register `session`, binding its user's route first if it is the user's first session here."""
+    async def attach(self, session: Session, notify: Notify, auth_session_id: str | None = None) -> None:
+        """Register `session`, binding its user's route first if it is the user's first session here.
+
+        `auth_session_id` (by default the one the connection's pass was redeemed for) is the login the
+        session belongs to: revoking it closes the session.
+        """
+        auth_session_id = auth_session_id or admitted_auth_session.get()
         async with self._locks.hold(session.user_id):
             sessions = self._by_user.get(session.user_id)
             if not sessions:
                 await self._route.bind(user_key(session.user_id))
                 sessions = self._by_user[session.user_id] = {}
-            local = _Local(session, notify)
+            local = _Local(session, notify, auth_session_id)
             sessions[session.id] = local
             self._by_id[session.id] = local
+            if auth_session_id is not None:
+                self._by_auth_session.setdefault(auth_session_id, {})[session.id] = local
             self._empty.clear()
         if self.draining:  # admitted just before the drain began: it goes with the others
             session.close(CloseCode.SERVICE_RESTART, RESTART_REASON, flush=True)
@@ -103,8 +120,10 @@ class Hub:
     async def detach(self, session: Session) -> None:
         """Forget `session`, unbinding its user's route if it was the last one here. Safe to call twice."""
         async with self._locks.hold(session.user_id):
-            if self._by_id.pop(session.id, None) is None:
+            local = self._by_id.pop(session.id, None)
+            if local is None:
                 return
+            self._forget_auth_session(local)
             sessions = self._by_user[session.user_id]
             del sessions[session.id]
             if not sessions:
@@ -150,6 +169,27 @@ class Hub:
                 touched[session.id] = local
                 count += 1
         return count
+
+    def end_auth_sessions(self, auth_session_ids: Iterable[str]) -> int:
+        """Close (4004, dropping what is buffered) every local session of these auth sessions; how many."""
+        count = 0
+        for auth_session_id in auth_session_ids:
+            for local in list(self._by_auth_session.get(auth_session_id, {}).values()):
+                if local.session.closing is None:
+                    local.session.close(CloseCode.SESSION_REVOKED, REVOKED_REASON)
+                    local.notify()
+                    count += 1
+        if count:
+            logger.info("gateway.sessions_revoked", sessions=count)
+        return count
+
+    def _forget_auth_session(self, local: _Local) -> None:
+        if local.auth_session_id is None:
+            return
+        sessions = self._by_auth_session.get(local.auth_session_id, {})
+        sessions.pop(local.session.id, None)
+        if not sessions:
+            self._by_auth_session.pop(local.auth_session_id, None)
 
     def tick(self) -> None:
         """Let every session act on the time (pings, missed pongs, stalled resumes)."""

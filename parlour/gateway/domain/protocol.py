@@ -30,6 +30,7 @@ class CloseCode(IntEnum):
     RESUME_FAILED = 4001  # the resume answer did not come in time or live frames overflowed meanwhile
     PING_TIMEOUT = 4002  # no pong to the server's ping in time
     RESYNC = 4003  # the gateway lost its bus connection, and maybe events with it: reconnect and resume
+    SESSION_REVOKED = 4004  # the login was ended (logout, logout everywhere, token reuse): log in again
     POLICY_VIOLATION = 4008  # repeated malformed, binary or unknown frames
     RATE_LIMITED = 4029  # a flood: frames kept coming past the rate limit
     PASS_REJECTED = 4401  # missing, unknown, expired or reused pass: get a new pass

@@ -61,7 +61,12 @@ def messaging_router(chats: ChatHandlers, messages: MessageHandlers, processor: 
     """Routes under `/api`: chats, members, history, sending, read cursors."""
     router = APIRouter(prefix="/api", tags=["messaging"], responses={"default": _PROBLEM})
 
-    @router.post("/chats", status_code=status.HTTP_201_CREATED, summary="Create a group, or get-or-create a DM")
+    @router.post(
+        "/chats",
+        status_code=status.HTTP_201_CREATED,
+        summary="Create a group, or get-or-create a DM",
+        responses={status.HTTP_200_OK: {"model": ChatOut, "description": "The direct chat existed already."}},
+    )
     async def create_chat(
         principal: CurrentPrincipal, body: CreateChatRequest, request: Request, response: Response
     ) -> ChatOut:

@@ -8,16 +8,19 @@ import json
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
+from parlour.common.ids import ID_PATTERN
 from parlour.messaging.application.ports import ChatCursor, ChatSummary
 from parlour.messaging.domain.errors import InvalidCursor
-from parlour.messaging.domain.model import ChatView, Message, Role
+from parlour.messaging.domain.model import BODY_MAX_CHARACTERS, TITLE_MAX_CHARACTERS, ChatView, Message, Role
 
-Id = Annotated[str, Field(min_length=1, max_length=64)]
-# Generous bounds at the edge (parsing cost); the domain's rules then answer with their own codes.
-Body = Annotated[str, Field(max_length=20_000)]
-Title = Annotated[str, Field(max_length=512)]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
+# Generous bounds at the edge (parsing cost); the domain's rules then answer with their own codes. The
+# schema states the domain's rules (messaging/domain/model.py), so the OpenAPI is as strict as the server.
+Body = Annotated[str, Field(max_length=20_000, json_schema_extra={"minLength": 1, "maxLength": BODY_MAX_CHARACTERS})]
+Title = Annotated[str, Field(max_length=512, json_schema_extra={"minLength": 1, "maxLength": TITLE_MAX_CHARACTERS})]
+ClientId = Annotated[str, Field(max_length=128, json_schema_extra={"maxLength": 64, "pattern": r"^[\x21-\x7e]{1,64}$"})]
 
 
 class DirectChatRequest(BaseModel):
@@ -48,7 +51,7 @@ class ChangeRoleRequest(BaseModel):
 
 
 class SendRequest(BaseModel):
-    client_id: Annotated[str, Field(max_length=128)] | None = Field(
+    client_id: ClientId | None = Field(
         default=None, description="Idempotency key: repeating it returns the original message. Generated if absent."
     )
     body: Body
@@ -58,8 +61,15 @@ class EditRequest(BaseModel):
     body: Body
 
 
+def _a_json_number(value: object) -> object:
+    # JSON Schema's `integer` is any integral number (`7.0` too), never `false` or `"7"`.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("a sequence number is a JSON number")
+    return value
+
+
 class ReadRequest(BaseModel):
-    seq: int = Field(ge=0, le=2**53)
+    seq: Annotated[int, BeforeValidator(_a_json_number)] = Field(ge=0, le=2**53)
 
 
 class MemberOut(BaseModel):

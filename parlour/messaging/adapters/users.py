@@ -7,6 +7,7 @@ from urllib.parse import quote
 import httpx
 
 from parlour.common.errors import Unavailable
+from parlour.common.ids import is_valid_id
 from parlour.messaging.application.ports import ProjectedUser, UserLookup
 from parlour.messaging.domain.messages import OnBehalf
 
@@ -25,8 +26,8 @@ class HttpUserLookup(UserLookup):
         self._auth_url = auth_url
 
     async def find(self, user_id: str, caller: OnBehalf | None) -> ProjectedUser | None:
-        if caller is None:
-            return None
+        if caller is None or not is_valid_id(user_id):
+            return None  # an id outside the rule names nobody, and never becomes part of a URL
         url = f"{self._auth_url.rstrip('/')}/auth/users/{quote(user_id, safe='')}"
         try:
             response = await self._client.get(
@@ -39,4 +40,6 @@ class HttpUserLookup(UserLookup):
         if response.status_code != 200:
             raise Unavailable(f"The auth service answered {response.status_code} about a user id: try again.")
         body = response.json()
+        if body.get("id") != user_id:  # another route answered (`me` is the caller): not this user
+            return None
         return ProjectedUser(body["id"], body["username"], body["display_name"])

@@ -10,7 +10,7 @@ import pytest
 from parlour.common.bus import DeliveryRoute
 from parlour.common.clock import ManualClock
 from parlour.gateway.adapters.codec import frame_info
-from parlour.gateway.application.hub import Hub
+from parlour.gateway.application.hub import Hub, admitted_auth_session
 from parlour.gateway.application.ports import SessionEvents
 from parlour.gateway.domain.protocol import CloseCode, ResumeRequest
 from parlour.gateway.domain.session import Session, SessionLimits
@@ -228,3 +228,30 @@ async def test_a_route_gap_closes_every_session_so_its_client_resumes(hub: Hub) 
         assert close.code.reconnect
     assert woken.count >= 2
     assert not hub.draining, "a resync is no drain: new sessions are still welcome"
+
+
+async def test_ending_an_auth_session_closes_its_sessions_only_and_drops_their_frames(hub: Hub) -> None:
+    laptop, phone, other_login = session("s1", "alice"), session("s2", "alice"), session("s3", "alice")
+    woken = Woken()
+    await hub.attach(laptop, woken, auth_session_id="login-1")
+    await hub.attach(phone, woken, auth_session_id="login-1")
+    await hub.attach(other_login, Woken(), auth_session_id="login-2")
+    hub.deliver(["alice"], None, b'{"type":"typing","chat_id":"c1","user_id":"bob"}')
+    assert hub.end_auth_sessions(["login-1", "unknown-login"]) == 2
+    for ended in (laptop, phone):
+        assert ended.closing is not None
+        assert ended.closing.code is CloseCode.SESSION_REVOKED
+        assert ended.data_to_send() == []  # nothing more reaches a logged-out session
+    assert other_login.closing is None
+    assert hub.end_auth_sessions(["login-1"]) == 0  # already closing: closed once
+    for ended in (laptop, phone):
+        await hub.detach(ended)
+    assert hub.end_auth_sessions(["login-1"]) == 0
+    assert hub.session_count == 1
+
+
+async def test_attach_takes_the_auth_session_from_the_pass_redeemed_in_this_task(hub: Hub) -> None:
+    admitted_auth_session.set("login-9")
+    one = session("s1", "alice")
+    await hub.attach(one, Woken())
+    assert hub.end_auth_sessions(["login-9"]) == 1

@@ -288,6 +288,8 @@ export function conversationView({ store, actions }) {
 
     const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
     const firstBefore = list.firstElementChild;
+    // The oldest message, not the first row: a day separator stays first when its day grows older messages.
+    const oldestBefore = list.querySelector("li[data-seq]");
     const heightBefore = scroller.scrollHeight;
     const topBefore = scroller.scrollTop;
 
@@ -317,7 +319,10 @@ export function conversationView({ store, actions }) {
           ? "This is the beginning of the chat."
           : "No messages yet. Say hello!";
 
-    const prepended = firstBefore && list.firstElementChild !== firstBefore && firstBefore.isConnected;
+    // Older messages came in above: keep the reader where they were, or the top stays in reach and the next
+    // page would load at once (one scroll, two pages).
+    const oldestAfter = list.querySelector("li[data-seq]");
+    const prepended = oldestBefore && oldestAfter !== oldestBefore && oldestBefore.isConnected;
     if (prepended && !atBottom) scroller.scrollTop = topBefore + (scroller.scrollHeight - heightBefore);
     else if (atBottom || !firstBefore) scroller.scrollTop = scroller.scrollHeight;
     renderTyping();
