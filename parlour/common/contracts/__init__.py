@@ -10,7 +10,7 @@ Gateway → messaging (commands, partition key = `chat_id`, or `user_id` for `re
 
 Messaging → gateways (events, routing keys = `user.<id>` of every recipient):
     a `Delivery` batch. Each item names the users it is for and, for an answer to one connection (an ack,
-    a rejection, a sync answer), that session; `frame` is the server→client WebSocket frame, encoded once
+    a rejection, a resume answer), that session; `frame` is the server→client WebSocket frame, encoded once
     by the sender and written to the sockets as it is.
 
 Messaging → services (events, routing keys `messaging.<type>`): `ServiceEvents` (events.py).

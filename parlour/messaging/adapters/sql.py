@@ -348,7 +348,7 @@ _BY_CLIENT_IDS_POSTGRES = (
 
 
 # PostgreSQL takes a batch as arrays and unnests them: one statement and one round trip, where an
-# executemany is a round trip per row (limits.md: unnest 188k rows/s against 5.6k single rows).
+# executemany is a round trip per row (measured on this machine: unnest 188k rows/s, single-row INSERTs 5.6k).
 _MESSAGE_COLUMNS = ("id", "chat_id", "seq", "sender_id", "client_id", "body", "created_at")
 _INSERT_MESSAGES_POSTGRES = text(
     "INSERT INTO messaging_messages (id, chat_id, seq, sender_id, client_id, body, created_at) "

@@ -139,7 +139,8 @@ class MessageHandlers:
         is_author = message.sender_id == command.actor
         enforce(may_delete(_role(members, command.actor), members.kind, is_author=is_author))
         if message.deleted:
-            # Announce again: a re-run after a lost publication must still reach the members.
+            # Announced again: the member who deletes twice (two devices) gets an answer; applying a deletion
+            # twice changes nothing for a client.
             out.append(MessageDeleted(message, members.user_ids))
             return message
         tombstone = message.delete(command.actor, self._clock.utcnow())
@@ -156,8 +157,8 @@ class MessageHandlers:
         assert members is not None
         chat = await uow.chats.get(command.chat_id)
         seq = min(command.seq, chat.last_seq if chat else 0)
-        # Announced even when the cursor was already there: a re-run after a lost publication must still
-        # reach the members, and clients keep the highest `seq` they have seen.
+        # Announced even when the cursor was already there: the sender's other devices learn where it is,
+        # and clients keep the highest `seq` they have seen.
         await uow.members.advance_reads([ReadMove(command.chat_id, command.actor, seq)])
         out.append(ReadCursorMoved(command.chat_id, command.actor, seq, members.user_ids))
 

@@ -3,7 +3,7 @@
 `OutboxRelay.commit` writes one outbox entry (the rendered bus messages of the transaction's lasting
 events) in the same transaction as the work, commits, and publishes the entry at once; the entry is then
 done, and its removal rides along with the next transaction (or the relay's next tick), so the hot path
-pays no transaction of its own for it. Answers to one connection (acks, sync answers, rejections) and
+pays no transaction of its own for it. Answers to one connection (acks, resume answers, rejections) and
 typing change nothing stored: they are published after the commit but never stored, since a client whose
 answer is lost asks again.
 
@@ -14,7 +14,8 @@ What can go wrong, and what happens (docs/subsystems/outbox.md):
    every relay publishes orphans (oldest first, locked against other relays on PostgreSQL) on start-up and
    every `interval` seconds. A restarted process has a new writer id, so its own leftovers are orphans too.
    Members may then get a message twice (clients drop a `seq` they hold): only after such a crash.
-2. The bus refuses a publication. The relay falls behind: from then on it publishes its own entries from
+2. The bus refuses a publication (or anything else stops it, or a commit's outcome is unknown). The relay
+   falls behind: from then on it publishes its own entries from
    the database, oldest first, until none is left, and only then publishes inline again, so order holds.
 3. The transaction rolls back: nothing was stored, nothing is published.
 """
@@ -89,7 +90,10 @@ class OutboxRelay(EventPublisher):
         try:
             await uow.commit()
         except BaseException:
-            self._busy.discard(entry_id or 0)
+            if entry_id is not None:
+                # The commit may have happened though its answer was lost: the database says.
+                self._busy.discard(entry_id)
+                self._fall_behind()
             raise
         self._done.difference_update(removing)
         if self._after_commit is not None:
@@ -116,12 +120,17 @@ class OutboxRelay(EventPublisher):
             return
         try:
             await self._channel.publish(stored, self._ref(entry_id))
-        except ParlourError as error:
-            log.warning("outbox.publish_failed", entry=entry_id, code=error.code)
-            self._behind = True
-            self._wake.set()
+        except BaseException as error:  # whatever stopped it (the bus, a bug, cancellation): the entry stays
+            log.warning("outbox.publish_failed", entry=entry_id, error=f"{type(error).__name__}: {error}")
+            self._fall_behind()
+            if not isinstance(error, Exception):
+                raise
             return
         self._done.add(entry_id)
+
+    def _fall_behind(self) -> None:
+        self._behind = True
+        self._wake.set()
 
     # -- the relay's loop ---------------------------------------------------------------------------
 
@@ -145,8 +154,9 @@ class OutboxRelay(EventPublisher):
                 log.warning("outbox.tick_failed", error=f"{type(error).__name__}: {error}")
 
     async def stop(self) -> None:
-        """Leave the registry (a stopped writer's entries are orphans at once)."""
+        """Remove what was published, then leave the registry (what is left is an orphan at once)."""
         try:
+            await self._remove_done()
             await self._registry.leave(self.writer)
         except Exception as error:
             log.warning("outbox.leave_failed", error=f"{type(error).__name__}: {error}")
@@ -155,13 +165,17 @@ class OutboxRelay(EventPublisher):
         await self._registry.heartbeat(self.writer, self._ttl)
         if self._behind:
             await self._catch_up()
-        if self._done:
-            async with self._uow() as uow:
-                removing = sorted(self._done)
-                await uow.outbox.remove(removing)
-                await uow.commit()
-            self._done.difference_update(removing)
+        await self._remove_done()
         await self._sweep_orphans()
+
+    async def _remove_done(self) -> None:
+        if not self._done:
+            return
+        async with self._uow() as uow:
+            removing = sorted(self._done)
+            await uow.outbox.remove(removing)
+            await uow.commit()
+        self._done.difference_update(removing)
 
     async def _catch_up(self) -> None:
         while True:
@@ -172,7 +186,7 @@ class OutboxRelay(EventPublisher):
                 self._behind = False
                 return
             for entry in waiting:
-                await self._channel.publish(self._channel.unpack(entry.payload), self._ref(entry.id))
+                await self._publish_stored(entry, self._ref(entry.id))
                 self._done.add(entry.id)
             log.info("outbox.caught_up", entries=len(waiting))
 
@@ -189,13 +203,18 @@ class OutboxRelay(EventPublisher):
             log.warning("outbox.orphans_published", entries=len(orphans))
 
     async def _publish_orphans(self, orphans: list[OutboxEntry]) -> None:
+        # On SQLite this holds the write lock while it publishes: rare (after a crash), and the in-memory
+        # bus takes the publications at once.
         for entry in orphans:
-            try:
-                publications = self._channel.unpack(entry.payload)
-            except Exception:  # a bug of ours or a damaged row: it must not hold back every later entry
-                log.exception("outbox.entry_unreadable", entry=entry.id)
-                continue
-            await self._channel.publish(publications, f"orphan.{entry.id}")
+            await self._publish_stored(entry, f"orphan.{entry.id}")
+
+    async def _publish_stored(self, entry: OutboxEntry, ref: str) -> None:
+        try:
+            publications = self._channel.unpack(entry.payload)
+        except Exception:  # a bug of ours or a damaged row: it must not hold back every later entry
+            log.exception("outbox.entry_unreadable", entry=entry.id)
+            return
+        await self._channel.publish(publications, ref)
 
     def _ref(self, entry_id: int) -> str:
         return f"{self.writer}.{entry_id}"
