@@ -263,6 +263,11 @@ async def test_a_gateway_restart_is_survived_with_a_new_pass_and_nothing_missed(
     during = ["sent during the restart 1", "sent during the restart 2"]
     for text in during:
         await ada.send(text)
+    # Release the passes only when the next automatic attempt is seconds away, so it is the click that
+    # reconnects (released earlier, a backoff timer may win and take the button away).
+    await expect(bob.page.get_by_role("status")).to_contain_text(
+        re.compile(r"Reconnecting in ([4-9]|\d\d) s"), timeout=20_000
+    )
     await bob.page.unroute("**/gateway/passes")
     await bob.page.get_by_role("button", name="Retry now").click()
 
