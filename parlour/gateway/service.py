@@ -17,7 +17,7 @@ from parlour.common.ratelimit import RateLimiter
 from parlour.common.service import Infrastructure, ServiceParts
 from parlour.common.settings import Settings
 from parlour.gateway.adapters.bus import BusCommandSink, BusSessionEvents, delivery_handler
-from parlour.gateway.adapters.codec import describe
+from parlour.gateway.adapters.codec import peek_frame
 from parlour.gateway.adapters.http import gateway_router
 from parlour.gateway.adapters.websocket import ConnectionDeps, EndpointConfig, GatewayEndpoint
 from parlour.gateway.application.hub import Hub
@@ -58,7 +58,7 @@ async def build_gateway(infra: Infrastructure, stack: AsyncExitStack) -> Service
         delivery_handler(lambda: hubs[0], metrics.delivered.inc), on_gap=lambda: _resync(hubs[0])
     )
     stack.push_async_callback(route.close)
-    hub = Hub(route, BusSessionEvents(infra.bus, gateway_id(), clock), clock, describe)
+    hub = Hub(route, BusSessionEvents(infra.bus, gateway_id(), clock), clock, peek_frame)
     hubs.append(hub)
 
     ticker = asyncio.create_task(hub.run_ticker(min(TICK_SECONDS, settings.gateway_ping_interval_seconds / 2)))

@@ -18,8 +18,8 @@ import msgspec
 import pytest
 
 from parlour.common.bus.amqp import AmqpMessageBus
-from parlour.common.bus.amqp_routes import AmqpRoute
-from parlour.common.bus.amqp_workers import CommandWorker
+from parlour.common.bus.amqp.routes import AmqpRoute
+from parlour.common.bus.amqp.workers import CommandWorker
 from parlour.common.bus.assignment import partition_of
 from parlour.common.bus.memory import InMemoryMessageBus
 from parlour.common.bus.port import BusMessage, MalformedMessage, MessageBus, ParkedMessage
@@ -494,8 +494,8 @@ async def test_amqp_unbind_removes_the_binding_from_the_broker(bus_env: BusEnv) 
 _GATEWAY = """
 import asyncio, sys
 from parlour.common.bus.amqp import AmqpMessageBus
-from parlour.common.bus.amqp_routes import AmqpRoute
-from parlour.common.bus.amqp_workers import CommandWorker
+from parlour.common.bus.amqp.routes import AmqpRoute
+from parlour.common.bus.amqp.workers import CommandWorker
 from parlour.common.clock import SystemClock
 from parlour.common.kv.memory import InMemoryKeyValueStore
 

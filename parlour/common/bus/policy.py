@@ -53,7 +53,7 @@ def is_malformed(error: BaseException) -> bool:
     return isinstance(error, MalformedMessage | msgspec.DecodeError)
 
 
-def describe(error: BaseException) -> str:
+def error_summary(error: BaseException) -> str:
     """A short, single-line description of `error` for park headers and logs."""
     text = f"{type(error).__name__}: {error}".replace("\n", " ")
     return text[:_MAX_ERROR_CHARS]

@@ -56,6 +56,16 @@ BatchHandler = Callable[[Sequence[BusMessage]], Awaitable[None]]
 GapHandler = Callable[[], Awaitable[None]]
 
 
+def as_batch_handler(handler: Handler) -> BatchHandler:
+    """Adapt a one-message handler to the batch interface (its batches hold one message)."""
+
+    async def handle(messages: Sequence[BusMessage]) -> None:
+        for message in messages:
+            await handler(message)
+
+    return handle
+
+
 class UnroutableError(Unavailable):
     """A message that must reach a queue reached none (for example, no partition queue exists)."""
 

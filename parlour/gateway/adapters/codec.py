@@ -5,7 +5,7 @@ partition key) and leaves the meaning to messaging. A forwarded command's payloa
 struct, so only the declared fields travel: a frame that claims a `user_id` or `sender_id` loses it here,
 and the identity messaging sees is the one the gateway stamps from the connection.
 
-Server frames from messaging are never re-encoded: `describe` reads just `type`, `chat_id`, `seq` (and a
+Server frames from messaging are never re-encoded: `peek_frame` reads just `type`, `chat_id`, `seq` (and a
 `resume.done`'s `chats`) when the session needs them to hold or de-duplicate.
 """
 
@@ -142,7 +142,7 @@ def _explain(text: str, error: msgspec.DecodeError) -> Rejected:
     return Rejected(ErrorCode.INVALID_FRAME, f"{envelope.type}: {error}", client_id)
 
 
-def describe(frame: bytes) -> FrameInfo | None:
+def peek_frame(frame: bytes) -> FrameInfo | None:
     """What the gateway needs to know of a server frame, or None if it is not a JSON object with a type."""
     try:
         peek = _peek_decoder.decode(frame)

@@ -12,9 +12,9 @@ from parlour.gateway.adapters.codec import (
     decode_binary,
     decode_delivery,
     decode_text,
-    describe,
     encode_command,
     encode_session_event,
+    peek_frame,
 )
 from parlour.gateway.domain.protocol import (
     ClientPing,
@@ -107,12 +107,12 @@ def test_binary_frames_are_not_part_of_the_protocol() -> None:
     assert decode_binary(b"x" * (LIMIT + 1), LIMIT).code is ErrorCode.FRAME_TOO_LARGE
 
 
-def test_describe_reads_only_what_hold_and_dedup_need() -> None:
+def test_peek_frame_reads_only_what_hold_and_dedup_need() -> None:
     frame = b'{"type":"message.new","chat_id":"c1","seq":9,"body":"x","sender_id":"u","extra":{"a":[1]}}'
-    assert describe(frame) == FrameInfo("message.new", "c1", 9)
+    assert peek_frame(frame) == FrameInfo("message.new", "c1", 9)
     done = b'{"type":"resume.done","chats":{"c1":9,"c2":0},"truncated":["c3"]}'
-    assert describe(done) == FrameInfo("resume.done", chats={"c1": 9, "c2": 0})
-    assert describe(b"not json") is None
+    assert peek_frame(done) == FrameInfo("resume.done", chats={"c1": 9, "c2": 0})
+    assert peek_frame(b"not json") is None
 
 
 def test_commands_are_stamped_and_carry_the_payload_as_raw_json() -> None:

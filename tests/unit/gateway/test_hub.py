@@ -9,7 +9,7 @@ import pytest
 
 from parlour.common.bus import DeliveryRoute
 from parlour.common.clock import ManualClock
-from parlour.gateway.adapters.codec import describe
+from parlour.gateway.adapters.codec import peek_frame
 from parlour.gateway.application.hub import Hub
 from parlour.gateway.application.ports import SessionEvents
 from parlour.gateway.domain.protocol import CloseCode, ResumeRequest
@@ -76,7 +76,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def hub(route: FakeRoute, events: FakeEvents, clock: ManualClock) -> Hub:
-    return Hub(route, events, clock, describe)
+    return Hub(route, events, clock, peek_frame)
 
 
 def session(session_id: str, user_id: str, limits: SessionLimits | None = None) -> Session:
