@@ -33,23 +33,13 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError, PublishError
 
-from parlour.common.bus import assignment
+from parlour.common.bus import assignment, port
 from parlour.common.bus.amqp import codec, parking, topology
 from parlour.common.bus.amqp.routes import AmqpRoute, AmqpSubscription
 from parlour.common.bus.amqp.topology import Topology
 from parlour.common.bus.amqp.workers import CommandWorker
-from parlour.common.bus.policy import RetryPolicy, error_summary
-from parlour.common.bus.port import (
-    BatchHandler,
-    BusMessage,
-    DeliveryRoute,
-    GapHandler,
-    Handler,
-    MessageBus,
-    ParkedMessage,
-    Subscription,
-    UnroutableError,
-)
+from parlour.common.bus.policy import DEFAULT_RETRY, RetryPolicy, error_summary
+from parlour.common.bus.port import BusMessage, DeliveryRoute, MessageBus, ParkedMessage, Subscription, UnroutableError
 from parlour.common.clock import Clock
 from parlour.common.errors import Unavailable
 from parlour.common.kv.port import KeyValueStore
@@ -117,8 +107,7 @@ class AmqpMessageBus(MessageBus):
         kv: KeyValueStore,
         clock: Clock,
         partitions: int = 16,
-        max_attempts: int = 5,
-        retry_base_delay: float = 0.2,
+        policy: RetryPolicy = DEFAULT_RETRY,
         prefetch: int = 256,
         route_expires_ms: int = 10_000,
         publish_timeout: float = 5.0,
@@ -127,7 +116,7 @@ class AmqpMessageBus(MessageBus):
     ) -> AmqpMessageBus:
         """Connect, declare the topology of `namespace`, and keep the connection up until `close()`."""
         bus = cls(
-            url, namespace=namespace, kv=kv, clock=clock, policy=RetryPolicy(max_attempts, retry_base_delay),
+            url, namespace=namespace, kv=kv, clock=clock, policy=policy,
             partitions=partitions, prefetch=prefetch, route_expires_ms=route_expires_ms,
             publish_timeout=publish_timeout, assignment_interval=assignment_interval, worker_ttl=worker_ttl,
         )  # fmt: skip
@@ -145,7 +134,7 @@ class AmqpMessageBus(MessageBus):
         partition = assignment.partition_of(partition_key, self.topology.partitions)
         await self.publish_raw(self.topology.commands, str(partition), codec.encode(message), mandatory=True)
 
-    async def consume_commands(self, handler: BatchHandler, *, max_batch: int = 1) -> Subscription:
+    async def consume_commands(self, handler: port.BatchHandler, *, max_batch: int = 1) -> Subscription:
         await self._wait_ready(asyncio.get_running_loop().time() + self._publish_timeout)
         interval, ttl = self._assignment
         worker = CommandWorker(
@@ -169,12 +158,12 @@ class AmqpMessageBus(MessageBus):
                 headers[codec.FANOUT] = "1"
             await self.publish_raw(self.topology.events, keys[0], codec.encode(message, headers), mandatory=False)
 
-    async def open_route(self, handler: Handler, *, on_gap: GapHandler | None = None) -> DeliveryRoute:
+    async def open_route(self, handler: port.Handler, *, on_gap: port.GapHandler | None = None) -> DeliveryRoute:
         route = AmqpRoute(self, handler, expires_ms=self._route_expires_ms, forget=self._forget, on_gap=on_gap)
         await self._register(route)
         return route
 
-    async def subscribe(self, name: str, routing_keys: Sequence[str], handler: Handler) -> Subscription:
+    async def subscribe(self, name: str, routing_keys: Sequence[str], handler: port.Handler) -> Subscription:
         subscription = AmqpSubscription(self, name, routing_keys, handler, forget=self._forget)
         self._service_queues.add(subscription.queue_name)
         await self._register(subscription)

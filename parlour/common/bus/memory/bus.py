@@ -30,7 +30,7 @@ import structlog
 from parlour.common.bus import assignment
 from parlour.common.bus.background import TaskSet
 from parlour.common.bus.memory.parts import Envelope, Mailbox, RouteTable
-from parlour.common.bus.policy import RetryPolicy, error_summary
+from parlour.common.bus.policy import DEFAULT_RETRY, RetryPolicy, error_summary
 from parlour.common.bus.port import (
     BatchHandler,
     BusMessage,
@@ -100,13 +100,12 @@ class InMemoryMessageBus(MessageBus):
         clock: Clock,
         *,
         partitions: int = 16,
-        max_attempts: int = 5,
-        retry_base_delay: float = 0.2,
+        policy: RetryPolicy = DEFAULT_RETRY,
         queue_limit: int = 10_000,
         publish_timeout: float = 5.0,
     ) -> None:
         self._clock = clock
-        self._policy = RetryPolicy(max_attempts, retry_base_delay)
+        self._policy = policy
         self._queue_limit = queue_limit
         self._publish_timeout = publish_timeout
         self._partitions = [Mailbox(f"cmd.{index}", queue_limit) for index in range(partitions)]
