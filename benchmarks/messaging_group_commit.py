@@ -4,8 +4,8 @@ Pre-loads N `message.send` commands for one chat onto the bus, then starts one m
 given `max_batch` and times until the last ack is delivered. Every command is a real send: authorised,
 seq assigned, stored, committed, then published as a delivery (one per batch).
 
-    .venv/bin/python bench/messaging_group_commit.py --backend memory-sqlite
-    .venv/bin/python bench/messaging_group_commit.py --backend amqp-postgres
+    .venv/bin/python benchmarks/messaging_group_commit.py --backend memory-sqlite
+    .venv/bin/python benchmarks/messaging_group_commit.py --backend amqp-postgres
 
 Results are written down in docs/benchmarks.md ("Messaging group commit").
 """
@@ -21,7 +21,7 @@ import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import httpx
 import msgspec
 
