@@ -1,4 +1,4 @@
-"""The message bus port: how services talk (DESIGN.md, "Message flow").
+"""The message bus port: how services talk (docs/architecture.md, "Message flow").
 
 Three ways a message travels, each with the same failure rules:
 

@@ -1,4 +1,4 @@
-"""Sharing the command partitions among worker processes (DESIGN.md, "Known traps").
+"""Sharing the command partitions among worker processes (docs/architecture.md, "Known traps").
 
 Single active consumer alone does not balance: the first worker to subscribe would be active on every
 partition queue. So each worker consumes only its share:
