@@ -84,9 +84,6 @@ class Hub:
     def user_count(self) -> int:
         return len(self._by_user)
 
-    def sessions_of(self, user_id: str) -> list[Session]:
-        return [local.session for local in self._by_user.get(user_id, {}).values()]
-
     async def attach(self, session: Session, notify: Notify) -> None:
         """Register `session`, binding its user's route first if it is the user's first session here."""
         async with self._locks.hold(session.user_id):
