@@ -1,7 +1,7 @@
 """The gateway's own fan-out: deliveries/s from one group's messages to its members' sockets, with and
 without `batch` frames (several waiting frames written as one WebSocket message).
 
-    .venv/bin/python benchmarks/ws_gateway_fanout.py [--members 300] [--messages 300]
+    .venv/bin/python -m benchmarks.ws_gateway_fanout [--members 300] [--messages 300]
 
 One `parlour run` process (the real CLI: uvloop, httptools, websockets-sansio, in-memory bus, SQLite).
 A group of `--members`; each member holds one WebSocket in a separate client process (picows, counting
