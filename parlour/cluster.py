@@ -7,8 +7,9 @@ deploy/nginx.conf unchanged in front. The children read the same `PARLOUR_*` env
 the working directory) as this process; only mode, port and the auth URL are set per child.
 
 Everything lives in a run folder: NGINX's main configuration and the two files deploy/nginx.conf
-includes, one log file per process, `cluster.json` (every process's name, service, port and pid) for
-tools and tests, and `prometheus/targets/parlour.json`, the file_sd targets deploy/prometheus.yml reads
+includes, one log file per process, `<run folder>/cluster.json` (every process's name, service, port and
+pid) for tools and tests, and `<run folder>/prometheus/targets/parlour.json`, the file_sd targets
+deploy/prometheus.yml reads
 when it is copied into `prometheus/`. Stopping (SIGINT or SIGTERM) goes front to back: NGINX, gateways
 (which drain), web, messaging, auth; a process that outlives its grace is killed.
 """
@@ -29,7 +30,8 @@ from pathlib import Path
 
 import httpx
 
-NGINX_CONF = Path(__file__).resolve().parent.parent / "deploy" / "nginx.conf"
+# The site file ships in the package (deploy/nginx.conf in the checkout is a link to it).
+NGINX_CONF = Path(__file__).resolve().parent / "deploy" / "nginx.conf"
 READY_TIMEOUT = 60.0
 STOP_GRACE = 20.0
 # Order of stopping: the front first, so no new request reaches a process that is going away.
@@ -64,7 +66,8 @@ def free_port() -> int:
 
 
 def upstreams_conf(ports: Mapping[str, list[int]]) -> str:
-    """`parlour/upstreams.conf` for deploy/nginx.conf: one block per service, one server per process."""
+    """`<run folder>/parlour/upstreams.conf` for deploy/nginx.conf: one block per service, one server per
+    process."""
     lines = []
     for service, service_ports in ports.items():
         balance = "least_conn; " if service == "gateway" else ""

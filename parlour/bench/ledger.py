@@ -1,7 +1,7 @@
 """The correctness checker: what was sent, what was acknowledged, what each member received, in which order.
 
 Every scenario feeds one `DeliveryLedger` per worker process; the coordinator merges them and asks for a
-`Verdict`. The rules are the product's guarantees (DESIGN.md, "Guarantees"):
+`Verdict`. The rules are the product's guarantees (docs/architecture.md, "Guarantees"):
 
 - every sent message is acknowledged, once, and no two messages of a chat share a `seq`;
 - `seq` of a chat runs 1, 2, 3 … with no gap (for chats the run created);

@@ -2,7 +2,7 @@
 
 A dialect turns a received text frame into events (and protocol replies to send back), and builds the
 frames the scenarios send. `ParlourDialect` speaks docs/protocol.md; the two peer dialects speak the
-peers under bench/peers/ (a FastAPI broadcast server and a python-socketio room server), mapping their
+peers under parlour/bench/peers/ (a FastAPI broadcast server and a python-socketio room server), mapping their
 messages onto the same events so one scenario drives all three. Differences in what is measured:
 
 - Parlour assigns `seq` on the server and acknowledges each message after it is persisted; a peer
@@ -198,7 +198,7 @@ class _PeerMessages:
 
 
 class BroadcastDialect(_PeerMessages):
-    """bench/peers/fastapi_broadcast.py: every text frame a client sends goes to every connection."""
+    """parlour/bench/peers/fastapi_broadcast.py: every text frame a client sends goes to every connection."""
 
     def ws_path(self, ticket: str | None) -> str:
         return "/ws"
@@ -217,7 +217,7 @@ class BroadcastDialect(_PeerMessages):
 
 
 class SocketIODialect(_PeerMessages):
-    """bench/peers/socketio_rooms.py over Engine.IO 4 / Socket.IO 5 on a plain WebSocket."""
+    """parlour/bench/peers/socketio_rooms.py over Engine.IO 4 / Socket.IO 5 on a plain WebSocket."""
 
     ROOM = "bench"
 

@@ -19,11 +19,12 @@ from parlour.bench.profiling import Profiler
 from parlour.bench.protocol import DIALECTS
 from parlour.bench.result import BenchResult
 from parlour.bench.stats import LatencyHistogram
-from parlour.bench.target import REPO_ROOT, Target
+from parlour.bench.target import Target
 from parlour.bench.worker import ClientSpec, ConnectReport, WorkerPlan, WorkerReport
 
 SATURATED_CPU_PERCENT = 90.0
 VERSIONED = ("picows", "websockets", "uvicorn", "fastapi", "msgspec", "python-socketio", "aio-pika", "asyncpg")
+_HERE = Path(__file__).resolve().parent  # parlour/bench/, inside the package
 
 
 class ScenarioError(RuntimeError):
@@ -217,17 +218,23 @@ class Session:
 
 
 def _commit() -> str:
+    """The commit of the code under measurement, when it runs from a git checkout of Parlour."""
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-            cwd=REPO_ROOT,
+            ["git", "rev-parse", "--short", "HEAD", "--show-prefix"],  # noqa: S607
+            cwd=_HERE,
             capture_output=True,
             text=True,
             check=False,
         )
     except OSError:
         return "unknown"
-    return head.stdout.strip() or "unknown"
+    lines = head.stdout.split()  # the prefix and the commit, in git's order
+    # An installed wheel may sit inside some other repository: only our own checkout's commit counts.
+    if head.returncode != 0 or "parlour/bench/" not in lines or len(lines) != 2:
+        return "unknown"
+    lines.remove("parlour/bench/")
+    return lines[0]
 
 
 def split(items: list[Any], parts: int) -> list[list[Any]]:

@@ -26,10 +26,9 @@ import httpx
 
 from parlour.bench.accounts import Endpoints
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PEERS = {
-    "fastapi-peer": ("fastapi", "bench.peers.fastapi_broadcast:app"),
-    "socketio-peer": ("socketio", "bench.peers.socketio_rooms:app"),
+    "fastapi-peer": ("fastapi", "parlour.bench.peers.fastapi_broadcast:app"),
+    "socketio-peer": ("socketio", "parlour.bench.peers.socketio_rooms:app"),
 }
 TOPOLOGIES = ("embedded", "distributed", *PEERS)
 START_TIMEOUT = 60.0
@@ -85,7 +84,7 @@ class _Processes:
         """Start one process; `wait_ready` it later (several start-ups then overlap)."""
         log = (self.log_dir / f"{name}.log").open("wb")
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+            argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=self.log_dir
         )
         log.close()
         self.running.append((name, process))
@@ -169,7 +168,7 @@ def distributed(messaging: int = 1, gateways: int = 1, log_level: str = "WARNING
             [sys.executable, "-m", "parlour", "migrate"],
             env={**os.environ, **env},
             check=True,
-            cwd=REPO_ROOT,
+            cwd=workdir,
             capture_output=True,
         )
         api_ports = [free_port() for _ in range(messaging)]
@@ -196,7 +195,7 @@ def distributed(messaging: int = 1, gateways: int = 1, log_level: str = "WARNING
 
 @contextmanager
 def peer(kind: str) -> Iterator[Target]:
-    """One of bench/peers/, under uvicorn with Parlour's stack: uvloop, httptools, websockets-sansio."""
+    """One of parlour/bench/peers/, under uvicorn with Parlour's stack: uvloop, httptools, websockets-sansio."""
     dialect, app = PEERS[kind]
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="parlour-bench-")))

@@ -1,7 +1,7 @@
 """structlog set-up: readable lines in a terminal, JSON in production, context bound through contextvars.
 
 JSON lines carry Elastic Common Schema (ECS) field names, so Filebeat or Vector ship them to
-Elasticsearch/OpenSearch without a mapping of their own (deploy/vector.toml, deploy/filebeat.yml). What
+Elasticsearch/OpenSearch without a mapping of their own (deploy/filebeat.yml). What
 each level logs, and the field names, are written down in docs/logging.md.
 """
 

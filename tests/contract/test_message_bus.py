@@ -18,10 +18,11 @@ import msgspec
 import pytest
 
 from parlour.common.bus.amqp import AmqpMessageBus
-from parlour.common.bus.amqp_routes import AmqpRoute
-from parlour.common.bus.amqp_workers import CommandWorker
+from parlour.common.bus.amqp.routes import AmqpRoute
+from parlour.common.bus.amqp.workers import CommandWorker
 from parlour.common.bus.assignment import partition_of
 from parlour.common.bus.memory import InMemoryMessageBus
+from parlour.common.bus.policy import RetryPolicy
 from parlour.common.bus.port import BusMessage, MalformedMessage, MessageBus, ParkedMessage
 from parlour.common.clock import SystemClock
 from parlour.common.errors import Unavailable
@@ -53,8 +54,8 @@ class BusEnv:
 
 async def connect_amqp(namespace: str, kv: InMemoryKeyValueStore) -> AmqpMessageBus:
     return await AmqpMessageBus.connect(
-        services.AMQP_URL, namespace=namespace, kv=kv, clock=SystemClock(), max_attempts=MAX_ATTEMPTS,
-        retry_base_delay=0.02, assignment_interval=0.2, worker_ttl=2.0, publish_timeout=10.0,
+        services.AMQP_URL, namespace=namespace, kv=kv, clock=SystemClock(), policy=RetryPolicy(MAX_ATTEMPTS, 0.02),
+        assignment_interval=0.2, worker_ttl=2.0, publish_timeout=10.0,
     )  # fmt: skip
 
 
@@ -63,7 +64,7 @@ async def bus_env(request: pytest.FixtureRequest) -> AsyncIterator[BusEnv]:
     kv = InMemoryKeyValueStore(SystemClock())
     namespace = services.unique_namespace()
     if request.param == "memory":
-        memory = InMemoryMessageBus(SystemClock(), max_attempts=MAX_ATTEMPTS, retry_base_delay=0.02)
+        memory = InMemoryMessageBus(SystemClock(), policy=RetryPolicy(MAX_ATTEMPTS, 0.02))
         env = BusEnv("memory", memory, namespace, kv)
         yield env
         await memory.close()
@@ -494,14 +495,15 @@ async def test_amqp_unbind_removes_the_binding_from_the_broker(bus_env: BusEnv) 
 _GATEWAY = """
 import asyncio, sys
 from parlour.common.bus.amqp import AmqpMessageBus
-from parlour.common.bus.amqp_routes import AmqpRoute
-from parlour.common.bus.amqp_workers import CommandWorker
+from parlour.common.bus.amqp.routes import AmqpRoute
+from parlour.common.bus.amqp.workers import CommandWorker
+from parlour.common.bus.policy import RetryPolicy
 from parlour.common.clock import SystemClock
 from parlour.common.kv.memory import InMemoryKeyValueStore
 
 async def main() -> None:
     bus = await AmqpMessageBus.connect(sys.argv[1], namespace=sys.argv[2], kv=InMemoryKeyValueStore(SystemClock()),
-                                       clock=SystemClock(), max_attempts=int(sys.argv[3]), retry_base_delay=0.02)
+                                       clock=SystemClock(), policy=RetryPolicy(int(sys.argv[3]), 0.02))
     async def handle(message): pass
     route = await bus.open_route(handle)
     await route.bind("user.1")

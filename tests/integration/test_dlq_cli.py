@@ -11,6 +11,7 @@ import pytest
 
 from parlour.common.bus import BusMessage
 from parlour.common.bus.amqp import AmqpMessageBus
+from parlour.common.bus.policy import RetryPolicy
 from parlour.common.clock import SystemClock
 from parlour.common.kv.memory import InMemoryKeyValueStore
 from tests import services
@@ -26,7 +27,7 @@ async def test_a_parked_command_is_listed_and_replayed_to_a_healthy_consumer(tmp
     namespace = services.unique_namespace()
     bus = await AmqpMessageBus.connect(
         services.AMQP_URL, namespace=namespace, kv=InMemoryKeyValueStore(SystemClock()), clock=SystemClock(),
-        max_attempts=1, retry_base_delay=0.01,
+        policy=RetryPolicy(1, 0.01),
     )  # fmt: skip
     env = parlour_env(PARLOUR_NAMESPACE=namespace, PARLOUR_AMQP_URL=services.AMQP_URL)
     try:

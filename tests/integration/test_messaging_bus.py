@@ -23,6 +23,7 @@ import pytest
 from parlour.common.bus import BusMessage, MessageBus
 from parlour.common.bus.amqp import AmqpMessageBus
 from parlour.common.bus.memory import InMemoryMessageBus
+from parlour.common.bus.policy import RetryPolicy
 from parlour.common.clock import SystemClock
 from parlour.common.contracts import COMMANDS, ClientCommand, CommandBatch, Delivery, user_key
 from parlour.common.db import create_engine, migrate
@@ -84,13 +85,13 @@ class Rig:
 
 async def _open_bus(impl: str, namespace: str, stack: AsyncExitStack) -> MessageBus:
     if impl == "memory":
-        memory = InMemoryMessageBus(SystemClock(), max_attempts=3, retry_base_delay=0.02)
+        memory = InMemoryMessageBus(SystemClock(), policy=RetryPolicy(3, 0.02))
         stack.push_async_callback(memory.close)
         return memory
     services.require("rabbitmq")
     amqp = await AmqpMessageBus.connect(
         services.AMQP_URL, namespace=namespace, kv=InMemoryKeyValueStore(SystemClock()), clock=SystemClock(),
-        max_attempts=3, retry_base_delay=0.02,
+        policy=RetryPolicy(3, 0.02),
     )  # fmt: skip
     stack.push_async_callback(amqp.close)
     stack.push_async_callback(amqp.delete_topology)

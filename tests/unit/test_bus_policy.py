@@ -5,9 +5,9 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from parlour.common.bus.amqp import _fanout_chunks
-from parlour.common.bus.amqp_codec import user_headers
-from parlour.common.bus.policy import RetryPolicy, describe, is_malformed
+from parlour.common.bus.amqp.bus import _fanout_chunks
+from parlour.common.bus.amqp.codec import user_headers
+from parlour.common.bus.policy import RetryPolicy, error_summary, is_malformed
 from parlour.common.bus.port import MalformedMessage
 
 
@@ -31,7 +31,7 @@ def test_malformed_means_it_can_never_succeed() -> None:
 
 
 def test_an_error_description_is_one_short_line() -> None:
-    text = describe(RuntimeError("line one\nline two" + "x" * 5000))
+    text = error_summary(RuntimeError("line one\nline two" + "x" * 5000))
     assert text.startswith("RuntimeError: line one line two")
     assert "\n" not in text
     assert len(text) <= 1000

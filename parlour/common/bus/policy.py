@@ -48,12 +48,16 @@ class RetryPolicy:
         return tuple(self.delay_ms(attempt) for attempt in range(1, self.max_attempts))
 
 
+# The policy of a bus built without one: five attempts, waiting 0.2, 0.4, 0.8 and 1.6 s between them.
+DEFAULT_RETRY = RetryPolicy()
+
+
 def is_malformed(error: BaseException) -> bool:
     """A message that failed this way will fail every time: retrying it is pointless."""
     return isinstance(error, MalformedMessage | msgspec.DecodeError)
 
 
-def describe(error: BaseException) -> str:
+def error_summary(error: BaseException) -> str:
     """A short, single-line description of `error` for park headers and logs."""
     text = f"{type(error).__name__}: {error}".replace("\n", " ")
     return text[:_MAX_ERROR_CHARS]

@@ -1,4 +1,4 @@
-"""The message bus port: how services talk (DESIGN.md, "Message flow").
+"""The message bus port: how services talk (docs/architecture.md, "Message flow").
 
 Three ways a message travels, each with the same failure rules:
 
@@ -55,6 +55,16 @@ class ParkedMessage:
 Handler = Callable[[BusMessage], Awaitable[None]]
 BatchHandler = Callable[[Sequence[BusMessage]], Awaitable[None]]
 GapHandler = Callable[[], Awaitable[None]]
+
+
+def as_batch_handler(handler: Handler) -> BatchHandler:
+    """Adapt a one-message handler to the batch interface (its batches hold one message)."""
+
+    async def handle(messages: Sequence[BusMessage]) -> None:
+        for message in messages:
+            await handler(message)
+
+    return handle
 
 
 class UnroutableError(Unavailable):

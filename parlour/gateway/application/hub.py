@@ -39,7 +39,7 @@ REVOKED_REASON = "session_revoked"
 # The auth session a connection's pass spoke for, set by the pass redemption in the connection's own task
 # and read by `attach` when the endpoint does not pass it explicitly.
 admitted_auth_session: ContextVar[str | None] = ContextVar("admitted_auth_session", default=None)
-Describe = Callable[[bytes], FrameInfo | None]
+PeekFrame = Callable[[bytes], FrameInfo | None]
 
 
 @dataclass(slots=True)
@@ -73,11 +73,11 @@ class _KeyedLocks:
 class Hub:
     """Registers sessions, keeps user routes bound, and fans delivered frames out to local sessions."""
 
-    def __init__(self, route: DeliveryRoute, events: SessionEvents, clock: Clock, describe: Describe) -> None:
+    def __init__(self, route: DeliveryRoute, events: SessionEvents, clock: Clock, peek_frame: PeekFrame) -> None:
         self._route = route
         self._events = events
         self._clock = clock
-        self._describe = describe
+        self._peek_frame = peek_frame
         self._by_id: dict[str, _Local] = {}
         self._by_user: dict[str, dict[str, _Local]] = {}
         self._by_auth_session: dict[str, dict[str, _Local]] = {}
@@ -153,7 +153,7 @@ class Hub:
         return count
 
     def _hand(self, user_ids: Sequence[str], session_id: str | None, frame: bytes, touched: dict[str, _Local]) -> int:
-        info = _LazyInfo(frame, self._describe)
+        info = _LazyInfo(frame, self._peek_frame)
         if session_id is not None:
             local = self._by_id.get(session_id)
             if local is None or local.session.user_id not in user_ids:
@@ -240,16 +240,16 @@ class Hub:
 class _LazyInfo:
     """A frame's `FrameInfo`, decoded at most once and only if some session needs it."""
 
-    __slots__ = ("_describe", "_done", "_frame", "_info")
+    __slots__ = ("_done", "_frame", "_info", "_peek_frame")
 
-    def __init__(self, frame: bytes, describe: Describe) -> None:
+    def __init__(self, frame: bytes, peek_frame: PeekFrame) -> None:
         self._frame = frame
-        self._describe = describe
+        self._peek_frame = peek_frame
         self._info: FrameInfo | None = None
         self._done = False
 
     def get(self) -> FrameInfo | None:
         if not self._done:
-            self._info = self._describe(self._frame)
+            self._info = self._peek_frame(self._frame)
             self._done = True
         return self._info

@@ -56,10 +56,6 @@ class ResumeGate:
         """Whether `admit` reads the frame's info (a resume is in flight, or one has completed)."""
         return self._held is not None or bool(self._included)
 
-    @property
-    def held_count(self) -> int:
-        return 0 if self._held is None else len(self._held)
-
     def begin(self, now: float) -> bool:
         """Start holding; False if a resume is already in flight."""
         if self._held is not None:

@@ -46,6 +46,7 @@ from parlour.messaging.domain.messages import (
 _PROBLEM = {"content": {"application/problem+json": {}}, "description": "A problem document (RFC 9457)."}
 ChatId = Annotated[str, Path(max_length=64)]
 UserId = Annotated[str, Path(max_length=64)]
+MessageId = Annotated[str, Path(max_length=64)]
 Seq = Annotated[int | None, Query(ge=0, le=2**53)]
 
 
@@ -143,12 +144,14 @@ def messaging_router(chats: ChatHandlers, messages: MessageHandlers, processor: 
         return MessageOut.of(message)
 
     @router.patch("/chats/{chat_id}/messages/{message_id}", summary="Edit one of my messages")
-    async def edit(principal: CurrentPrincipal, chat_id: ChatId, message_id: UserId, body: EditRequest) -> MessageOut:
+    async def edit(
+        principal: CurrentPrincipal, chat_id: ChatId, message_id: MessageId, body: EditRequest
+    ) -> MessageOut:
         command = EditMessage(principal.user_id, chat_id, message_id, body.body)
         return MessageOut.of(await processor.execute(command))
 
     @router.delete("/chats/{chat_id}/messages/{message_id}", summary="Delete a message (leaves a tombstone)")
-    async def delete(principal: CurrentPrincipal, chat_id: ChatId, message_id: UserId) -> MessageOut:
+    async def delete(principal: CurrentPrincipal, chat_id: ChatId, message_id: MessageId) -> MessageOut:
         return MessageOut.of(await processor.execute(DeleteMessage(principal.user_id, chat_id, message_id)))
 
     @router.post("/chats/{chat_id}/read", status_code=status.HTTP_204_NO_CONTENT, summary="Mark read up to seq")

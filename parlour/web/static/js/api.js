@@ -215,7 +215,7 @@ export class Api {
       const params = new URLSearchParams({ limit: "100" });
       if (cursor) params.set("cursor", cursor);
       const data = await this.request("GET", `/api/chats?${params}`);
-      all.push(...(Array.isArray(data) ? data : data.items));
+      all.push(...data.items);
       cursor = data.next_cursor;
       if (!cursor) break;
     }
@@ -239,7 +239,7 @@ export class Api {
     if (afterSeq !== undefined) params.set("after_seq", String(afterSeq));
     if (beforeSeq !== undefined) params.set("before_seq", String(beforeSeq));
     const data = await this.request("GET", `/api/chats/${encodeURIComponent(chatId)}/messages?${params}`);
-    return Array.isArray(data) ? { items: data, hasMore: data.length >= limit } : { items: data.items, hasMore: data.has_more };
+    return { items: data.items, hasMore: data.has_more };
   }
 
   markRead(chatId, seq) {

@@ -4,7 +4,7 @@
 import { Api, ApiError } from "./api.js";
 import { Connection, Status } from "./connection.js";
 import { h } from "./dom.js";
-import { Store } from "./store.js";
+import { Store, messageFromRest } from "./store.js";
 import { authView } from "./views/auth.js";
 import { bannerView } from "./views/banner.js";
 import { conversationView } from "./views/conversation.js";
@@ -111,7 +111,7 @@ function skipToComposer(event) {
 function openCreated(chat) {
   store.upsertChat(chat);
   fetchMissingUsers();
-  location.hash = `#/chat/${encodeURIComponent(chat.id ?? chat.chat_id)}`;
+  location.hash = `#/chat/${encodeURIComponent(chat.id)}`;
 }
 
 async function logOut() {
@@ -236,7 +236,7 @@ async function catchUp(chatId) {
       const chat = store.chats.get(chatId);
       if (!chat) return;
       const { items, hasMore } = await api.messages(chatId, { afterSeq: chat.syncedSeq, limit: CATCH_UP_PAGE });
-      store.addMessages(chatId, items, { live: true });
+      store.addMessages(chatId, items.map(messageFromRest), { live: true });
       if (!hasMore) return;
     }
     store.resetHistory(chatId, (await api.chat(chatId)).last_seq);
@@ -285,7 +285,7 @@ const actions = {
     try {
       const page = await api.messages(chatId, { beforeSeq, limit: HISTORY_PAGE });
       chat.loadingOlder = false;
-      store.addOlder(chatId, page.items, page.hasMore);
+      store.addOlder(chatId, page.items.map(messageFromRest), page.hasMore);
     } catch {
       chat.loadingOlder = false;
       setTimeout(() => store.emit("messages", { chatId }), 3_000); // try again a little later

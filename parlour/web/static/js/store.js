@@ -12,24 +12,94 @@ function time(value) {
   return value ? toDate(value).getTime() : 0;
 }
 
-export function normalizeMessage(raw, chatId) {
+// Each reader below takes the one shape its source has: REST bodies as the OpenAPI schema at /docs gives
+// them (parlour/messaging/adapters/schemas.py), WebSocket frames as docs/protocol.md lists them. A field
+// that is not where the contract puts it is a bug to see, not a variant to guess.
+
+// A message of the REST API (`MessageOut`: history pages, POST .../messages).
+export function messageFromRest(raw) {
   return {
-    id: raw.message_id ?? raw.id,
-    chatId: raw.chat_id ?? chatId,
+    id: raw.id,
+    chatId: raw.chat_id,
     seq: raw.seq,
     senderId: raw.sender_id,
-    clientId: raw.client_id ?? null,
-    body: raw.body ?? raw.preview ?? "",
-    createdAt: raw.created_at ?? new Date().toISOString(),
-    editedAt: raw.edited_at ?? null,
-    deleted: Boolean(raw.deleted ?? raw.deleted_at),
+    clientId: raw.client_id,
+    body: raw.body,
+    createdAt: raw.created_at,
+    editedAt: raw.edited_at,
+    deleted: raw.deleted,
   };
 }
 
-function memberIdsOf(raw) {
-  if (Array.isArray(raw.members)) return raw.members.map((m) => (typeof m === "string" ? m : m.user_id ?? m.id));
-  if (Array.isArray(raw.member_ids)) return raw.member_ids;
-  return null;
+// A `message.new` frame (which carries no client_id: the sender's ack does).
+export function messageFromFrame(frame) {
+  return {
+    id: frame.message_id,
+    chatId: frame.chat_id,
+    seq: frame.seq,
+    senderId: frame.sender_id,
+    clientId: null,
+    body: frame.body,
+    createdAt: frame.created_at,
+    editedAt: frame.edited_at,
+    deleted: frame.deleted,
+  };
+}
+
+// The last message of a chat-list entry (`MessagePreview`: a preview instead of the body).
+function messageFromPreview(raw, chatId) {
+  return {
+    id: raw.id,
+    chatId,
+    seq: raw.seq,
+    senderId: raw.sender_id,
+    clientId: null,
+    body: raw.preview,
+    createdAt: raw.created_at,
+    editedAt: null,
+    deleted: raw.deleted,
+  };
+}
+
+// What one source says about a chat; `undefined` where it says nothing.
+
+// An entry of GET /api/chats (`ChatSummaryOut`): my read cursor and unread count, no members.
+function chatFromSummary(raw) {
+  return {
+    id: raw.id,
+    kind: raw.kind,
+    title: raw.title,
+    peerId: raw.peer_id,
+    lastSeq: raw.last_seq,
+    readSeq: raw.read_seq,
+    unread: raw.unread_count,
+    lastMessage: raw.last_message ? messageFromPreview(raw.last_message, raw.id) : undefined,
+    activityAt: time(raw.last_activity_at),
+  };
+}
+
+// A chat of GET/POST/PATCH /api/chats/... (`ChatOut`): the members with their read cursors.
+function chatFromRest(raw) {
+  return {
+    id: raw.id,
+    kind: raw.kind,
+    title: raw.title,
+    members: raw.members,
+    lastSeq: raw.last_seq,
+    activityAt: Math.max(time(raw.last_activity_at), time(raw.created_at)),
+  };
+}
+
+// A `chat` frame: the chat_id, and members as {user_id, role, read_seq}.
+function chatFromFrame(frame) {
+  return {
+    id: frame.chat_id,
+    kind: frame.kind,
+    title: frame.title,
+    members: frame.members,
+    lastSeq: frame.last_seq,
+    activityAt: time(frame.created_at),
+  };
 }
 
 export class Store extends EventTarget {
@@ -95,43 +165,40 @@ export class Store extends EventTarget {
     };
   }
 
+  // A chat as GET /api/chats/{id} or a create, rename or membership change answers it (`ChatOut`).
   upsertChat(raw) {
-    const id = raw.id ?? raw.chat_id;
+    return this.#mergeChat(chatFromRest(raw));
+  }
+
+  // The entries of GET /api/chats (`ChatSummaryOut`).
+  setChats(list) {
+    for (const raw of list) this.#mergeChat(chatFromSummary(raw));
+  }
+
+  #mergeChat(update) {
+    const { id } = update;
     const chat = this.chats.get(id) ?? this.#blankChat(id);
     chat.placeholder = false;
-    chat.kind = raw.kind ?? chat.kind;
-    chat.title = raw.title ?? chat.title;
-    chat.memberIds = memberIdsOf(raw) ?? chat.memberIds;
-    chat.peerId = raw.peer_id ?? chat.peerId;
-    for (const member of Array.isArray(raw.members) ? raw.members : []) {
-      if (typeof member === "object" && member.read_seq !== undefined && member.user_id !== this.me?.id) {
+    chat.kind = update.kind;
+    chat.title = update.title;
+    if (update.peerId !== undefined) chat.peerId = update.peerId;
+    if (update.members) {
+      chat.memberIds = update.members.map((member) => member.user_id);
+      for (const member of update.members) {
+        if (member.user_id === this.me?.id) continue;
         chat.peerReads.set(member.user_id, Math.max(chat.peerReads.get(member.user_id) ?? 0, member.read_seq));
       }
-      if (typeof member === "object" && member.user) this.users.set(member.user.id, member.user);
     }
-    const lastSeq = raw.last_seq ?? chat.lastSeq;
-    if (lastSeq > chat.lastSeq) chat.lastSeq = lastSeq;
+    if (update.lastSeq > chat.lastSeq) chat.lastSeq = update.lastSeq;
     if (chat.syncedSeq === 0 && chat.messages.size === 0) chat.syncedSeq = chat.lastSeq;
-    if (raw.read_seq !== undefined) chat.readSeq = Math.max(chat.readSeq, raw.read_seq);
-    const unread = raw.unread ?? raw.unread_count;
-    if (unread !== undefined) chat.unread = this.openChatId === id ? 0 : unread;
-    const last = raw.last_message;
-    if (last && (!chat.lastMessage || (last.seq ?? 0) >= chat.lastMessage.seq)) {
-      chat.lastMessage = normalizeMessage(last, id);
-    }
-    chat.activityAt = Math.max(
-      chat.activityAt,
-      time(raw.last_activity_at),
-      time(last?.created_at),
-      time(raw.created_at),
-    );
+    if (update.readSeq !== undefined) chat.readSeq = Math.max(chat.readSeq, update.readSeq);
+    if (update.unread !== undefined) chat.unread = this.openChatId === id ? 0 : update.unread;
+    const last = update.lastMessage;
+    if (last && (!chat.lastMessage || last.seq >= chat.lastMessage.seq)) chat.lastMessage = last;
+    chat.activityAt = Math.max(chat.activityAt, update.activityAt, time(last?.createdAt));
     this.chats.set(id, chat);
     this.emit("chats");
     return chat;
-  }
-
-  setChats(list) {
-    for (const raw of list) this.upsertChat(raw);
   }
 
   removeChat(id) {
@@ -175,13 +242,12 @@ export class Store extends EventTarget {
 
   // --- messages ---
 
-  // Add messages (from history, resume or live); returns how many were new. Duplicates are ignored by seq.
-  addMessages(chatId, rawList, { live = false } = {}) {
+  // Add messages (read with messageFromRest or messageFromFrame: from history, resume or live); returns how
+  // many were new. Duplicates are ignored by seq.
+  addMessages(chatId, messages, { live = false } = {}) {
     const chat = this.#chatFor(chatId);
     let added = 0;
-    for (const raw of rawList) {
-      const message = normalizeMessage(raw, chatId);
-      if (typeof message.seq !== "number") continue;
+    for (const message of messages) {
       const known = chat.messages.get(message.seq);
       if (chat.placeholder && chat.messages.size === 0 && chat.syncedSeq < message.seq - 1) {
         chat.syncedSeq = message.seq - 1; // a chat new to us: what came before is history, not a gap
@@ -226,13 +292,13 @@ export class Store extends EventTarget {
   }
 
   // History paged in from above (older messages): does not count as unread, may end the history.
-  addOlder(chatId, rawList, hasMore) {
+  addOlder(chatId, messages, hasMore) {
     const chat = this.#chatFor(chatId);
     if (!hasMore) chat.hasOlder = false;
-    const oldest = Math.min(...chat.messages.keys(), ...rawList.map((m) => m.seq));
+    const oldest = Math.min(...chat.messages.keys(), ...messages.map((m) => m.seq));
     if (oldest <= 1) chat.hasOlder = false;
-    this.addMessages(chatId, rawList);
-    if (!rawList.length) this.emit("messages", { chatId });
+    this.addMessages(chatId, messages);
+    if (!messages.length) this.emit("messages", { chatId });
   }
 
   oldestSeq(chat) {
@@ -278,24 +344,26 @@ export class Store extends EventTarget {
 
   #handlers = {
     "message.new"(frame) {
-      this.addMessages(frame.chat_id, [frame], { live: true });
+      this.addMessages(frame.chat_id, [messageFromFrame(frame)], { live: true });
     },
     "message.ack"(frame) {
       const entry = this.outbox.find((e) => e.clientId === frame.client_id);
-      const chatId = frame.chat_id ?? entry?.chatId;
-      if (!chatId) return;
+      const chatId = frame.chat_id;
       if (!entry || this.chats.get(chatId)?.messages.has(frame.seq)) {
         this.#dropFromOutbox(frame.client_id); // message.new came first: it carried the whole message
         return;
       }
       this.addMessages(chatId, [
         {
-          message_id: frame.message_id,
+          id: frame.message_id,
+          chatId,
           seq: frame.seq,
-          sender_id: this.me.id,
-          client_id: frame.client_id,
+          senderId: this.me.id,
+          clientId: frame.client_id,
           body: entry.body,
-          created_at: frame.created_at ?? entry.createdAt,
+          createdAt: frame.created_at,
+          editedAt: null,
+          deleted: false,
         },
       ]);
       this.#dropFromOutbox(frame.client_id);
@@ -311,7 +379,7 @@ export class Store extends EventTarget {
     "message.edited"(frame) {
       this.#updateMessage(frame, (m) => {
         m.body = frame.body;
-        m.editedAt = frame.edited_at ?? new Date().toISOString();
+        m.editedAt = frame.edited_at;
       });
     },
     "message.deleted"(frame) {
@@ -342,26 +410,19 @@ export class Store extends EventTarget {
       this.emit("messages", { chatId: chat.id });
     },
     chat(frame) {
-      this.upsertChat(frame.chat ?? frame);
+      this.#mergeChat(chatFromFrame(frame));
     },
     "chat.removed"(frame) {
       this.removeChat(frame.chat_id);
     },
-    presence(frame) {
-      const user = this.users.get(frame.user_id);
-      if (user) {
-        user.online = frame.status ? frame.status === "online" : Boolean(frame.online);
-        this.emit("users");
-      }
-    },
     "resume.done"(frame) {
-      for (const chatId of frame.removed ?? []) this.removeChat(chatId);
-      for (const [chatId, seq] of Object.entries(frame.chats ?? {})) {
+      for (const chatId of frame.removed) this.removeChat(chatId);
+      for (const [chatId, seq] of Object.entries(frame.chats)) {
         const chat = this.chats.get(chatId);
         if (chat && seq > chat.lastSeq) chat.lastSeq = seq;
       }
       // more was missed than one answer carries: the rest is paged in over REST from what was included
-      for (const chatId of frame.truncated ?? []) {
+      for (const chatId of frame.truncated) {
         const chat = this.chats.get(chatId);
         if (chat) this.emit("gap", { chatId, afterSeq: chat.syncedSeq });
       }

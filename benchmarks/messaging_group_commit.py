@@ -4,8 +4,8 @@ Pre-loads N `message.send` commands for one chat onto the bus, then starts one m
 given `max_batch` and times until the last ack is delivered. Every command is a real send: authorised,
 seq assigned, stored, committed, then published as a delivery (one per batch).
 
-    .venv/bin/python bench/messaging_group_commit.py --backend memory-sqlite
-    .venv/bin/python bench/messaging_group_commit.py --backend amqp-postgres
+    .venv/bin/python benchmarks/messaging_group_commit.py --backend memory-sqlite
+    .venv/bin/python benchmarks/messaging_group_commit.py --backend amqp-postgres
 
 Results are written down in docs/benchmarks.md ("Messaging group commit").
 """
@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import httpx
 import msgspec
 
@@ -29,7 +28,8 @@ from parlour.common.bus import BusMessage, MessageBus
 from parlour.common.bus.amqp import AmqpMessageBus
 from parlour.common.bus.memory import InMemoryMessageBus
 from parlour.common.clock import SystemClock
-from parlour.common.contracts import COMMAND, ClientCommand, Delivery, user_key
+from parlour.common.contracts import COMMANDS, ClientCommand, CommandBatch, Delivery, user_key
+from parlour.common.contracts.commands import SendMessage
 from parlour.common.db import create_engine, migrate
 from parlour.common.kv.memory import InMemoryKeyValueStore
 from parlour.common.logging import configure_logging
@@ -103,10 +103,10 @@ async def run_once(backend: str, max_batch: int, count: int) -> float:
         stack.push_async_callback(route.close)
         await route.bind(user_key("sender"))
         for index in range(count):
-            payload = {"chat_id": view.chat.id, "client_id": f"k{index}", "body": f"message {index}"}
-            raw = msgspec.Raw(json.dumps(payload).encode())
-            command = ClientCommand(type="message.send", user_id="sender", session_id="s", payload=raw)
-            await bus.send_command(view.chat.id, BusMessage(type=COMMAND, body=msgspec.json.encode(command)))
+            frame = SendMessage(chat_id=view.chat.id, client_id=f"k{index}", body=f"message {index}")
+            command = ClientCommand(user_id="sender", session_id="s", command=msgspec.Raw(msgspec.json.encode(frame)))
+            body = msgspec.json.encode(CommandBatch(commands=[command]))
+            await bus.send_command(view.chat.id, BusMessage(type=COMMANDS, body=body))
         started = time.perf_counter()
         await messaging.start(bus, stack, infra.metrics, max_batch=max_batch)
         await asyncio.wait_for(done.wait(), 600)

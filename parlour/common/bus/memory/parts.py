@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from parlour.common.bus.port import BatchHandler, BusMessage, Handler
+from parlour.common.bus.port import BusMessage
 from parlour.common.bus.topic import is_pattern, matches
 from parlour.common.errors import Unavailable
 
@@ -118,13 +118,3 @@ class RouteTable:
                 if matches(pattern, key):
                     found.update(dict.fromkeys(matching))
         return list(found)
-
-
-def as_batch_handler(handler: Handler) -> BatchHandler:
-    """Adapt a one-message handler to the batch interface (its batches hold one message)."""
-
-    async def handle(messages: Sequence[BusMessage]) -> None:
-        for message in messages:
-            await handler(message)
-
-    return handle

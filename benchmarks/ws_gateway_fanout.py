@@ -1,7 +1,7 @@
 """The gateway's own fan-out: deliveries/s from one group's messages to its members' sockets, with and
 without `batch` frames (several waiting frames written as one WebSocket message).
 
-    .venv/bin/python bench/ws_gateway_fanout.py [--members 300] [--messages 300]
+    .venv/bin/python -m benchmarks.ws_gateway_fanout [--members 300] [--messages 300]
 
 One `parlour run` process (the real CLI: uvloop, httptools, websockets-sansio, in-memory bus, SQLite).
 A group of `--members`; each member holds one WebSocket in a separate client process (picows, counting
@@ -30,7 +30,7 @@ import uvloop
 import websockets
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from bench.ws_connects import PASSWORD, PIDS, base_env, cpu_seconds, start_parlour
+from benchmarks.ws_connects import PASSWORD, PIDS, base_env, cpu_seconds, start_parlour
 
 MARKER = b'"type":"message.new"'
 
@@ -106,7 +106,7 @@ async def _send(url: str, token: str, chat_id: str, messages: int) -> float:
 
 def _phase(url: str, tokens: list[str], owner_token: str, chat_id: str, messages: int, batch: bool) -> dict[str, Any]:
     secrets = asyncio.run(_passes_for(url, tokens))
-    command = [sys.executable, "-m", "bench.ws_gateway_fanout", "clients", url, str(int(batch)), str(messages)]
+    command = [sys.executable, "-m", "benchmarks.ws_gateway_fanout", "clients", url, str(int(batch)), str(messages)]
     client = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # noqa: S603
     assert client.stdin is not None
     assert client.stdout is not None

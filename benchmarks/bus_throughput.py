@@ -1,7 +1,7 @@
 """Publish→consume throughput and latency of the message bus, with publisher confirms.
 
-    .venv/bin/python -m bench.bus_throughput --impl amqp --messages 20000
-    .venv/bin/python -m bench.bus_throughput --impl memory --messages 20000
+    .venv/bin/python -m benchmarks.bus_throughput --impl amqp --messages 20000
+    .venv/bin/python -m benchmarks.bus_throughput --impl memory --messages 20000
 
 Two kinds of traffic, each measured twice, publisher and consumer in one process:
 

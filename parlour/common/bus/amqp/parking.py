@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 from aio_pika.abc import AbstractChannel
 
-from parlour.common.bus import amqp_codec as codec
+from parlour.common.bus.amqp import codec
 from parlour.common.bus.port import ParkedMessage, UnroutableError
 
 log = structlog.get_logger(__name__)

@@ -1,6 +1,6 @@
 """Which WebSocket server should carry the gateway's hot path? Fan-out deliveries/s and memory per idle socket.
 
-    .venv/bin/python bench/ws_servers.py [--fanout-conns 500] [--frames 200] [--idle-conns 5000]
+    .venv/bin/python benchmarks/ws_servers.py [--fanout-conns 500] [--frames 200] [--idle-conns 5000]
 
 Each candidate runs alone in its own process on uvloop, serving the same tiny app: keep every connection,
 and on `go K` from any client write K frames (~230 bytes of JSON, the size of a typical `message.new`) to

@@ -1,4 +1,4 @@
-"""The RabbitMQ message bus of distributed mode, on aio-pika (topology: parlour/common/bus/amqp_topology.py).
+"""The RabbitMQ message bus of distributed mode, on aio-pika (topology: parlour/common/bus/amqp/topology.py).
 
 One connection per process, with a publisher channel (confirms; unroutable mandatory messages raise), a
 control channel (declarations, bindings) and one channel per consumer: a partition, a subscription or a
@@ -33,23 +33,13 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError, PublishError
 
-from parlour.common.bus import amqp_codec as codec
-from parlour.common.bus import amqp_parking, amqp_topology
-from parlour.common.bus.amqp_routes import AmqpRoute, AmqpSubscription
-from parlour.common.bus.amqp_topology import Topology
-from parlour.common.bus.amqp_workers import CommandWorker
-from parlour.common.bus.policy import RetryPolicy, describe
-from parlour.common.bus.port import (
-    BatchHandler,
-    BusMessage,
-    DeliveryRoute,
-    GapHandler,
-    Handler,
-    MessageBus,
-    ParkedMessage,
-    Subscription,
-    UnroutableError,
-)
+from parlour.common.bus import port
+from parlour.common.bus.amqp import codec, parking, topology
+from parlour.common.bus.amqp.routes import AmqpRoute, AmqpSubscription
+from parlour.common.bus.amqp.topology import Topology
+from parlour.common.bus.amqp.workers import CommandWorker
+from parlour.common.bus.policy import DEFAULT_RETRY, RetryPolicy, error_summary
+from parlour.common.bus.port import BusMessage, DeliveryRoute, MessageBus, ParkedMessage, Subscription, UnroutableError
 from parlour.common.clock import Clock
 from parlour.common.errors import Unavailable
 from parlour.common.kv.port import KeyValueStore
@@ -117,8 +107,7 @@ class AmqpMessageBus(MessageBus):
         kv: KeyValueStore,
         clock: Clock,
         partitions: int = 16,
-        max_attempts: int = 5,
-        retry_base_delay: float = 0.2,
+        policy: RetryPolicy = DEFAULT_RETRY,
         prefetch: int = 256,
         route_expires_ms: int = 10_000,
         publish_timeout: float = 5.0,
@@ -127,7 +116,7 @@ class AmqpMessageBus(MessageBus):
     ) -> AmqpMessageBus:
         """Connect, declare the topology of `namespace`, and keep the connection up until `close()`."""
         bus = cls(
-            url, namespace=namespace, kv=kv, clock=clock, policy=RetryPolicy(max_attempts, retry_base_delay),
+            url, namespace=namespace, kv=kv, clock=clock, policy=policy,
             partitions=partitions, prefetch=prefetch, route_expires_ms=route_expires_ms,
             publish_timeout=publish_timeout, assignment_interval=assignment_interval, worker_ttl=worker_ttl,
         )  # fmt: skip
@@ -135,7 +124,7 @@ class AmqpMessageBus(MessageBus):
             await bus._establish()
         except _BROKER_ERRORS as error:
             await bus._drop_connection()
-            raise Unavailable(f"RabbitMQ is unreachable: {describe(error)}") from error
+            raise Unavailable(f"RabbitMQ is unreachable: {error_summary(error)}") from error
         bus._supervisor = asyncio.create_task(bus._supervise(), name="bus.supervisor")
         return bus
 
@@ -149,7 +138,7 @@ class AmqpMessageBus(MessageBus):
         partition = self.partition_of(partition_key)
         await self.publish_raw(self.topology.commands, str(partition), codec.encode(message), mandatory=True)
 
-    async def consume_commands(self, handler: BatchHandler, *, max_batch: int = 1) -> Subscription:
+    async def consume_commands(self, handler: port.BatchHandler, *, max_batch: int = 1) -> Subscription:
         await self._wait_ready(asyncio.get_running_loop().time() + self._publish_timeout)
         interval, ttl = self._assignment
         worker = CommandWorker(
@@ -173,12 +162,12 @@ class AmqpMessageBus(MessageBus):
                 headers[codec.FANOUT] = "1"
             await self.publish_raw(self.topology.events, keys[0], codec.encode(message, headers), mandatory=False)
 
-    async def open_route(self, handler: Handler, *, on_gap: GapHandler | None = None) -> DeliveryRoute:
+    async def open_route(self, handler: port.Handler, *, on_gap: port.GapHandler | None = None) -> DeliveryRoute:
         route = AmqpRoute(self, handler, expires_ms=self._route_expires_ms, forget=self._forget, on_gap=on_gap)
         await self._register(route)
         return route
 
-    async def subscribe(self, name: str, routing_keys: Sequence[str], handler: Handler) -> Subscription:
+    async def subscribe(self, name: str, routing_keys: Sequence[str], handler: port.Handler) -> Subscription:
         subscription = AmqpSubscription(self, name, routing_keys, handler, forget=self._forget)
         self._service_queues.add(subscription.queue_name)
         await self._register(subscription)
@@ -188,14 +177,14 @@ class AmqpMessageBus(MessageBus):
 
     async def parked(self, limit: int = 100) -> list[ParkedMessage]:
         async with self._parking_lock, self._private_channel() as channel:
-            return await amqp_parking.read_parked(channel, self.topology.parked, limit)
+            return await parking.read_parked(channel, self.topology.parked, limit)
 
     async def replay(self, message_ids: Sequence[str] | None = None) -> int:
         async def to_origin(origin: str, message: codec.Outgoing) -> None:
             await self.publish_raw("", origin, message, mandatory=True)
 
         async with self._parking_lock, self._private_channel() as channel:
-            return await amqp_parking.replay_parked(channel, self.topology.parked, message_ids, to_origin)
+            return await parking.replay_parked(channel, self.topology.parked, message_ids, to_origin)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -205,7 +194,7 @@ class AmqpMessageBus(MessageBus):
         try:
             await asyncio.wait_for(self._control.set_qos(prefetch_count=0), self._publish_timeout)
         except _BROKER_ERRORS as error:
-            raise Unavailable(f"RabbitMQ does not answer: {describe(error)}") from error
+            raise Unavailable(f"RabbitMQ does not answer: {error_summary(error)}") from error
 
     async def close(self) -> None:
         if self._closed:
@@ -223,9 +212,9 @@ class AmqpMessageBus(MessageBus):
     async def delete_topology(self) -> None:
         """Delete every exchange and queue of this namespace that this bus knows of (tests, teardown)."""
         async with self._private_channel() as channel:
-            await amqp_topology.delete(channel, self.topology, self._service_queues)
+            await topology.delete(channel, self.topology, self._service_queues)
 
-    # -- the link consumers use (amqp_consumer.Link) -----------------------------------------------
+    # -- the link consumers use (consumer.Link) -----------------------------------------------
 
     @property
     def connected(self) -> bool:
@@ -265,7 +254,7 @@ class AmqpMessageBus(MessageBus):
                 if channel.is_closed:
                     self.channel_failed(error)
                 if asyncio.get_running_loop().time() >= deadline:
-                    raise Unavailable(f"RabbitMQ did not confirm the message: {describe(error)}") from error
+                    raise Unavailable(f"RabbitMQ did not confirm the message: {error_summary(error)}") from error
                 await asyncio.sleep(0.05)  # then wait for the supervisor's reconnect, and send it again
 
     def channel_failed(self, error: BaseException | None) -> None:
@@ -298,7 +287,7 @@ class AmqpMessageBus(MessageBus):
                 except _BROKER_ERRORS as error:
                     self._attachments.pop(id(attachment), None)
                     attachment.detach()
-                    raise Unavailable(f"RabbitMQ did not take the consumer: {describe(error)}") from error
+                    raise Unavailable(f"RabbitMQ did not take the consumer: {error_summary(error)}") from error
 
     def _forget(self, attachment: object) -> None:
         self._attachments.pop(id(attachment), None)
@@ -315,7 +304,7 @@ class AmqpMessageBus(MessageBus):
         for channel in (self._publisher, self._control):
             await channel.initialize()
             channel.close_callbacks.add(self._on_closed)
-        await amqp_topology.declare(self._control, self.topology)
+        await topology.declare(self._control, self.topology)
         async with self._attach_lock:
             for attachment in list(self._attachments.values()):
                 await attachment.attach()
@@ -343,7 +332,7 @@ class AmqpMessageBus(MessageBus):
                 await self._establish()
             except Exception as error:  # every failure means the same: wait, then try again
                 delay = _RECONNECT_DELAYS[min(attempt, len(_RECONNECT_DELAYS) - 1)]
-                log.warning("bus.reconnect_failed", error=describe(error), retry_in=delay)
+                log.warning("bus.reconnect_failed", error=error_summary(error), retry_in=delay)
                 attempt += 1
                 await asyncio.sleep(delay)
             else:
@@ -357,7 +346,7 @@ class AmqpMessageBus(MessageBus):
             try:
                 await connection.close()
             except _BROKER_ERRORS as error:
-                log.debug("bus.close_failed", error=describe(error))
+                log.debug("bus.close_failed", error=error_summary(error))
 
     @contextlib.asynccontextmanager
     async def _private_channel(self) -> AsyncIterator[AbstractChannel]:
@@ -366,17 +355,17 @@ class AmqpMessageBus(MessageBus):
         try:
             channel = await self.open_channel()
         except _BROKER_ERRORS as error:
-            raise Unavailable(f"RabbitMQ is unreachable: {describe(error)}") from error
+            raise Unavailable(f"RabbitMQ is unreachable: {error_summary(error)}") from error
         try:
             yield channel
         except _BROKER_ERRORS as error:
-            raise Unavailable(f"RabbitMQ failed the operation: {describe(error)}") from error
+            raise Unavailable(f"RabbitMQ failed the operation: {error_summary(error)}") from error
         finally:
             if not channel.is_closed:
                 try:
                     await channel.close()
                 except _BROKER_ERRORS as error:
-                    log.debug("bus.close_failed", error=describe(error))
+                    log.debug("bus.close_failed", error=error_summary(error))
 
 
 def _fanout_chunks(routing_keys: Sequence[str]) -> list[list[str]]:

@@ -29,8 +29,8 @@ import structlog
 
 from parlour.common.bus import assignment
 from parlour.common.bus.background import TaskSet
-from parlour.common.bus.memory_parts import Envelope, Mailbox, RouteTable, as_batch_handler
-from parlour.common.bus.policy import RetryPolicy, describe
+from parlour.common.bus.memory.parts import Envelope, Mailbox, RouteTable
+from parlour.common.bus.policy import DEFAULT_RETRY, RetryPolicy, error_summary
 from parlour.common.bus.port import (
     BatchHandler,
     BusMessage,
@@ -40,6 +40,7 @@ from parlour.common.bus.port import (
     MessageBus,
     ParkedMessage,
     Subscription,
+    as_batch_handler,
 )
 from parlour.common.clock import Clock
 from parlour.common.errors import Unavailable
@@ -99,13 +100,12 @@ class InMemoryMessageBus(MessageBus):
         clock: Clock,
         *,
         partitions: int = 16,
-        max_attempts: int = 5,
-        retry_base_delay: float = 0.2,
+        policy: RetryPolicy = DEFAULT_RETRY,
         queue_limit: int = 10_000,
         publish_timeout: float = 5.0,
     ) -> None:
         self._clock = clock
-        self._policy = RetryPolicy(max_attempts, retry_base_delay)
+        self._policy = policy
         self._queue_limit = queue_limit
         self._publish_timeout = publish_timeout
         self._partitions = [Mailbox(f"cmd.{index}", queue_limit) for index in range(partitions)]
@@ -222,7 +222,7 @@ class InMemoryMessageBus(MessageBus):
             if len(pending) == 1:
                 self._failed(pending.pop(), error, mailbox)
                 return
-            log.warning("bus.batch_failed", origin=mailbox.name, size=len(pending), error=describe(error))
+            log.warning("bus.batch_failed", origin=mailbox.name, size=len(pending), error=error_summary(error))
             while pending:
                 await self._deliver_one(handler, pending[0], mailbox)
                 pending.pop(0)
@@ -239,11 +239,11 @@ class InMemoryMessageBus(MessageBus):
         attempts = envelope.attempts + 1
         fields = {"origin": mailbox.name, "message_id": envelope.message.message_id, "attempts": attempts}
         if self._policy.gives_up(error, attempts):
-            log.warning("bus.parked", **fields, error=describe(error))
-            self._park(ParkedMessage(envelope.message, mailbox.name, describe(error), attempts, self._clock.now()))
+            log.warning("bus.parked", **fields, error=error_summary(error))
+            self._park(ParkedMessage(envelope.message, mailbox.name, error_summary(error), attempts, self._clock.now()))
             return
         delay = self._policy.delay(attempts)
-        log.warning("bus.retry", **fields, delay=delay, error=describe(error))
+        log.warning("bus.retry", **fields, delay=delay, error=error_summary(error))
         retry = Envelope(envelope.message, attempts)
         self._tasks.spawn(self._retry_later(retry, mailbox, delay), name="bus.retry")
 

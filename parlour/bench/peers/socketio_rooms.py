@@ -3,7 +3,7 @@
 The idiomatic Socket.IO way to fan out: `emit(..., room=...)` to the room, the sender included. No
 authentication, no persistence, no ordering numbers beyond what one TCP connection gives.
 
-    uvicorn bench.peers.socketio_rooms:app --loop uvloop --http httptools --ws websockets-sansio
+    uvicorn parlour.bench.peers.socketio_rooms:app --loop uvloop --http httptools --ws websockets-sansio
 """
 
 from __future__ import annotations

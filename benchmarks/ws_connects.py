@@ -1,7 +1,8 @@
 """Authenticated connects per second on one gateway: pass + WebSocket upgrade + route bound (until `hello`).
 
-    .venv/bin/python -m bench.ws_connects [--connects 2000] [--concurrency 50] [--users 50] [--hold] [--processes 4]
-    .venv/bin/python -m bench.ws_connects --distributed [--postgres-url postgresql://postgres@127.0.0.1/postgres]
+    .venv/bin/python -m benchmarks.ws_connects [--connects 2000] [--concurrency 50] [--users 50] [--hold]
+        [--processes 4]
+    .venv/bin/python -m benchmarks.ws_connects --distributed [--postgres-url postgresql://postgres@127.0.0.1/postgres]
 
 Each worker loops: `POST /gateway/passes` with a user's access token, open `/gateway/ws?pass=`, wait for
 `hello` (written only after the session is registered, the user's route bound and `session.opened`
@@ -31,7 +32,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import httpx
 import websockets
 
@@ -160,7 +161,7 @@ def _measure(gateway_url: str, tokens: list[str], args: argparse.Namespace) -> d
     if args.processes == 1:
         return _summary(*asyncio.run(_connect_loop(gateway_url, tokens, args.connects, args.concurrency, args.hold)))
     share, per_process = args.connects // args.processes, max(1, args.concurrency // args.processes)
-    command = [sys.executable, "-m", "bench.ws_connects", "--worker", gateway_url, str(share), str(per_process)]
+    command = [sys.executable, "-m", "benchmarks.ws_connects", "--worker", gateway_url, str(share), str(per_process)]
     workers = [
         subprocess.Popen(  # noqa: S603 - this script
             [*command, *(["--hold"] if args.hold else [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True

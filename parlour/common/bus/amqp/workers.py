@@ -1,4 +1,4 @@
-"""Sharing the command partitions among worker processes (DESIGN.md, "Known traps").
+"""Sharing the command partitions among worker processes (docs/architecture.md, "Known traps").
 
 Single active consumer alone does not balance: the first worker to subscribe would be active on every
 partition queue. So each worker consumes only its share:
@@ -26,10 +26,10 @@ import uuid
 import structlog
 
 from parlour.common.bus import assignment
-from parlour.common.bus.amqp_consumer import Link, QueueConsumer
-from parlour.common.bus.amqp_routes import Forget
+from parlour.common.bus.amqp.consumer import Link, QueueConsumer
+from parlour.common.bus.amqp.routes import Forget
 from parlour.common.bus.background import TaskSet
-from parlour.common.bus.policy import describe
+from parlour.common.bus.policy import error_summary
 from parlour.common.bus.port import BatchHandler, Subscription
 from parlour.common.kv.port import KeyValueStore
 
@@ -101,7 +101,7 @@ class CommandWorker(Subscription):
         try:
             await self._kv.remove_member(self._members_key, self.id)
         except Exception as error:  # the key-value store is down: the entry expires on its own
-            log.warning("bus.worker_leave_failed", worker=self.id, error=describe(error))
+            log.warning("bus.worker_leave_failed", worker=self.id, error=error_summary(error))
 
     async def _heartbeat(self) -> None:
         while True:
@@ -109,7 +109,7 @@ class CommandWorker(Subscription):
             try:
                 await self._rebalance()
             except Exception as error:  # keep the current share: single active consumer keeps it safe
-                log.warning("bus.rebalance_failed", worker=self.id, error=describe(error))
+                log.warning("bus.rebalance_failed", worker=self.id, error=error_summary(error))
 
     async def _rebalance(self) -> None:
         # A worker cut off from the broker stops renewing, so its share moves to workers that can serve it.

@@ -4,7 +4,7 @@ Every text frame a client sends goes to every connected client (the sender too),
 another. No authentication, no persistence, no ordering numbers, no slow-consumer protection: that is
 the pattern as documented, and what Parlour is compared with.
 
-    uvicorn bench.peers.fastapi_broadcast:app --loop uvloop --http httptools --ws websockets-sansio
+    uvicorn parlour.bench.peers.fastapi_broadcast:app --loop uvloop --http httptools --ws websockets-sansio
 """
 
 from __future__ import annotations

@@ -22,17 +22,17 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
-from parlour.common.bus import amqp_codec as codec
-from parlour.common.bus.amqp_topology import RETRY_DELAY_HEADER, Topology
+from parlour.common.bus.amqp import codec
+from parlour.common.bus.amqp.topology import RETRY_DELAY_HEADER, Topology
 from parlour.common.bus.background import TaskSet
-from parlour.common.bus.policy import RetryPolicy, describe
+from parlour.common.bus.policy import RetryPolicy, error_summary
 from parlour.common.bus.port import BatchHandler, BusMessage
 from parlour.common.clock import Clock
 from parlour.common.errors import ParlourError
 
 log = structlog.get_logger(__name__)
 
-# How many message ids of split events a route remembers to drop their extra copies (see amqp.py).
+# How many message ids of split events a route remembers to drop their extra copies (see bus.py).
 _RECENT_FANOUT_IDS = 4096
 # A revoked partition waits this long for its batch in flight before cancelling it.
 _REVOKE_GRACE = 30.0
@@ -183,7 +183,7 @@ class QueueConsumer:
         if len(ready) == 1:
             self._failed(*ready[0], error)
             return
-        log.warning("bus.batch_failed", queue=self.queue, size=len(ready), error=describe(error))
+        log.warning("bus.batch_failed", queue=self.queue, size=len(ready), error=error_summary(error))
         for incoming, message in ready:
             try:
                 await self._handler([message])
@@ -207,7 +207,7 @@ class QueueConsumer:
     def _failed(self, incoming: AbstractIncomingMessage, message: BusMessage, error: Exception) -> None:
         attempts = codec.attempts_of(incoming) + 1
         if self._link.policy.gives_up(error, attempts):
-            self._park(incoming, message, describe(error), attempts)
+            self._park(incoming, message, error_summary(error), attempts)
         else:
             self._retry(incoming, message, error, attempts)
 
@@ -219,7 +219,7 @@ class QueueConsumer:
         retry = codec.encode(message, headers, expiration_ms=delay_ms)
         log.warning(
             "bus.retry", queue=self.queue, message_id=message.message_id, attempts=attempts,
-            delay_ms=delay_ms, error=describe(error),
+            delay_ms=delay_ms, error=error_summary(error),
         )  # fmt: skip
         self._settle_later(incoming, self._link.topology.retry, self.queue, retry)
 
@@ -241,7 +241,9 @@ class QueueConsumer:
         try:
             await self._link.publish_raw(exchange, routing_key, message, mandatory=True)
         except ParlourError as error:
-            log.warning("bus.settle_failed", queue=self.queue, message_id=incoming.message_id, error=describe(error))
+            log.warning(
+                "bus.settle_failed", queue=self.queue, message_id=incoming.message_id, error=error_summary(error)
+            )
             await asyncio.sleep(self._link.policy.base_delay)  # no hot loop while the broker is unwell
             await self._requeue([incoming])
             return
@@ -252,14 +254,14 @@ class QueueConsumer:
             try:
                 await message.nack(requeue=True)
             except CONNECTION_EXCEPTIONS as error:  # the channel is gone: the broker requeues it anyway
-                log.debug("bus.nack_failed", queue=self.queue, error=describe(error))
+                log.debug("bus.nack_failed", queue=self.queue, error=error_summary(error))
 
 
 async def _ack(incoming: AbstractIncomingMessage, *, multiple: bool = False) -> None:
     try:
         await incoming.ack(multiple=multiple)
     except CONNECTION_EXCEPTIONS as error:  # the channel is gone: the message will be redelivered
-        log.debug("bus.ack_failed", message_id=incoming.message_id, error=describe(error))
+        log.debug("bus.ack_failed", message_id=incoming.message_id, error=error_summary(error))
 
 
 async def _close_quietly(channel: AbstractChannel) -> None:
@@ -268,4 +270,4 @@ async def _close_quietly(channel: AbstractChannel) -> None:
     try:
         await channel.close()
     except CONNECTION_EXCEPTIONS as error:
-        log.debug("bus.channel_close_failed", error=describe(error))
+        log.debug("bus.channel_close_failed", error=error_summary(error))

@@ -20,7 +20,7 @@ from typing import Any
 from aio_pika.abc import AbstractIncomingMessage, DeliveryMode
 from aiormq import spec
 
-from parlour.common.bus.amqp_topology import RETRY_DELAY_HEADER
+from parlour.common.bus.amqp.topology import RETRY_DELAY_HEADER
 from parlour.common.bus.port import BusMessage, ParkedMessage, new_message_id
 
 ATTEMPTS = "x-parlour-attempts"

@@ -18,9 +18,8 @@ import structlog
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from pamqp.common import FieldValue
 
-from parlour.common.bus.amqp_consumer import Link, QueueConsumer
-from parlour.common.bus.memory_parts import as_batch_handler
-from parlour.common.bus.port import DeliveryRoute, GapHandler, Handler, Subscription
+from parlour.common.bus.amqp.consumer import Link, QueueConsumer
+from parlour.common.bus.port import DeliveryRoute, GapHandler, Handler, Subscription, as_batch_handler
 from parlour.common.errors import Unavailable
 
 logger = structlog.get_logger(__name__)
