@@ -60,6 +60,17 @@ async def person(
     return page
 
 
+async def release_passes_and_retry_now(person: ChatPage) -> None:
+    """Let pass requests through again and press "Retry now" while the next automatic attempt is still
+    seconds away, so it is the click that reconnects (released earlier, a backoff timer may win the race
+    and take the button away before the click)."""
+    await expect(person.page.get_by_role("status")).to_contain_text(
+        re.compile(r"Reconnecting in ([4-9]|\d\d) s"), timeout=20_000
+    )
+    await person.page.unroute("**/gateway/passes")
+    await person.page.get_by_role("button", name="Retry now").click()
+
+
 async def test_two_people_sign_up_find_each_other_and_chat_both_ways_live(
     people: list[ChatPage], browser: Browser, base_url: str
 ) -> None:
@@ -263,13 +274,7 @@ async def test_a_gateway_restart_is_survived_with_a_new_pass_and_nothing_missed(
     during = ["sent during the restart 1", "sent during the restart 2"]
     for text in during:
         await ada.send(text)
-    # Release the passes only when the next automatic attempt is seconds away, so it is the click that
-    # reconnects (released earlier, a backoff timer may win and take the button away).
-    await expect(bob.page.get_by_role("status")).to_contain_text(
-        re.compile(r"Reconnecting in ([4-9]|\d\d) s"), timeout=20_000
-    )
-    await bob.page.unroute("**/gateway/passes")
-    await bob.page.get_by_role("button", name="Retry now").click()
+    await release_passes_and_retry_now(bob)
 
     await bob.expect_connection("live")
     await bob.expect_bodies(["before the restart", *during])
@@ -369,8 +374,7 @@ async def test_a_queued_message_outlives_a_reload_and_is_sent_once_when_the_gate
     await bob.open_chat("Ada")
     await expect(bob.page.locator(".message-list li.msg.pending")).to_contain_text("queued before the reload")
 
-    await bob.page.unroute("**/gateway/passes")
-    await bob.page.get_by_role("button", name="Retry now").click()
+    await release_passes_and_retry_now(bob)
     await bob.expect_connection("live")
     await ada.expect_bodies(["ping", "queued before the reload"])
     await bob.expect_bodies(["ping", "queued before the reload"])
