@@ -160,6 +160,9 @@ class LocalCluster:
 
     def _child_env(self, port: int) -> dict[str, str]:
         env = {**self.env, "PARLOUR_MODE": "distributed", "PARLOUR_HOST": "127.0.0.1", "PARLOUR_PORT": str(port)}
+        # Browsers load the web client from the front, so that is the origin the gateways must accept.
+        front = [f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"]
+        env.setdefault("PARLOUR_PUBLIC_ORIGINS", json.dumps(front))
         auth = next((member for member in self.members if member.service == "auth"), None)
         if auth is not None:
             env["PARLOUR_AUTH_URL"] = f"http://127.0.0.1:{auth.port}"
