@@ -66,7 +66,7 @@ class Messaging:
         route = await bus.open_route(MembershipListener(self.access))
         stack.push_async_callback(route.close)
         await route.bind(MEMBERS_CHANGED_KEY)
-        users = await bus.subscribe(USERS_QUEUE, [USER_REGISTERED_KEY], UserProjector(self.users))
+        users = await bus.subscribe(USERS_QUEUE, [USER_REGISTERED_KEY], UserProjector(self.users), max_batch=max_batch)
         stack.push_async_callback(users.close)
         consumer = CommandConsumer(self.processor, CommandMetrics(metrics.registry))
         commands = await bus.consume_commands(consumer, max_batch=max_batch)
@@ -87,11 +87,17 @@ def wire_messaging(infra: Infrastructure, unit_of_work: UnitOfWorkFactory | None
     return Messaging(
         chats=ChatHandlers(unit_of_work, access, users, relay, infra.clock, new_id),
         messages=messages,
-        processor=CommandProcessor(unit_of_work, messages, relay, COMMAND_NAMES),
+        processor=CommandProcessor(unit_of_work, messages, relay, COMMAND_NAMES, concurrency=_transactions(infra)),
         users=users,
         access=access,
         relay=relay,
     )
+
+
+def _transactions(infra: Infrastructure) -> int:
+    # Transactions one worker runs at once: SQLite has one writer, so one; PostgreSQL locks rows, and the
+    # batches of different partitions touch different chats, so two overlap their round trips and commits.
+    return 1 if infra.engine.dialect.name == "sqlite" else 2
 
 
 def _kill_self() -> None:

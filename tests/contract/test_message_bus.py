@@ -23,7 +23,7 @@ from parlour.common.bus.amqp.workers import CommandWorker
 from parlour.common.bus.assignment import partition_of
 from parlour.common.bus.memory import InMemoryMessageBus
 from parlour.common.bus.policy import RetryPolicy
-from parlour.common.bus.port import BusMessage, MalformedMessage, MessageBus, ParkedMessage
+from parlour.common.bus.port import BusMessage, MalformedMessage, MessageBus, ParkedMessage, as_batch_handler
 from parlour.common.clock import SystemClock
 from parlour.common.errors import Unavailable
 from parlour.common.kv.memory import InMemoryKeyValueStore
@@ -348,9 +348,9 @@ async def test_subscriptions_match_wildcards_and_compete_for_a_named_queue(bus_e
 
         return take
 
-    await bus_env.bus.subscribe("audit", ["message.*", "chat.#"], consumer("a"))
-    await (await bus_env.peer()).subscribe("audit", ["message.*", "chat.#"], consumer("b"))
-    await bus_env.bus.subscribe("typing", ["typing.#"], typing_.take)
+    await bus_env.bus.subscribe("audit", ["message.*", "chat.#"], as_batch_handler(consumer("a")))
+    await (await bus_env.peer()).subscribe("audit", ["message.*", "chat.#"], as_batch_handler(consumer("b")))
+    await bus_env.bus.subscribe("typing", ["typing.#"], as_batch_handler(typing_.take))
     for key in ["message.new", "message.new.extra", "chat", "chat.1.members", "typing.1", "user.1", "message.end"]:
         await bus_env.bus.publish([key], message(key))
     await bus_env.bus.publish(["message.edited", "chat.2"], message("both keys, one copy"))
@@ -362,11 +362,34 @@ async def test_subscriptions_match_wildcards_and_compete_for_a_named_queue(bus_e
     assert typing_.bodies() == [b"typing.1"]
 
 
+async def test_a_subscription_takes_what_is_waiting_in_batches_in_order(bus_env: BusEnv) -> None:
+    batches: list[list[bytes]] = []
+    first_taken, release, all_in = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def take(received: Sequence[BusMessage]) -> None:
+        batches.append([item.body for item in received])
+        first_taken.set()
+        if sum(map(len, batches)) == 26:
+            all_in.set()
+        await release.wait()  # the first batch holds the consumer while the rest piles up
+
+    await bus_env.bus.subscribe("projection", ["user.registered"], take, max_batch=10)
+    await bus_env.bus.publish(["user.registered"], message("0"))
+    await asyncio.wait_for(first_taken.wait(), 10)
+    for index in range(1, 26):
+        await bus_env.bus.publish(["user.registered"], message(str(index)))
+    release.set()
+    await asyncio.wait_for(all_in.wait(), WAIT)
+    assert [body for batch in batches for body in batch] == [str(i).encode() for i in range(26)]
+    assert max(map(len, batches)) > 1, "waiting messages come together"
+    assert max(map(len, batches)) <= 10
+
+
 async def test_a_failing_event_handler_is_retried_then_parked(bus_env: BusEnv) -> None:
     async def failing(received: BusMessage) -> None:
         raise KeyError("no such session")
 
-    await bus_env.bus.subscribe("notifications", ["message.new"], failing)
+    await bus_env.bus.subscribe("notifications", ["message.new"], as_batch_handler(failing))
     event = message("event", "message.new")
     await bus_env.bus.publish(["message.new"], event)
     parked = await parked_with(bus_env.bus, event.message_id)

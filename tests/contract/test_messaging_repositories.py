@@ -195,7 +195,7 @@ async def test_the_outbox_keeps_entries_by_writer_until_removed(store: SqlUnitOf
 async def test_mentioned_usernames_resolve_to_known_users(store: SqlUnitOfWorkFactory) -> None:
     ada = ProjectedUser(_id(), f"ada{_id()[:8]}", "Ada")
     async with store() as uow:
-        await uow.users.add(ada)
+        await uow.users.add_many([ada])
         await uow.commit()
     async with store(write=False) as uow:
         assert await uow.users.ids_by_username([ada.username, "nobody-here"]) == {ada.username: ada.id}
@@ -235,11 +235,13 @@ async def test_summaries_list_a_users_chats_by_activity_with_the_last_message(st
 
 
 async def test_the_users_projection_ignores_repeats(store: SqlUnitOfWorkFactory) -> None:
-    user = ProjectedUser(_id(), "ann", "Ann")
+    user, other = ProjectedUser(_id(), "ann", "Ann"), ProjectedUser(_id(), "bea", "Bea")
     async with store() as uow:
-        await uow.users.add(user)
-        await uow.users.add(user)
+        await uow.users.add_many([user, user])
+        await uow.users.add_many([ProjectedUser(user.id, "renamed", "Not Ann"), other])
+        await uow.users.add_many([])
         await uow.commit()
     async with store(write=False) as uow:
-        assert await uow.users.known([user.id, "ghost"]) == {user.id}
+        assert await uow.users.known([user.id, other.id, "ghost"]) == {user.id, other.id}
+        assert await uow.users.ids_by_username(["ann", "renamed"]) == {"ann": user.id}
         assert await uow.users.known([]) == set()

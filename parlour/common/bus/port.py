@@ -149,10 +149,14 @@ class MessageBus(ABC):
         """
 
     @abstractmethod
-    async def subscribe(self, name: str, routing_keys: Sequence[str], handler: Handler) -> Subscription:
+    async def subscribe(
+        self, name: str, routing_keys: Sequence[str], handler: BatchHandler, *, max_batch: int = 1
+    ) -> Subscription:
         """Consume a durable queue `name` bound to `routing_keys` (`*` and `#` wildcards allowed).
 
-        Every process subscribing the same `name` competes for its messages.
+        `handler` gets up to `max_batch` consecutive messages that are waiting, in order (wrap a handler of
+        one message with `as_batch_handler`); a batch that fails is retried message by message, as for
+        commands. Every process subscribing the same `name` competes for its messages.
         """
 
     @abstractmethod

@@ -278,11 +278,14 @@ class MembershipListener:
 
 
 class UserProjector:
-    """Feeds the users projection from auth's `user.registered` events."""
+    """Feeds the users projection from auth's `user.registered` events, a batch per transaction."""
 
     def __init__(self, users: UserDirectory) -> None:
         self._users = users
 
-    async def __call__(self, message: BusMessage) -> None:
-        event = msgspec.json.decode(message.body, type=UserRegistered)
-        await self._users.record(ProjectedUser(event.user_id, event.username, event.display_name))
+    async def __call__(self, messages: Sequence[BusMessage]) -> None:
+        events = [_user_decoder.decode(message.body) for message in messages]
+        await self._users.record(*(ProjectedUser(e.user_id, e.username, e.display_name) for e in events))
+
+
+_user_decoder = msgspec.json.Decoder(UserRegistered)

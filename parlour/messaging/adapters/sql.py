@@ -17,6 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, literal_column, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -380,13 +382,17 @@ class SqlUserRepository(UserRepository):
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
-    async def add(self, user: ProjectedUser) -> None:
-        statement = insert(users).values(id=user.id, username=user.username, display_name=user.display_name)
-        try:
-            async with self._connection.begin_nested():
-                await self._connection.execute(statement)
-        except IntegrityError:
-            pass  # a redelivered event, or the HTTP fallback got there first
+    async def add_many(self, new: Sequence[ProjectedUser]) -> None:
+        rows = list(
+            {
+                user.id: {"id": user.id, "username": user.username, "display_name": user.display_name} for user in new
+            }.values()
+        )
+        if not rows:
+            return
+        # A redelivered event, or the HTTP fallback first: an id already there is left as it is.
+        insert_users = postgresql_insert if _postgres(self._connection) else sqlite_insert
+        await self._connection.execute(insert_users(users).on_conflict_do_nothing(index_elements=["id"]), rows)
 
     async def known(self, user_ids: Sequence[str]) -> set[str]:
         if not user_ids:

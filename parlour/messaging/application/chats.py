@@ -68,10 +68,10 @@ class UserDirectory:
         self._uow = unit_of_work
         self._lookup = lookup
 
-    async def record(self, user: ProjectedUser) -> None:
-        """Remember a user (from `user.registered`); a repeat is ignored."""
+    async def record(self, *users: ProjectedUser) -> None:
+        """Remember users (from `user.registered`, many in one transaction); a repeat is ignored."""
         async with self._uow() as uow:
-            await uow.users.add(user)
+            await uow.users.add_many(users)
             await uow.commit()
 
     async def require_known(self, user_ids: Sequence[str], caller: OnBehalf | None) -> None:

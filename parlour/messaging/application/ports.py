@@ -151,8 +151,8 @@ class UserRepository(ABC):
     """The users projection, fed by auth's events."""
 
     @abstractmethod
-    async def add(self, user: ProjectedUser) -> None:
-        """Record a user (a repeated id is ignored)."""
+    async def add_many(self, users: Sequence[ProjectedUser]) -> None:
+        """Record users in one statement (an id already known, or repeated, is ignored)."""
 
     @abstractmethod
     async def known(self, user_ids: Sequence[str]) -> set[str]:

@@ -154,8 +154,9 @@ class _Users(UserRepository):
     def __init__(self, state: State) -> None:
         self.s = state
 
-    async def add(self, user: ProjectedUser) -> None:
-        self.s.users.setdefault(user.id, user)
+    async def add_many(self, users: Sequence[ProjectedUser]) -> None:
+        for user in users:
+            self.s.users.setdefault(user.id, user)
 
     async def known(self, user_ids: Sequence[str]) -> set[str]:
         return {user_id for user_id in user_ids if user_id in self.s.users}

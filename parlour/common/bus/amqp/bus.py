@@ -167,8 +167,10 @@ class AmqpMessageBus(MessageBus):
         await self._register(route)
         return route
 
-    async def subscribe(self, name: str, routing_keys: Sequence[str], handler: port.Handler) -> Subscription:
-        subscription = AmqpSubscription(self, name, routing_keys, handler, forget=self._forget)
+    async def subscribe(
+        self, name: str, routing_keys: Sequence[str], handler: port.BatchHandler, *, max_batch: int = 1
+    ) -> Subscription:
+        subscription = AmqpSubscription(self, name, routing_keys, handler, max_batch=max_batch, forget=self._forget)
         self._service_queues.add(subscription.queue_name)
         await self._register(subscription)
         return subscription

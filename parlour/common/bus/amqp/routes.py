@@ -19,7 +19,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from pamqp.common import FieldValue
 
 from parlour.common.bus.amqp.consumer import Link, QueueConsumer
-from parlour.common.bus.port import DeliveryRoute, GapHandler, Handler, Subscription, as_batch_handler
+from parlour.common.bus.port import BatchHandler, DeliveryRoute, GapHandler, Handler, Subscription, as_batch_handler
 from parlour.common.errors import Unavailable
 
 logger = structlog.get_logger(__name__)
@@ -119,12 +119,21 @@ class AmqpRoute(DeliveryRoute):
 class AmqpSubscription(Subscription):
     """A consumer of the durable service queue `<ns>.svc.<name>`, bound to `routing_keys`."""
 
-    def __init__(self, link: Link, name: str, routing_keys: Sequence[str], handler: Handler, *, forget: Forget) -> None:
+    def __init__(
+        self,
+        link: Link,
+        name: str,
+        routing_keys: Sequence[str],
+        handler: BatchHandler,
+        *,
+        max_batch: int = 1,
+        forget: Forget,
+    ) -> None:
         self._link = link
         self._keys = tuple(routing_keys)
         self._forget = forget
         self.queue_name = link.topology.service_queue(name)
-        self._consumer = QueueConsumer(link, self.queue_name, as_batch_handler(handler))
+        self._consumer = QueueConsumer(link, self.queue_name, handler, max_batch=max_batch)
 
     async def attach(self) -> None:
         """Declare the queue and its bindings (idempotent), then consume it."""

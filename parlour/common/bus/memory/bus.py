@@ -190,20 +190,22 @@ class InMemoryMessageBus(MessageBus):
         route.loop = self._tasks.spawn(self._drain_queue(route, route.mailbox), name=f"bus.{route.mailbox.name}")
         return route
 
-    async def subscribe(self, name: str, routing_keys: Sequence[str], handler: Handler) -> Subscription:
+    async def subscribe(
+        self, name: str, routing_keys: Sequence[str], handler: BatchHandler, *, max_batch: int = 1
+    ) -> Subscription:
         self._check_open()
         # Like a durable queue: the mailbox and its bindings outlive the subscriptions that consume it.
         mailbox = self._mailboxes.setdefault(f"svc.{name}", Mailbox(f"svc.{name}", self._queue_limit))
         for key in routing_keys:
             self._routes.bind(key, mailbox)
-        consumer = _Consumer(self, as_batch_handler(handler), 1)
+        consumer = _Consumer(self, handler, max(1, max_batch))
         consumer.loop = self._tasks.spawn(self._drain_queue(consumer, mailbox), name=f"bus.{mailbox.name}")
         return consumer
 
     async def _drain_queue(self, consumer: _Consumer, mailbox: Mailbox) -> None:
         # One task per consumer: closing the consumer cancels it, giving its message in flight back.
         while True:
-            pending = [await mailbox.get()]
+            pending = [await mailbox.get(), *mailbox.take_ready(consumer.max_batch - 1)]
             try:
                 await self._deliver(consumer.handler, pending, mailbox)
             except asyncio.CancelledError:
