@@ -15,7 +15,7 @@ import structlog
 from fastapi import FastAPI
 
 from parlour import __version__
-from parlour.auth.service import build_auth
+from parlour.auth.service import AuthParts, build_auth
 from parlour.common.bus import MessageBus
 from parlour.common.bus.amqp import AmqpMessageBus
 from parlour.common.bus.memory import InMemoryMessageBus
@@ -129,7 +129,7 @@ async def open_message_bus(settings: Settings, clock: Clock, kv: KeyValueStore) 
 
 
 def _mount(app: FastAPI, infra: Infrastructure, parts: list[ServiceParts]) -> None:
-    local_source = next((part.jwks_source for part in parts if part.jwks_source), None)
+    local_source = next((part.jwks_source for part in parts if isinstance(part, AuthParts)), None)
     source: JwksSource = local_source or HttpJwksSource(
         infra.http, f"{infra.settings.resolved_auth_url}/auth/.well-known/jwks.json"
     )

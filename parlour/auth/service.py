@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -17,6 +18,15 @@ from parlour.common.ratelimit import GrowingDelay, RateLimiter
 from parlour.common.revocations import Revocations
 from parlour.common.service import Infrastructure, ServiceParts
 from parlour.common.settings import Settings
+from parlour.common.tokens import JwksSource
+
+
+@dataclass
+class AuthParts(ServiceParts):
+    """Auth's parts, and its key ring as a JWKS source: a process that runs auth verifies tokens from it
+    directly, where every other process fetches the JWKS over HTTP."""
+
+    jwks_source: JwksSource | None = None
 
 
 def signing_key_ring(settings: Settings, clock: Clock) -> SigningKeyRing:
@@ -63,4 +73,4 @@ async def build_auth(infra: Infrastructure, stack: AsyncExitStack) -> ServicePar
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         revocations=Revocations.of(infra.kv, settings),
     )
-    return ServiceParts(routers=[auth_router(handlers, ring.jwks)], jwks_source=KeyRingJwksSource(ring))
+    return AuthParts(routers=[auth_router(handlers, ring.jwks)], jwks_source=KeyRingJwksSource(ring))

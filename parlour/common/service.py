@@ -16,7 +16,6 @@ from parlour.common.http.operations import ReadinessCheck
 from parlour.common.kv import KeyValueStore
 from parlour.common.metrics import Metrics
 from parlour.common.settings import Settings
-from parlour.common.tokens import JwksSource
 
 
 @dataclass
@@ -36,13 +35,12 @@ class Infrastructure:
 class ServiceParts:
     """A built service: its routes and its readiness checks. Background work goes on the exit stack.
 
-    The auth service also offers its key ring as `jwks_source`, so a process that holds it verifies tokens
-    from it directly; every other process fetches the JWKS over HTTP.
+    A service may hand back a subclass with more for the composition root (auth's `AuthParts` carries its
+    key ring).
     """
 
     routers: list[APIRouter] = field(default_factory=list)
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
-    jwks_source: JwksSource | None = None
 
 
 ServiceBuilder = Callable[[Infrastructure, AsyncExitStack], Awaitable[ServiceParts]]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from parlour.common.bus import MessageBus
+from parlour.common.clock import Clock
 from parlour.common.contracts import USER_REGISTERED_KEY
 from parlour.common.errors import Unavailable
 from parlour.common.metrics import Metrics
@@ -35,7 +37,7 @@ from parlour.messaging.application.access import MembershipCache
 from parlour.messaging.application.chats import ChatHandlers, UserDirectory
 from parlour.messaging.application.messages import MessageHandlers, new_id
 from parlour.messaging.application.outbox import OutboxRelay
-from parlour.messaging.application.ports import UnitOfWorkFactory
+from parlour.messaging.application.ports import EventPublisher, UnitOfWorkFactory, UserLookup
 from parlour.messaging.application.processor import CommandProcessor
 from parlour.messaging.infrastructure.tables import chats
 
@@ -52,13 +54,15 @@ class Messaging:
     processor: CommandProcessor
     users: UserDirectory
     access: MembershipCache
-    relay: OutboxRelay
+    relay: OutboxRelay | None = None  # the process's outbox relay (tests that never start it pass none)
 
     async def start(
         self, bus: MessageBus, stack: AsyncExitStack, metrics: Metrics, *, max_batch: int = COMMAND_BATCH
     ) -> None:
         """Publish what the outbox holds, then consume commands, user events and membership changes until
         `stack` closes."""
+        if self.relay is None:
+            raise RuntimeError("a Messaging without its outbox relay cannot consume the bus")
         await self.relay.start()
         stack.push_async_callback(self.relay.stop)
         relay = asyncio.create_task(self.relay.run(), name="messaging.outbox")
@@ -73,24 +77,40 @@ class Messaging:
         stack.push_async_callback(commands.close)
 
 
-def wire_messaging(infra: Infrastructure, unit_of_work: UnitOfWorkFactory | None = None) -> Messaging:
-    """Build the messaging use cases on the process's engine (or `unit_of_work`), bus, store and clock."""
-    unit_of_work = unit_of_work or SqlUnitOfWorkFactory(infra.engine)
+def wire_messaging(infra: Infrastructure) -> Messaging:
+    """Build the messaging service on the process's engine, bus, key-value store, clock and HTTP client."""
+    unit_of_work = SqlUnitOfWorkFactory(infra.engine)
     settings = infra.settings
-    access = MembershipCache(unit_of_work, infra.clock)
     after_commit = _kill_self if settings.fault_kill_after_commit else None
     relay = OutboxRelay(
         unit_of_work, BusEventChannel(infra.bus), KeyValueWriterRegistry(infra.kv), after_commit=after_commit
     )
-    users = UserDirectory(unit_of_work, HttpUserLookup(infra.http, settings.resolved_auth_url))
-    messages = MessageHandlers(unit_of_work, access, infra.clock)
+    lookup = HttpUserLookup(infra.http, settings.resolved_auth_url)
+    messaging = assemble_messaging(unit_of_work, infra.clock, relay, lookup, transactions=_transactions(infra))
+    messaging.relay = relay
+    return messaging
+
+
+def assemble_messaging(
+    unit_of_work: UnitOfWorkFactory,
+    clock: Clock,
+    events: EventPublisher,
+    lookup: UserLookup,
+    *,
+    ids: Callable[[], str] = new_id,
+    transactions: int = 1,
+) -> Messaging:
+    """The messaging use cases on the given ports: what `wire_messaging` builds for a process, and what the
+    unit tests build on in-memory repositories, a recording publisher and a fixed user look-up."""
+    access = MembershipCache(unit_of_work, clock)
+    users = UserDirectory(unit_of_work, lookup)
+    messages = MessageHandlers(unit_of_work, access, clock, ids)
     return Messaging(
-        chats=ChatHandlers(unit_of_work, access, users, relay, infra.clock, new_id),
+        chats=ChatHandlers(unit_of_work, access, users, events, clock, ids),
         messages=messages,
-        processor=CommandProcessor(unit_of_work, messages, relay, COMMAND_NAMES, concurrency=_transactions(infra)),
+        processor=CommandProcessor(unit_of_work, messages, events, COMMAND_NAMES, concurrency=transactions),
         users=users,
         access=access,
-        relay=relay,
     )
 
 

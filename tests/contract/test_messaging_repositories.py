@@ -11,15 +11,26 @@ import pytest
 
 from parlour.common.db import create_engine, migrate
 from parlour.messaging.adapters.sql import SqlUnitOfWorkFactory
-from parlour.messaging.application.ports import ChatCursor, ConcurrentWrite, ProjectedUser, ReadMove
+from parlour.messaging.application.ports import (
+    ChatCursor,
+    ConcurrentWrite,
+    ProjectedUser,
+    ReadMove,
+    UnitOfWorkFactory,
+)
 from parlour.messaging.domain.model import Chat, ChatKind, Member, Message, Role
+from tests.unit.messaging.fakes import MemoryStore
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, 123456, tzinfo=UTC)
 
 
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlUnitOfWorkFactory]:
-    engine = create_engine(database_url)
+@pytest.fixture(params=["memory", "sql"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[UnitOfWorkFactory]:
+    """Every implementation of the repositories: the unit tests' in-memory fakes, SQLite and PostgreSQL."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    engine = create_engine(request.getfixturevalue("database_url"))
     await migrate(engine)
     yield SqlUnitOfWorkFactory(engine)
     await engine.dispose()
@@ -29,7 +40,7 @@ def _id() -> str:
     return str(uuid.uuid4())
 
 
-async def _chat(store: SqlUnitOfWorkFactory, *users: str, at: datetime = NOW, direct: bool = False) -> Chat:
+async def _chat(store: UnitOfWorkFactory, *users: str, at: datetime = NOW, direct: bool = False) -> Chat:
     kind = ChatKind.DIRECT if direct else ChatKind.GROUP
     key = ":".join(sorted(users)) if direct else None
     chat = Chat(_id(), kind, None if direct else "Team", at, at, direct_key=key)
@@ -41,7 +52,7 @@ async def _chat(store: SqlUnitOfWorkFactory, *users: str, at: datetime = NOW, di
     return chat
 
 
-async def _send(store: SqlUnitOfWorkFactory, chat: Chat, sender: str, count: int = 1) -> list[Message]:
+async def _send(store: UnitOfWorkFactory, chat: Chat, sender: str, count: int = 1) -> list[Message]:
     async with store() as uow:
         last = (await uow.chats.take_seqs({chat.id: count}, NOW))[chat.id]
         seqs = range(last - count + 1, last + 1)
@@ -51,7 +62,7 @@ async def _send(store: SqlUnitOfWorkFactory, chat: Chat, sender: str, count: int
     return sent
 
 
-async def test_a_chat_round_trips_with_utc_times(store: SqlUnitOfWorkFactory) -> None:
+async def test_a_chat_round_trips_with_utc_times(store: UnitOfWorkFactory) -> None:
     chat = await _chat(store, "a", "b")
     async with store(write=False) as uow:
         found = await uow.chats.get(chat.id)
@@ -62,7 +73,7 @@ async def test_a_chat_round_trips_with_utc_times(store: SqlUnitOfWorkFactory) ->
         assert await uow.chats.member_version("nope") is None
 
 
-async def test_one_direct_chat_per_pair_and_the_loser_keeps_a_usable_transaction(store: SqlUnitOfWorkFactory) -> None:
+async def test_one_direct_chat_per_pair_and_the_loser_keeps_a_usable_transaction(store: UnitOfWorkFactory) -> None:
     a, b = _id(), _id()
     first = await _chat(store, a, b, direct=True)
     twin = Chat(_id(), ChatKind.DIRECT, None, NOW, NOW, direct_key=first.direct_key)
@@ -71,7 +82,7 @@ async def test_one_direct_chat_per_pair_and_the_loser_keeps_a_usable_transaction
         assert await uow.chats.by_direct_key(f"{min(a, b)}:{max(a, b)}") == first
 
 
-async def test_seq_is_taken_in_the_transaction_and_rolled_back_with_it(store: SqlUnitOfWorkFactory) -> None:
+async def test_seq_is_taken_in_the_transaction_and_rolled_back_with_it(store: UnitOfWorkFactory) -> None:
     chat = await _chat(store, "a")
     async with store() as uow:
         assert await uow.chats.take_seqs({chat.id: 2}, NOW) == {chat.id: 2}
@@ -83,7 +94,7 @@ async def test_seq_is_taken_in_the_transaction_and_rolled_back_with_it(store: Sq
     assert stored.last_seq == 3
 
 
-async def test_concurrent_writers_of_one_chat_never_share_or_skip_a_seq(store: SqlUnitOfWorkFactory) -> None:
+async def test_concurrent_writers_of_one_chat_never_share_or_skip_a_seq(store: UnitOfWorkFactory) -> None:
     chat = await _chat(store, "a")
     await asyncio.gather(*(_send(store, chat, f"u{i}", 1 + i % 2) for i in range(20)))
     async with store(write=False) as uow:
@@ -91,7 +102,7 @@ async def test_concurrent_writers_of_one_chat_never_share_or_skip_a_seq(store: S
     assert [m.seq for m in page] == list(range(1, 31))
 
 
-async def test_the_same_sender_and_client_id_cannot_be_stored_twice(store: SqlUnitOfWorkFactory) -> None:
+async def test_the_same_sender_and_client_id_cannot_be_stored_twice(store: UnitOfWorkFactory) -> None:
     chat = await _chat(store, "a")
     (message,) = await _send(store, chat, "a")
     async with store(write=False) as uow:
@@ -104,7 +115,7 @@ async def test_the_same_sender_and_client_id_cannot_be_stored_twice(store: SqlUn
             await uow.messages.add_many([duplicate])
 
 
-async def test_edits_and_tombstones_are_saved(store: SqlUnitOfWorkFactory) -> None:
+async def test_edits_and_tombstones_are_saved(store: UnitOfWorkFactory) -> None:
     chat = await _chat(store, "a")
     (message,) = await _send(store, chat, "a")
     later = NOW + timedelta(minutes=1)
@@ -131,7 +142,7 @@ async def test_edits_and_tombstones_are_saved(store: SqlUnitOfWorkFactory) -> No
     ],
 )
 async def test_history_pages_by_seq(
-    store: SqlUnitOfWorkFactory, after: int | None, before: int | None, limit: int, expected: list[int]
+    store: UnitOfWorkFactory, after: int | None, before: int | None, limit: int, expected: list[int]
 ) -> None:
     chat = await _chat(store, "a")
     await _send(store, chat, "a", 10)
@@ -140,7 +151,7 @@ async def test_history_pages_by_seq(
     assert [m.seq for m in page] == expected
 
 
-async def test_read_cursors_only_move_forward(store: SqlUnitOfWorkFactory) -> None:
+async def test_read_cursors_only_move_forward(store: UnitOfWorkFactory) -> None:
     chat = await _chat(store, "a", "b")
     async with store() as uow:
         await uow.members.advance_reads([ReadMove(chat.id, "b", 5)])
@@ -150,7 +161,7 @@ async def test_read_cursors_only_move_forward(store: SqlUnitOfWorkFactory) -> No
         assert {m.user_id: m.read_seq for m in await uow.members.of_chat(chat.id)} == {"a": 0, "b": 5}
 
 
-async def test_a_batch_takes_seqs_and_moves_cursors_of_many_chats_at_once(store: SqlUnitOfWorkFactory) -> None:
+async def test_a_batch_takes_seqs_and_moves_cursors_of_many_chats_at_once(store: UnitOfWorkFactory) -> None:
     one, two, absent = await _chat(store, "a", "b"), await _chat(store, "a"), _id()
     await _send(store, one, "a", 2)
     async with store() as uow:
@@ -171,7 +182,7 @@ async def test_a_batch_takes_seqs_and_moves_cursors_of_many_chats_at_once(store:
     assert cursors == {"a": 5, "b": 2}
 
 
-async def test_the_outbox_keeps_entries_by_writer_until_removed(store: SqlUnitOfWorkFactory) -> None:
+async def test_the_outbox_keeps_entries_by_writer_until_removed(store: UnitOfWorkFactory) -> None:
     async with store() as uow:
         w1, w2 = _id(), _id()
         first = await uow.outbox.add(w1, b"one")
@@ -192,7 +203,7 @@ async def test_the_outbox_keeps_entries_by_writer_until_removed(store: SqlUnitOf
         await uow.commit()
 
 
-async def test_mentioned_usernames_resolve_to_known_users(store: SqlUnitOfWorkFactory) -> None:
+async def test_mentioned_usernames_resolve_to_known_users(store: UnitOfWorkFactory) -> None:
     ada = ProjectedUser(_id(), f"ada{_id()[:8]}", "Ada")
     async with store() as uow:
         await uow.users.add_many([ada])
@@ -202,7 +213,7 @@ async def test_mentioned_usernames_resolve_to_known_users(store: SqlUnitOfWorkFa
         assert await uow.users.ids_by_username([]) == {}
 
 
-async def test_membership_changes_bump_the_version(store: SqlUnitOfWorkFactory) -> None:
+async def test_membership_changes_bump_the_version(store: UnitOfWorkFactory) -> None:
     chat = await _chat(store, "a", "b")
     async with store() as uow:
         await uow.members.set_role(chat.id, "b", Role.ADMIN)
@@ -214,7 +225,7 @@ async def test_membership_changes_bump_the_version(store: SqlUnitOfWorkFactory) 
         assert [(m.user_id, m.role) for m in await uow.members.of_chat(chat.id)] == [("b", Role.ADMIN)]
 
 
-async def test_summaries_list_a_users_chats_by_activity_with_the_last_message(store: SqlUnitOfWorkFactory) -> None:
+async def test_summaries_list_a_users_chats_by_activity_with_the_last_message(store: UnitOfWorkFactory) -> None:
     user = _id()
     old = await _chat(store, user, at=NOW - timedelta(hours=2))
     new = await _chat(store, user, at=NOW - timedelta(hours=1))
@@ -234,7 +245,7 @@ async def test_summaries_list_a_users_chats_by_activity_with_the_last_message(st
     assert rest[0].last_message is None
 
 
-async def test_the_users_projection_ignores_repeats(store: SqlUnitOfWorkFactory) -> None:
+async def test_the_users_projection_ignores_repeats(store: UnitOfWorkFactory) -> None:
     user, other = ProjectedUser(_id(), "ann", "Ann"), ProjectedUser(_id(), "bea", "Bea")
     async with store() as uow:
         await uow.users.add_many([user, user])

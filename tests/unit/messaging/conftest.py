@@ -8,13 +8,13 @@ from dataclasses import dataclass
 import pytest
 
 from parlour.common.clock import ManualClock
-from parlour.messaging.adapters.bus import COMMAND_NAMES
 from parlour.messaging.application.access import MembershipCache
-from parlour.messaging.application.chats import ChatHandlers, UserDirectory
+from parlour.messaging.application.chats import ChatHandlers
 from parlour.messaging.application.messages import MessageHandlers
 from parlour.messaging.application.processor import CommandProcessor
 from parlour.messaging.domain.messages import CreateGroup
 from parlour.messaging.domain.model import ChatView
+from parlour.messaging.service import assemble_messaging
 from tests.unit.messaging.fakes import FixedLookup, MemoryStore, RecordingPublisher
 
 USERS = ("ann", "bob", "cat", "dan", "eve")
@@ -43,17 +43,16 @@ def world() -> World:
     def ids() -> str:
         return f"id{next(counter)}"
 
-    access = MembershipCache(store, clock, ttl=30.0)
     lookup = FixedLookup(*USERS)
-    users = UserDirectory(store, lookup)
-    messages = MessageHandlers(store, access, clock, ids)
+    # The same builder as a process's (`wire_messaging`), on in-memory ports.
+    messaging = assemble_messaging(store, clock, events, lookup, ids=ids)
     return World(
         store=store,
         events=events,
         clock=clock,
-        access=access,
+        access=messaging.access,
         lookup=lookup,
-        chats=ChatHandlers(store, access, users, events, clock, ids),
-        messages=messages,
-        processor=CommandProcessor(store, messages, events, COMMAND_NAMES),
+        chats=messaging.chats,
+        messages=messaging.messages,
+        processor=messaging.processor,
     )

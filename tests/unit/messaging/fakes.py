@@ -66,7 +66,9 @@ class _Chats(ChatRepository):
     async def take_seqs(self, counts: Mapping[str, int], at: datetime) -> dict[str, int]:
         last = {}
         for chat_id, count in counts.items():
-            chat = self.s.chats[chat_id]
+            chat = self.s.chats.get(chat_id)
+            if chat is None:
+                continue
             self.s.chats[chat_id] = replace(chat, last_seq=chat.last_seq + count, last_activity_at=at)
             last[chat_id] = chat.last_seq + count
         return last
