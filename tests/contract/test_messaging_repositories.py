@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -19,18 +20,30 @@ from parlour.messaging.application.ports import (
     UnitOfWorkFactory,
 )
 from parlour.messaging.domain.model import Chat, ChatKind, Member, Message, Role
+from tests.databases import BACKENDS
 from tests.unit.messaging.fakes import MemoryStore
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, 123456, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sql"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[UnitOfWorkFactory]:
-    """Every implementation of the repositories: the unit tests' in-memory fakes, SQLite and PostgreSQL."""
+@pytest.fixture(params=["memory", *BACKENDS])
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """None for the unit tests' in-memory fakes, else the database URL of the backend."""
     if request.param == "memory":
+        return None
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'parlour.db'}"
+    url: str = request.getfixturevalue("postgres_database")
+    return url
+
+
+@pytest.fixture
+async def store(backend_url: str | None) -> AsyncIterator[UnitOfWorkFactory]:
+    """Every implementation of the repositories: the unit tests' in-memory fakes, SQLite and PostgreSQL."""
+    if backend_url is None:
         yield MemoryStore()
         return
-    engine = create_engine(request.getfixturevalue("database_url"))
+    engine = create_engine(backend_url)
     await migrate(engine)
     yield SqlUnitOfWorkFactory(engine)
     await engine.dispose()
