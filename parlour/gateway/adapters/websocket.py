@@ -111,7 +111,7 @@ class GatewayEndpoint:
 
     async def _admit(self, scope: Message, secret: str | None) -> PassHolder:
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers", [])}
-        if not origin_allowed(headers.get("origin"), headers.get("host"), self._deps.config.allowed_origins):
+        if not origin_allowed(headers.get("origin"), self._deps.config.allowed_origins):
             raise OriginRefused()
         if self._deps.hub.draining:
             raise GatewayDraining()

@@ -33,12 +33,12 @@ def normalize_origin(value: str) -> str | None:
     return f"{parts.scheme}://{host}:{port or _DEFAULT_PORTS[parts.scheme]}"
 
 
-def origin_allowed(origin: str | None, host: str | None, allowed: Collection[str]) -> bool:
+def origin_allowed(origin: str | None, allowed: Collection[str]) -> bool:
     """Whether a handshake with this `Origin` may proceed, given the configured origins `allowed`.
 
-    `host` (the request's `Host` header) is deliberately not consulted; the parameter stays for callers.
+    The request's `Host` is deliberately not an input: a DNS-rebinding page sends a `Host` that matches
+    its own `Origin`.
     """
-    del host
     if origin is None:
         return True
     if ANY_ORIGIN in allowed:
