@@ -253,12 +253,9 @@ class MessageHandlers:
             for seq, (index, c) in enumerate(commands, start=first):
                 created[index] = Message(self._ids(), chat_id, seq, c.actor, c.client_id, c.body, now)
         await uow.messages.add_many(list(created.values()))
-        # Writing is reading: the sender's cursor follows their own messages, so they are never unread.
-        cursors: dict[tuple[str, str], int] = {}
-        for message in created.values():
-            key = (message.chat_id, message.sender_id)
-            cursors[key] = max(cursors.get(key, 0), message.seq)
-        await uow.members.advance_reads([ReadMove(chat, sender, seq) for (chat, sender), seq in cursors.items()])
+        # Writing is reading: the sender's cursor follows their own messages, so they are never unread
+        # (the repository keeps the furthest move of each member).
+        await uow.members.advance_reads([ReadMove(m.chat_id, m.sender_id, m.seq) for m in created.values()])
         return created
 
     async def _mentions(self, uow: UnitOfWork, sends: dict[int, SendMessage]) -> dict[int, tuple[str, ...]]:

@@ -116,7 +116,8 @@ class MemberRepository(ABC):
 
     @abstractmethod
     async def advance_reads(self, moves: Sequence[ReadMove]) -> None:
-        """Move each member's `read_seq` to its `seq` where that is forward (never back), in one statement."""
+        """Move each member's `read_seq` to its `seq` where that is forward (never back), in one statement;
+        of several moves of one member, the furthest counts."""
 
 
 class MessageRepository(ABC):
