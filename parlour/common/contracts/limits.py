@@ -36,3 +36,11 @@ def struct_tag(cls: type[msgspec.Struct]) -> str:
     tag = cls.__struct_config__.tag
     assert isinstance(tag, str), f"{cls.__name__} is not a tagged struct"
     return tag
+
+
+class FrameEnvelope(msgspec.Struct):
+    """What a frame that does not decode is read as, to say what it was: its `type` and `client_id`, kept
+    raw (read with `string_or_none`), so a deeply nested value is skipped, never built."""
+
+    type: msgspec.Raw = msgspec.Raw(b"null")
+    client_id: msgspec.Raw = msgspec.Raw(b"null")

@@ -28,7 +28,7 @@ from parlour.common.contracts.commands import (
     client_id_of,
     command_type,
 )
-from parlour.common.contracts.limits import ID_MAX_CHARACTERS, string_or_none
+from parlour.common.contracts.limits import ID_MAX_CHARACTERS, FrameEnvelope, string_or_none
 from parlour.gateway.domain.protocol import (
     ClientPing,
     ClientPong,
@@ -43,13 +43,6 @@ from parlour.gateway.domain.protocol import (
 KNOWN_TYPES = frozenset(COMMAND_TYPES)
 
 
-class _Envelope(msgspec.Struct):
-    """What an invalid frame is read as, to say what was wrong with it."""
-
-    type: msgspec.Raw = msgspec.Raw(b"null")
-    client_id: msgspec.Raw = msgspec.Raw(b"null")
-
-
 class _Peek(msgspec.Struct):
     type: str = ""
     chat_id: str | None = None
@@ -58,7 +51,7 @@ class _Peek(msgspec.Struct):
 
 
 _client_decoder = msgspec.json.Decoder(AnyClientFrame)
-_envelope_decoder = msgspec.json.Decoder(_Envelope)
+_envelope_decoder = msgspec.json.Decoder(FrameEnvelope)
 _peek_decoder = msgspec.json.Decoder(_Peek)
 _delivery_decoder = msgspec.json.Decoder(Delivery)
 _encoder = msgspec.json.Encoder()

@@ -26,7 +26,7 @@ from parlour.common.bus.port import MalformedMessage
 from parlour.common.contracts import COMMANDS, DELIVERY, CommandBatch, Delivery, UserRegistered, user_key
 from parlour.common.contracts import commands as wire
 from parlour.common.contracts import events as service
-from parlour.common.contracts.limits import string_or_none
+from parlour.common.contracts.limits import FrameEnvelope, string_or_none
 from parlour.common.kv import KeyValueStore
 from parlour.messaging.adapters.frames import delivery_items
 from parlour.messaging.application.access import MembershipCache
@@ -82,11 +82,6 @@ _batch_decoder = msgspec.json.Decoder(CommandBatch)
 _frame_decoder = msgspec.json.Decoder(wire.ForwardedFrame)
 
 
-class _Envelope(msgspec.Struct):
-    type: msgspec.Raw = msgspec.Raw(b"null")
-    client_id: msgspec.Raw = msgspec.Raw(b"null")
-
-
 def decode_commands(message: BusMessage) -> list[ChatCommand]:
     """The domain commands a bus message carries, in order; `MalformedMessage` if it names no one."""
     if message.type != COMMANDS:
@@ -109,9 +104,9 @@ def _command(user_id: str, session_id: str, raw: msgspec.Raw) -> ChatCommand:
 
 def _reject(user_id: str, session_id: str, raw: msgspec.Raw, reason: str) -> RejectCommand:
     try:
-        envelope = msgspec.json.decode(raw, type=_Envelope)
+        envelope = msgspec.json.decode(raw, type=FrameEnvelope)
     except (msgspec.DecodeError, RecursionError):
-        envelope = _Envelope()
+        envelope = FrameEnvelope()
     name = string_or_none(envelope.type) or "unknown"
     client_id = string_or_none(envelope.client_id) if name == wire.command_type(wire.SendMessage) else None
     error = InvalidCommand(reason)
