@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,31 @@ async def running_parlour(
     app = create_app(settings, services, overrides or Overrides(migrate=True))
     async with running_server(app, settings, listener) as base_url:
         yield base_url
+
+
+class LoggedProblems(logging.Handler):
+    """Collects every log record with a traceback, or at ERROR and above, while attached to the root logger.
+
+    Tests that promise "the server logged no traceback" check `seen`: the records themselves, whatever
+    handler or capture renders them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info or record.levelno >= logging.ERROR:
+            self.seen.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+
+@contextmanager
+def logged_problems() -> Iterator[LoggedProblems]:
+    """A `LoggedProblems` on the root logger for the duration of the block."""
+    problems = LoggedProblems()
+    root = logging.getLogger()
+    root.addHandler(problems)
+    try:
+        yield problems
+    finally:
+        root.removeHandler(problems)

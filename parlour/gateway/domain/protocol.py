@@ -22,6 +22,7 @@ class CloseCode(IntEnum):
     """Why the gateway closed a WebSocket."""
 
     NORMAL = 1000  # the client said goodbye
+    INVALID_PAYLOAD = 1007  # a text frame that is not UTF-8 (closed by the WebSocket layer itself)
     MESSAGE_TOO_BIG = 1009  # repeated frames over the size limit
     INTERNAL_ERROR = 1011  # a bug: reconnect with back-off
     SERVICE_RESTART = 1012  # draining for a restart: reconnect (to another gateway) and resume
@@ -39,7 +40,12 @@ class CloseCode(IntEnum):
     @property
     def reconnect(self) -> bool:
         """Whether a client should reconnect (and resume) without asking the user."""
-        return self not in {CloseCode.ORIGIN_FORBIDDEN, CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG}
+        return self not in {
+            CloseCode.ORIGIN_FORBIDDEN,
+            CloseCode.POLICY_VIOLATION,
+            CloseCode.MESSAGE_TOO_BIG,
+            CloseCode.INVALID_PAYLOAD,
+        }
 
 
 class ErrorCode(StrEnum):
