@@ -18,6 +18,7 @@ from parlour import __version__
 from parlour.auth.service import AuthParts, build_auth
 from parlour.common.bus import MessageBus
 from parlour.common.bus.amqp import AmqpMessageBus
+from parlour.common.bus.background import TaskSet
 from parlour.common.bus.memory import InMemoryMessageBus
 from parlour.common.clock import Clock, SystemClock
 from parlour.common.db import check_database, create_engine, migrate
@@ -34,6 +35,7 @@ from parlour.common.metrics import Metrics
 from parlour.common.revocations import Revocations
 from parlour.common.service import Infrastructure, ServiceBuilder, ServiceParts
 from parlour.common.settings import Mode, Settings
+from parlour.common.sqlite import WalCheckpointer, sqlite_file
 from parlour.common.tokens import HttpJwksSource, JwksSource, TokenVerifier
 from parlour.gateway.service import build_gateway
 from parlour.messaging.service import build_messaging
@@ -103,6 +105,10 @@ async def open_infrastructure(
     clock = overrides.clock or SystemClock()
     engine = create_engine(settings.resolved_database_url)
     stack.push_async_callback(engine.dispose)
+    if (database := sqlite_file(settings.resolved_database_url)) is not None:
+        background = TaskSet()
+        background.spawn(WalCheckpointer(database).run(), name="sqlite.checkpoint")
+        stack.push_async_callback(background.cancel_all)
     should_migrate = overrides.migrate if overrides.migrate is not None else settings.mode is Mode.EMBEDDED
     if should_migrate:
         await migrate(engine)

@@ -13,7 +13,7 @@ from abc import abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from alembic import command
 from alembic.config import Config
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.types import TypeDecorator
 
 from parlour.common.errors import Unavailable
+from parlour.common.sqlite import inline_connector, sqlite_file
 from parlour.common.unit_of_work import UnitOfWork
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -49,25 +50,17 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine for `url`, with SQLite tuned for one writer process (WAL, foreign keys)."""
+    """An async engine for `url`; SQLite runs on the event loop (parlour/common/sqlite.py), WAL, foreign keys."""
     if url.startswith("sqlite"):
-        database = url.split(":///", 1)[-1]
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
-        event.listen(engine.sync_engine, "connect", _tune_sqlite)
+        database = sqlite_file(url)
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            url, echo=echo, async_creator=inline_connector(str(database) if database else ":memory:")
+        )
         event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine
     return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
-
-
-def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    # The driver's own implicit BEGIN is replaced by `_begin_sqlite` (SQLAlchemy's documented recipe).
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=30000"):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
 
 
 def _begin_sqlite(connection: Connection) -> None:
