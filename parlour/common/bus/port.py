@@ -52,6 +52,16 @@ class ParkedMessage:
     parked_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """A queue's backlog as the bus sees it when sampled: messages waiting, and consumers attached."""
+
+    queue: str
+    messages: int
+    consumers: int
+    parked: bool = False  # the parking lot (dead letters): its depth is what an operator must hear of
+
+
 Handler = Callable[[BusMessage], Awaitable[None]]
 BatchHandler = Callable[[Sequence[BusMessage]], Awaitable[None]]
 GapHandler = Callable[[], Awaitable[None]]
@@ -166,6 +176,11 @@ class MessageBus(ABC):
     @abstractmethod
     async def replay(self, message_ids: Sequence[str] | None = None) -> int:
         """Send parked messages (all, or those with the given ids) back to their origin; returns the count."""
+
+    async def queue_depths(self) -> list[QueueDepth]:
+        """The backlog of the shared queues (command partitions, this process's subscriptions, the parking
+        lot), sampled now; for metrics, never per message. None known by default."""
+        return []
 
     @abstractmethod
     async def ping(self) -> None:

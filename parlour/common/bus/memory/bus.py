@@ -39,6 +39,7 @@ from parlour.common.bus.port import (
     Handler,
     MessageBus,
     ParkedMessage,
+    QueueDepth,
     Subscription,
     as_batch_handler,
 )
@@ -283,6 +284,14 @@ class InMemoryMessageBus(MessageBus):
     def _mailbox_named(self, name: str) -> Mailbox | None:
         mailbox = self._mailboxes.get(name)
         return None if mailbox is None or mailbox.closed else mailbox
+
+    async def queue_depths(self) -> list[QueueDepth]:
+        workers = len(self._workers)
+        depths = [QueueDepth(f"cmd.{index}", len(box), workers) for index, box in enumerate(self._partitions)]
+        subscribed = (box for name, box in self._mailboxes.items() if name.startswith("svc."))
+        depths += [QueueDepth(box.name, len(box), 1) for box in subscribed]
+        depths.append(QueueDepth("parked", len(self._parked), 0, parked=True))
+        return depths
 
     # -- lifecycle --------------------------------------------------------------------------------
 
