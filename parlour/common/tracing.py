@@ -24,7 +24,7 @@ from opentelemetry.trace import Link, Span, SpanKind, StatusCode
 
 __all__ = [
     "Link", "Span", "SpanKind", "StatusCode", "current", "enable_tracing", "enabled", "extract", "inject",
-    "links_of", "span", "tracer",
+    "links_of", "new_trace", "span", "tracer",
 ]  # fmt: skip
 
 enabled = False  # the one cheap check of the hot paths; True only once `enable_tracing` installed the SDK
@@ -85,6 +85,12 @@ def span(
     if not enabled:
         return _NO_SPAN
     return tracer().start_as_current_span(name, context=context, kind=kind, links=links, attributes=attributes)
+
+
+def new_trace() -> tuple[otel_context.Context, list[Link]]:
+    """For a span that starts a trace of its own inside another one (a message received on a long-lived
+    WebSocket): no parent, and a link to the span that is current."""
+    return otel_context.Context(), links_of([otel_context.get_current()])
 
 
 def current() -> otel_context.Context:

@@ -258,9 +258,12 @@ class Connection:
             await self._commands.room()
 
     def _submit_traced(self, commands: list[Command]) -> None:
-        # Where a client's command enters the system: each is the root of its trace (a `receive` span).
+        # Where a client's command enters the system: each is the root of a trace of its own (a `receive`
+        # span), linked to the connection's span if the server made one (not its child: one trace per
+        # message, not one per connection).
+        root, links = tracing.new_trace()
         for command in commands:
-            with tracing.span(f"receive {command.type}", kind=tracing.SpanKind.SERVER):
+            with tracing.span(f"receive {command.type}", context=root, links=links, kind=tracing.SpanKind.SERVER):
                 self._commands.submit(command, self._session, self.notify)
 
     async def _write_loop(self) -> None:
