@@ -7,11 +7,14 @@ set once per process, and the rest of the suite must run with tracing off).
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 
 import pytest
+import structlog
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -21,7 +24,9 @@ from parlour.common.bus.instrumented import InstrumentedMessageBus
 from parlour.common.bus.memory import InMemoryMessageBus
 from parlour.common.bus.port import BusMessage
 from parlour.common.clock import ManualClock
+from parlour.common.logging import configure_logging
 from parlour.common.metrics import Metrics
+from parlour.common.settings import LogFormat
 
 
 def test_traces_are_wanted_only_with_an_otlp_endpoint_and_the_sdk_not_disabled() -> None:
@@ -139,3 +144,22 @@ async def test_with_tracing_off_a_message_travels_without_trace_headers() -> Non
     await route.close()
     await bus.close()
     assert "traceparent" not in message.headers
+
+
+def test_a_line_logged_in_a_span_carries_its_ids_under_ecs_names(
+    spans: InMemorySpanExporter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, handlers, level = logging.getLogger(), logging.getLogger().handlers[:], logging.getLogger().level
+    try:
+        configure_logging("INFO", LogFormat.JSON, "parlour-gateway")
+        with tracing.tracer().start_as_current_span("work") as span:
+            structlog.get_logger("parlour.test").info("inside")
+        structlog.get_logger("parlour.test").info("outside")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.reset_defaults()
+    inside, outside = (json.loads(line) for line in capsys.readouterr().err.splitlines()[-2:])
+    assert inside["trace.id"] == format(span.get_span_context().trace_id, "032x")
+    assert inside["span.id"] == format(span.get_span_context().span_id, "016x")
+    assert "trace.id" not in outside
