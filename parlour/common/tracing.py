@@ -23,7 +23,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, Span, SpanKind, StatusCode
 
 __all__ = [
-    "Link", "Span", "SpanKind", "StatusCode", "current", "enable_tracing", "enabled", "extract", "inject",
+    "NO_SPAN", "Link", "Span", "SpanKind", "StatusCode", "current", "enable_tracing", "enabled", "extract", "inject",
     "links_of", "new_trace", "span", "tracer",
 ]  # fmt: skip
 
@@ -70,7 +70,7 @@ def tracer() -> trace.Tracer:
     return trace.get_tracer("parlour")
 
 
-_NO_SPAN = contextlib.nullcontext()
+NO_SPAN: AbstractContextManager[Any] = contextlib.nullcontext()  # what `span` is while tracing is off
 
 
 def span(
@@ -83,7 +83,7 @@ def span(
 ) -> AbstractContextManager[Any]:
     """A span made current for the `with` block, or nothing at all while tracing is off."""
     if not enabled:
-        return _NO_SPAN
+        return NO_SPAN
     return tracer().start_as_current_span(name, context=context, kind=kind, links=links, attributes=attributes)
 
 

@@ -117,7 +117,7 @@ class CommandProcessor:
     def _batch_span(self, group: list[tuple[Sequence[ChatCommand], asyncio.Future[None]]]) -> Any:
         # A child of the batch whose turn it is (the current context), linking every batch it took along.
         if not tracing.enabled:
-            return tracing.span("")
+            return tracing.NO_SPAN
         links = tracing.links_of(self._traces.pop(done, None) for _, done in group)
         size = sum(len(batch) for batch, _ in group)
         return tracing.span("messaging batch", links=links, attributes={"parlour.batch.commands": size})
