@@ -1,8 +1,8 @@
 """The bus as every service sees it: any `MessageBus` with its rates counted and, when on, traced.
 
-The one place where trace context meets bus messages (both buses, so AMQP headers and the in-memory bus
-alike): a publish is a PRODUCER span whose context goes in the message's `traceparent` header, and a
-consumed batch is a CONSUMER span. A batch's span is the child of its first message's context and links
+Where spans meet bus messages, for both buses (AMQP headers and the in-memory bus alike, through the
+port's `with_trace_context` and `trace_context_of`): a publish is a PRODUCER span whose context goes in
+the message's `traceparent` header, and a consumed batch is a CONSUMER span. A batch's span is the child of its first message's context and links
 every message's context (OpenTelemetry's answer for batches: links, since one span cannot have many
 parents), so the trace of a message that travelled alone is one tree from the sender to the last
 consumer, and a message that shared a batch still points at it. While tracing is off (`tracing.enabled`
@@ -32,15 +32,12 @@ from parlour.common.bus.port import (
     ParkedMessage,
     QueueDepth,
     Subscription,
+    trace_context_of,
+    with_trace_context,
 )
 from parlour.common.metrics import Metrics
 
 log = structlog.get_logger(__name__)
-
-
-def with_trace_context(message: BusMessage) -> BusMessage:
-    """`message` with the current trace context in its headers (the propagation helper of the port)."""
-    return BusMessage(message.type, message.body, message.message_id, tracing.inject(dict(message.headers)))
 
 
 class _Counted:
@@ -105,7 +102,7 @@ class InstrumentedMessageBus(MessageBus):
             if not tracing.enabled:
                 await handler(messages)
                 return
-            parent, links = tracing.parent_and_links([tracing.extract(m.headers) for m in messages])
+            parent, links = tracing.parent_and_links([trace_context_of(m) for m in messages])
             with tracing.tracer().start_as_current_span(
                 f"consume {kind}", context=parent, kind=tracing.SpanKind.CONSUMER, links=links,
                 attributes={"messaging.batch.message_count": len(messages)},
@@ -121,7 +118,7 @@ class InstrumentedMessageBus(MessageBus):
                 await handler(message)
                 return
             with tracing.tracer().start_as_current_span(
-                f"consume {message.type}", context=tracing.extract(message.headers), kind=tracing.SpanKind.CONSUMER
+                f"consume {message.type}", context=trace_context_of(message), kind=tracing.SpanKind.CONSUMER
             ):
                 await handler(message)
 

@@ -22,6 +22,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from opentelemetry.context import Context
+
+from parlour.common import tracing
 from parlour.common.bus.assignment import partition_of
 from parlour.common.errors import InvalidInput, Unavailable
 
@@ -39,6 +42,18 @@ class BusMessage:
     body: bytes
     message_id: str = field(default_factory=new_message_id)
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def with_trace_context(message: BusMessage) -> BusMessage:
+    """`message` with the current trace context in its W3C `traceparent`/`tracestate` headers: the one way
+    every bus carries a trace (AMQP as message headers, the in-memory bus as they are). Called while
+    tracing is on only (parlour/common/bus/instrumented.py)."""
+    return BusMessage(message.type, message.body, message.message_id, tracing.inject(dict(message.headers)))
+
+
+def trace_context_of(message: BusMessage) -> Context | None:
+    """The trace context `message` carries in its headers, or None."""
+    return tracing.extract(message.headers)
 
 
 @dataclass(frozen=True, slots=True)
