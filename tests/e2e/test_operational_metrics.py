@@ -5,7 +5,6 @@ RabbitMQ samples are read in tests/integration/test_traces.py."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from tests.clients import new_account
 from tests.harness import make_settings, running_parlour
+from tests.scrape import sample
 from tests.waiting import eventually
 from tests.ws_client import Client, direct_chat
 
@@ -23,14 +23,6 @@ async def http(database_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncCl
     settings = make_settings(tmp_path, database_url, metrics_sample_seconds=0.1)
     async with running_parlour(settings) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as client:
         yield client
-
-
-def sample(text: str, name: str, **labels: str) -> float | None:
-    """The value of the sample `name{labels}` in Prometheus text, or None when it is absent."""
-    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-    pattern = rf"^{re.escape(name)}(?:\{{{re.escape(wanted)}\}})? (\S+)$" if wanted else rf"^{re.escape(name)} (\S+)$"
-    match = re.search(pattern, text, re.MULTILINE)
-    return None if match is None else float(match.group(1))
 
 
 async def test_a_sent_message_shows_in_the_rates_latency_queues_and_session_metrics(http: httpx.AsyncClient) -> None:

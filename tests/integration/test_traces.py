@@ -31,8 +31,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from tests import services
 from tests.clients import new_account
 from tests.databases import migrate_database
-from tests.e2e.test_operational_metrics import sample
 from tests.processes import distributed_env, free_port, parlour_process
+from tests.scrape import sample
 from tests.waiting import eventually
 from tests.ws_client import Client, direct_chat
 

@@ -2,11 +2,12 @@
 
 Where spans meet bus messages, for both buses (AMQP headers and the in-memory bus alike, through the
 port's `with_trace_context` and `trace_context_of`): a publish is a PRODUCER span whose context goes in
-the message's `traceparent` header, and a consumed batch is a CONSUMER span. A batch's span is the child of its first message's context and links
-every message's context (OpenTelemetry's answer for batches: links, since one span cannot have many
-parents), so the trace of a message that travelled alone is one tree from the sender to the last
-consumer, and a message that shared a batch still points at it. While tracing is off (`tracing.enabled`
-is False) a publish or a batch costs one counter increment and this check, nothing else.
+the message's `traceparent` header, and a consumed batch is a CONSUMER span. A batch's span is the child
+of its first message's context and links every message's context (OpenTelemetry's answer for batches:
+links, since one span cannot have many parents), so the trace of a message that travelled alone is one
+tree from the sender to the last consumer, and a message that shared a batch still points at it. While
+tracing is off (`tracing.enabled` is False) a publish or a batch costs one counter increment and this
+check, nothing else.
 
 Counters count per call (a batch handed to a handler, a publish), with their children resolved once per
 message type, so the hot path pays no label look-up per message.
