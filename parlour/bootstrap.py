@@ -6,6 +6,8 @@ The CLI and the tests call the same `create_app`; tests pass `Overrides`. Resour
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -16,9 +18,11 @@ from fastapi import FastAPI
 
 from parlour import __version__
 from parlour.auth.service import AuthParts, build_auth
+from parlour.common import tracing
 from parlour.common.bus import MessageBus
 from parlour.common.bus.amqp import AmqpMessageBus
 from parlour.common.bus.background import TaskSet
+from parlour.common.bus.instrumented import InstrumentedMessageBus, sample_queues
 from parlour.common.bus.memory import InMemoryMessageBus
 from parlour.common.clock import Clock, SystemClock
 from parlour.common.db import check_database, create_engine, migrate
@@ -74,7 +78,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            shutdown = tracing.enable_tracing(f"parlour-{names[0]}" if len(names) == 1 else "parlour")
+            if shutdown is not None:
+                stack.callback(shutdown)  # last out: flushes the spans of the shutdown itself
             infra = await open_infrastructure(settings, stack, metrics, overrides)
+            if "messaging" in names:  # the commands' consumer samples the shared queues for everyone
+                sampler = asyncio.create_task(sample_queues(infra.bus, metrics, settings.metrics_sample_seconds))
+                stack.push_async_callback(_cancel, sampler)
             parts = [await SERVICES[name](infra, stack) for name in names]
             _mount(app, infra, parts)
             logger.info("parlour started", services=names, mode=settings.mode.value, version=__version__)
@@ -115,7 +125,7 @@ async def open_infrastructure(
     http = await stack.enter_async_context(httpx.AsyncClient())
     kv = await open_key_value_store(settings, clock)
     stack.push_async_callback(kv.close)
-    bus = await open_message_bus(settings, clock, kv)
+    bus = InstrumentedMessageBus(await open_message_bus(settings, clock, kv), metrics)
     stack.push_async_callback(bus.close)
     return Infrastructure(settings, clock, metrics, engine, kv, bus, http)
 
@@ -159,3 +169,9 @@ def _mount(app: FastAPI, infra: Infrastructure, parts: list[ServiceParts]) -> No
             app.include_router(router)
     access = MetricsAccess.of(infra.settings.metrics_allowed_addresses, infra.settings.metrics_token)
     app.include_router(operations_router(infra.metrics, checks, access))
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -13,6 +13,7 @@ import sys
 
 import structlog
 
+from parlour.common import tracing
 from parlour.common.settings import LogFormat
 
 # Credentials that may travel in a URL's query string; their values never reach a log line.
@@ -71,6 +72,8 @@ _ECS_NAMES = {
     "path": "url.path",
     "route": "http.route",
     "request_id": "http.request.id",
+    "trace_id": "trace.id",
+    "span_id": "span.id",
     "user_id": "user.id",
     "exception": "error.stack_trace",
 }
@@ -107,6 +110,7 @@ def configure_logging(
     process's `service_name` (`parlour-gateway`, ...; `parlour` for the one embedded process)."""
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        tracing.log_ids,  # trace.id and span.id of the current span, while tracing is on
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
@@ -30,6 +30,38 @@ class Metrics:
             "HTTP request latency, by route template and method.",
             ["route", "method"],
             buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+        self.bus_published = Counter(
+            "parlour_bus_published",
+            "Bus messages published (commands and events; one may carry a batch), by message type.",
+            ["type"],
+            registry=self.registry,
+        )
+        self.bus_consumed = Counter(
+            "parlour_bus_consumed",
+            "Bus messages handed to this process's handlers, by message type.",
+            ["type"],
+            registry=self.registry,
+        )
+        # Sampled by messaging every `metrics_sample_seconds` (parlour/common/bus/instrumented.py).
+        self.queue_messages = Gauge(
+            "parlour_bus_queue_messages",
+            "Messages waiting in a shared bus queue (command partitions, subscriptions): consumer lag.",
+            ["queue"],
+            registry=self.registry,
+        )
+        self.queue_consumers = Gauge(
+            "parlour_bus_queue_consumers",
+            "Consumers attached to a shared bus queue.",
+            ["queue"],
+            registry=self.registry,
+        )
+        self.parked_messages = Gauge(
+            "parlour_bus_parked_messages",
+            "Messages in the parking lot (dead letters): failed their retries or could not be decoded.",
+            ["queue"],
             registry=self.registry,
         )
 

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(
         default=None, description="A bearer token that may read /metrics from anywhere; unset means none."
     )
+    metrics_sample_seconds: float = Field(
+        default=5.0, gt=0, description="How often messaging samples queue depths and the outbox's lag."
+    )
 
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.CONSOLE

@@ -67,7 +67,8 @@ async def build_gateway(infra: Infrastructure, stack: AsyncExitStack) -> Service
     metrics = GatewayMetrics(infra.metrics.registry)
     hubs: list[Hub] = []
     route = await infra.bus.open_route(
-        delivery_handler(lambda: hubs[0], metrics.delivered.inc), on_gap=lambda: _resync(hubs[0])
+        delivery_handler(lambda: hubs[0], metrics.delivered.inc, metrics.delivery_latency.observe),
+        on_gap=lambda: _resync(hubs[0]),
     )
     stack.push_async_callback(route.close)
     hub = Hub(route, BusSessionEvents(infra.bus, gateway_id(), clock), clock, frame_info)

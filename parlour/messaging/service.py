@@ -26,6 +26,7 @@ from parlour.messaging.adapters.bus import (
     BusEventChannel,
     CommandConsumer,
     CommandMetrics,
+    EventMetrics,
     KeyValueWriterRegistry,
     MembershipListener,
     UserProjector,
@@ -82,9 +83,11 @@ def wire_messaging(infra: Infrastructure) -> Messaging:
     unit_of_work = SqlUnitOfWorkFactory(infra.engine)
     settings = infra.settings
     after_commit = _kill_self if settings.fault_kill_after_commit else None
+    metrics = EventMetrics(infra.metrics.registry)
     relay = OutboxRelay(
-        unit_of_work, BusEventChannel(infra.bus), KeyValueWriterRegistry(infra.kv), after_commit=after_commit
+        unit_of_work, BusEventChannel(infra.bus, metrics), KeyValueWriterRegistry(infra.kv), after_commit=after_commit
     )
+    metrics.outbox_lag.set_function(relay.lag)  # read at scrape time: nothing on the hot path
     lookup = HttpUserLookup(infra.http, settings.resolved_auth_url)
     messaging = assemble_messaging(unit_of_work, infra.clock, relay, lookup, transactions=_transactions(infra))
     messaging.relay = relay

@@ -23,7 +23,14 @@ from parlour.common.bus.amqp.workers import CommandWorker
 from parlour.common.bus.assignment import partition_of
 from parlour.common.bus.memory import InMemoryMessageBus
 from parlour.common.bus.policy import RetryPolicy
-from parlour.common.bus.port import BusMessage, MalformedMessage, MessageBus, ParkedMessage, as_batch_handler
+from parlour.common.bus.port import (
+    BusMessage,
+    MalformedMessage,
+    MessageBus,
+    ParkedMessage,
+    QueueDepth,
+    as_batch_handler,
+)
 from parlour.common.clock import SystemClock
 from parlour.common.errors import Unavailable
 from parlour.common.kv.memory import InMemoryKeyValueStore
@@ -441,6 +448,27 @@ async def test_parked_lists_at_most_limit_oldest_first(bus_env: BusEnv) -> None:
 
 async def test_ping_answers_while_open(bus_env: BusEnv) -> None:
     await bus_env.bus.ping()
+
+
+async def test_queue_depths_show_waiting_commands_their_consumers_and_the_parking_lot(bus_env: BusEnv) -> None:
+    bus = bus_env.bus
+    partition = bus.partition_of("chat-depth")
+    for index in range(3):
+        await bus.send_command("chat-depth", message(f"d{index}"))
+
+    async def partition_depth(messages: int, consumers: int) -> QueueDepth | None:
+        depths = await bus.queue_depths()
+        [depth] = [d for d in depths if d.queue.split(".")[-2:] == ["cmd", str(partition)]]
+        return depth if (depth.messages, depth.consumers) == (messages, consumers) else None
+
+    await eventually(lambda: partition_depth(3, 0), what="three commands waiting, nobody consuming")
+    [parked] = [depth for depth in await bus.queue_depths() if depth.parked]
+    assert parked.messages == 0
+    inbox = Inbox()
+    worker = await bus.consume_commands(inbox.take_batch, max_batch=10)
+    await inbox.wait_until(lambda messages: len(messages) == 3)
+    await eventually(lambda: partition_depth(0, 1), what="the partition drained by its one worker")
+    await worker.close()
 
 
 # -- RabbitMQ itself --------------------------------------------------------------------------------

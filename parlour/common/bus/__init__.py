@@ -9,6 +9,7 @@ from parlour.common.bus.port import (
     MalformedMessage,
     MessageBus,
     ParkedMessage,
+    QueueDepth,
     Subscription,
     UnroutableError,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "MalformedMessage",
     "MessageBus",
     "ParkedMessage",
+    "QueueDepth",
     "Subscription",
     "UnroutableError",
 ]

@@ -22,6 +22,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from opentelemetry.context import Context
+
+from parlour.common import tracing
 from parlour.common.bus.assignment import partition_of
 from parlour.common.errors import InvalidInput, Unavailable
 
@@ -41,6 +44,18 @@ class BusMessage:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+def with_trace_context(message: BusMessage) -> BusMessage:
+    """`message` with the current trace context in its W3C `traceparent`/`tracestate` headers: the one way
+    every bus carries a trace (AMQP as message headers, the in-memory bus as they are). Called while
+    tracing is on only (parlour/common/bus/instrumented.py)."""
+    return BusMessage(message.type, message.body, message.message_id, tracing.inject(dict(message.headers)))
+
+
+def trace_context_of(message: BusMessage) -> Context | None:
+    """The trace context `message` carries in its headers, or None."""
+    return tracing.extract(message.headers)
+
+
 @dataclass(frozen=True, slots=True)
 class ParkedMessage:
     """A message that exhausted its retries or could not be decoded, kept for inspection and replay."""
@@ -50,6 +65,16 @@ class ParkedMessage:
     error: str
     attempts: int
     parked_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """A queue's backlog as the bus sees it when sampled: messages waiting, and consumers attached."""
+
+    queue: str
+    messages: int
+    consumers: int
+    parked: bool = False  # the parking lot (dead letters): its depth is what an operator must hear of
 
 
 Handler = Callable[[BusMessage], Awaitable[None]]
@@ -166,6 +191,11 @@ class MessageBus(ABC):
     @abstractmethod
     async def replay(self, message_ids: Sequence[str] | None = None) -> int:
         """Send parked messages (all, or those with the given ids) back to their origin; returns the count."""
+
+    async def queue_depths(self) -> list[QueueDepth]:
+        """The backlog of the shared queues (command partitions, this process's subscriptions, the parking
+        lot), sampled now; for metrics, never per message. None known by default."""
+        return []
 
     @abstractmethod
     async def ping(self) -> None:

@@ -13,6 +13,9 @@ Messaging → gateways (events, routing keys = `user.<id>` of every recipient):
     a rejection, a resume answer), that session; `frame` is the server→client WebSocket frame, encoded once
     by the sender and written to the sockets as it is.
 
+Every event messaging publishes carries the header `PUBLISHED_AT` (Unix time, when it left), from which
+a gateway measures its commit-to-socket latency.
+
 Messaging → services (events, routing keys `messaging.<type>`): `ServiceEvents` (events.py).
 
 Auth → others (events, routing key `auth.user.registered`): `UserRegistered`.
@@ -30,6 +33,7 @@ SESSION_OPENED = "session.opened"
 SESSION_CLOSED = "session.closed"
 USER_REGISTERED = "user.registered"
 USER_REGISTERED_KEY = "auth.user.registered"
+PUBLISHED_AT = "parlour-published-at"
 
 
 def user_key(user_id: str) -> str:

@@ -1,6 +1,8 @@
-"""Per-request context: a request id, one log line per request, and request metrics.
+"""Per-request context: a request id, one log line per request, request metrics, and a span.
 
-A pure ASGI middleware (no response buffering), so it costs little and leaves WebSockets alone.
+A pure ASGI middleware (no response buffering), so it costs little and leaves WebSockets alone. While
+tracing is on, each request is a SERVER span, the child of the caller's `traceparent` if it sent one,
+named by its route template once routing has found it; its log line carries the span's ids.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from parlour.common import tracing
 from parlour.common.metrics import Metrics
 
 logger = structlog.get_logger(__name__)
@@ -32,6 +35,25 @@ class RequestContextMiddleware:
             return
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        if tracing.enabled:
+            await self._traced(scope, receive, send, request_id)
+            return
+        await self._served(scope, receive, send, request_id)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        attributes = {"http.request.method": scope["method"], "url.path": scope["path"], "http.request.id": request_id}
+        with tracing.tracer().start_as_current_span(
+            scope["method"], context=tracing.extract(headers), kind=tracing.SpanKind.SERVER, attributes=attributes
+        ) as span:
+            status = await self._served(scope, receive, send, request_id)
+            route = route_label(scope)
+            span.update_name(f"{scope['method']} {route}")
+            span.set_attributes({"http.route": route, "http.response.status_code": status})
+            if status >= 500:
+                span.set_status(tracing.StatusCode.ERROR)
+
+    async def _served(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
         status = 500
         started = time.perf_counter()
 
@@ -59,6 +81,7 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),
                 )
+        return status
 
 
 def route_label(scope: Scope) -> str:

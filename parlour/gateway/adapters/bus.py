@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
+from parlour.common import tracing
 from parlour.common.bus import BusMessage, Handler, MessageBus
 from parlour.common.clock import Clock
-from parlour.common.contracts import COMMANDS, SESSION_CLOSED, SESSION_OPENED
+from parlour.common.contracts import COMMANDS, PUBLISHED_AT, SESSION_CLOSED, SESSION_OPENED
 from parlour.gateway.adapters.codec import decode_delivery, encode_commands, encode_session_event
 from parlour.gateway.application.hub import Hub
 from parlour.gateway.application.ports import CommandSink, SessionEvents
@@ -46,13 +48,28 @@ class BusSessionEvents(SessionEvents):
         await self._bus.publish([kind], BusMessage(type=kind, body=body))
 
 
-def delivery_handler(hub: Callable[[], Hub], delivered: Callable[[int], None]) -> Handler:
+def delivery_handler(
+    hub: Callable[[], Hub], delivered: Callable[[int], None], latency: Callable[[float], None] | None = None
+) -> Handler:
     """The route's handler: the items of a `Delivery` to the hub, in order, each socket written once.
     `hub` is looked up per message, as the route exists before the hub that binds it; `delivered` counts
-    the frames handed to sessions."""
+    the frames handed to sessions, `latency` gets the seconds since messaging published the delivery
+    (wall time: the two ends are different processes). The hub writes to every socket that can take data
+    now before it returns, so the `deliver` span (while tracing) covers those writes."""
 
     async def handle(message: BusMessage) -> None:
         items = decode_delivery(message.body).items
-        delivered(hub().deliver_batch((item.user_ids, item.session_id, bytes(item.frame)) for item in items))
+        with tracing.span("deliver", attributes={"parlour.delivery.items": len(items)}):
+            delivered(hub().deliver_batch((item.user_ids, item.session_id, bytes(item.frame)) for item in items))
+        published = _seconds(message.headers.get(PUBLISHED_AT))
+        if latency is not None and published is not None:
+            latency(max(0.0, time.time() - published))
 
     return handle
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        return None

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 
 import structlog
 
+from parlour.common import tracing
 from parlour.common.clock import Clock
 from parlour.common.errors import ParlourError, Unavailable
 from parlour.gateway.adapters.codec import decode_binary, decode_text
@@ -37,7 +38,7 @@ from parlour.gateway.domain.frames import batched
 from parlour.gateway.domain.origins import origin_allowed
 from parlour.gateway.domain.passes import PassHolder
 from parlour.gateway.domain.protocol import Close, CloseCode
-from parlour.gateway.domain.session import Session, SessionLimits
+from parlour.gateway.domain.session import Command, Session, SessionLimits
 from parlour.gateway.infrastructure.metrics import GatewayMetrics
 
 logger = structlog.get_logger(__name__)
@@ -248,10 +249,22 @@ class Connection:
             else:
                 inbound = decode_binary(message.get("bytes") or b"", self._max_frame)
             session.receive(inbound, self._clock.monotonic())
-            for command in session.commands_to_send():
-                self._commands.submit(command, session, self.notify)
+            if tracing.enabled:
+                self._submit_traced(session.commands_to_send())
+            else:
+                for command in session.commands_to_send():
+                    self._commands.submit(command, session, self.notify)
             self.notify()
             await self._commands.room()
+
+    def _submit_traced(self, commands: list[Command]) -> None:
+        # Where a client's command enters the system: each is the root of a trace of its own (a `receive`
+        # span), linked to the connection's span if the server made one (not its child: one trace per
+        # message, not one per connection).
+        root, links = tracing.new_trace()
+        for command in commands:
+            with tracing.span(f"receive {command.type}", context=root, links=links, kind=tracing.SpanKind.SERVER):
+                self._commands.submit(command, self._session, self.notify)
 
     async def _write_loop(self) -> None:
         try:

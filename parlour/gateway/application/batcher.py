@@ -9,6 +9,10 @@ grow with the load and a lone command still leaves within one event-loop turn.
 The batcher is bounded: past `max_pending` commands, readers wait for room (`room`), which is how a slow
 broker pushes back on clients. A flush that fails tells each of its commands' sessions, whose clients may
 send again (a `message.send` with the same `client_id` is idempotent).
+
+While tracing is on, each command keeps the trace context it was submitted in (the connection's
+`receive` span), and a flush of a partition is a `forward commands` span: the child of its first
+command's context, linking every command's, so the bus message it publishes continues that trace.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
+from parlour.common import tracing
 from parlour.common.errors import ParlourError
 from parlour.gateway.application.ports import CommandSink
 from parlour.gateway.domain.session import Command, Session
@@ -33,6 +39,7 @@ class _Pending:
     command: Command
     session: Session
     notify: Notify
+    trace: Any = None  # the submitter's trace context, while tracing is on
 
 
 class CommandBatcher:
@@ -50,7 +57,8 @@ class CommandBatcher:
     def submit(self, command: Command, session: Session, notify: Notify) -> None:
         """Queue `command` from `session` for the next flush; never waits (see `room`)."""
         partition = self._sink.partition_of(command.partition_key)
-        self._pending.setdefault(partition, []).append(_Pending(command, session, notify))
+        trace = tracing.current() if tracing.enabled else None
+        self._pending.setdefault(partition, []).append(_Pending(command, session, notify, trace))
         self._count += 1
         if self._count >= self._max_pending:
             self._room.clear()
@@ -75,6 +83,14 @@ class CommandBatcher:
             await asyncio.gather(*(self._send(group) for group in pending.values()))
 
     async def _send(self, group: list[_Pending]) -> None:
+        if not tracing.enabled:
+            await self._forward(group)
+            return
+        parent, links = tracing.parent_and_links([item.trace for item in group])
+        with tracing.span("forward commands", context=parent, links=links, attributes={"parlour.commands": len(group)}):
+            await self._forward(group)
+
+    async def _forward(self, group: list[_Pending]) -> None:
         try:
             await self._sink.send([(item.command, item.session) for item in group])
         except ParlourError as error:

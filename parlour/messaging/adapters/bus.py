@@ -14,16 +14,18 @@ service event on `messaging.<type>`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from parlour.common import tracing
 from parlour.common.bus import BusMessage, MessageBus
 from parlour.common.bus.port import MalformedMessage
-from parlour.common.contracts import COMMANDS, DELIVERY, CommandBatch, Delivery, UserRegistered, user_key
+from parlour.common.contracts import COMMANDS, DELIVERY, PUBLISHED_AT, CommandBatch, Delivery, UserRegistered, user_key
 from parlour.common.contracts import commands as wire
 from parlour.common.contracts import events as service
 from parlour.common.contracts.limits import FrameEnvelope, string_or_none
@@ -147,14 +149,46 @@ class CommandConsumer:
             self._metrics.commands.labels(name).inc(count)
 
 
+class EventMetrics:
+    """What messaging publishes, by kind of event (`message_sent`, `read_cursor_moved`, ...), counted per
+    commit: the message rate by kind."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Counter(
+            "parlour_messaging_events", "Events of committed work published, by kind.", ["kind"], registry=registry
+        )
+        self.outbox_lag = Gauge(
+            "parlour_outbox_lag_seconds",
+            "Age of this process's oldest outbox entry not yet published (0 while the relay keeps up).",
+            registry=registry,
+        )
+        self._children: dict[type[Any], Any] = {}
+
+    def count(self, events: Sequence[Event]) -> None:
+        """Count `events` (one increment per kind present)."""
+        counts: dict[type[Any], int] = {}
+        for event in events:
+            counts[type(event)] = counts.get(type(event), 0) + 1
+        for kind, count in counts.items():
+            child = self._children.get(kind)
+            if child is None:
+                child = self._children[kind] = self.events.labels(_snake(kind.__name__))
+            child.inc(count)
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
 class _Packed(msgspec.Struct, frozen=True):
     routing_keys: list[str]
     type: str
     body: msgspec.Raw
 
 
-class _Entry(msgspec.Struct, frozen=True):
+class _Entry(msgspec.Struct, frozen=True, omit_defaults=True):
     publications: list[_Packed]
+    trace: dict[str, str] = {}  # the trace context of the commit (absent while tracing is off)
 
 
 _entry_decoder = msgspec.json.Decoder(_Entry)
@@ -163,46 +197,57 @@ _entry_decoder = msgspec.json.Decoder(_Entry)
 class BusEventChannel(EventChannel):
     """Events as bus messages: one `Delivery` to every recipient's user key, one `ServiceEvents` per kind."""
 
-    def __init__(self, bus: MessageBus) -> None:
+    def __init__(self, bus: MessageBus, metrics: EventMetrics) -> None:
         self._bus = bus
+        self._metrics = metrics
 
     def render(self, events: Sequence[Event]) -> list[Publication]:
         publications: list[Publication] = []
+        trace = tracing.inject() if tracing.enabled else _NO_HEADERS
         items = [item for event in events for item in delivery_items(event)]
         if items:
             keys = tuple(sorted({user_key(user_id) for item in items for user_id in item.user_ids}))
-            publications.append(Publication(keys, DELIVERY, msgspec.json.encode(Delivery(items=items))))
+            publications.append(Publication(keys, DELIVERY, msgspec.json.encode(Delivery(items=items)), trace))
         by_kind: dict[str, list[service.AnyServiceEvent]] = {}
         for event in events:
             for fact in service_events(event):
                 by_kind.setdefault(service.event_type(fact), []).append(fact)
         for kind, facts in by_kind.items():
             body = msgspec.json.encode(service.ServiceEvents(facts))
-            publications.append(Publication((service.service_key(kind),), service.SERVICE_EVENTS_MESSAGE, body))
+            publications.append(Publication((service.service_key(kind),), service.SERVICE_EVENTS_MESSAGE, body, trace))
+        self._metrics.count(events)
         return publications
 
     def pack(self, publications: Sequence[Publication]) -> bytes:
         packed = [_Packed(list(p.routing_keys), p.type, msgspec.Raw(p.body)) for p in publications]
-        return msgspec.json.encode(_Entry(packed))
+        trace = dict(publications[0].headers) if publications else {}
+        return msgspec.json.encode(_Entry(packed, trace))
 
     def unpack(self, payload: bytes) -> list[Publication]:
         entry = _entry_decoder.decode(payload)
-        return [Publication(tuple(p.routing_keys), p.type, bytes(p.body)) for p in entry.publications]
+        return [Publication(tuple(p.routing_keys), p.type, bytes(p.body), entry.trace) for p in entry.publications]
 
     async def publish(self, publications: Sequence[Publication], ref: str | None) -> None:
+        # The publication's time rides along, for the gateways' commit-to-socket latency: inline it is the
+        # commit's, a relay's catch-up is later (a cross-process measure, so wall time on both ends).
+        headers = {PUBLISHED_AT: repr(time.time())}
         # Different keys: no order to keep between them, so their confirms are awaited together.
         await asyncio.gather(
             *(
-                self._bus.publish(p.routing_keys, _message(p, None if ref is None else f"{ref}.{index}"))
+                self._bus.publish(p.routing_keys, _message(p, None if ref is None else f"{ref}.{index}", headers))
                 for index, p in enumerate(publications)
             )
         )
 
 
-def _message(publication: Publication, message_id: str | None) -> BusMessage:
+_NO_HEADERS: Mapping[str, str] = {}
+
+
+def _message(publication: Publication, message_id: str | None, headers: Mapping[str, str]) -> BusMessage:
+    headers = {**publication.headers, **headers} if publication.headers else headers
     if message_id is None:
-        return BusMessage(type=publication.type, body=publication.body)
-    return BusMessage(type=publication.type, body=publication.body, message_id=message_id)
+        return BusMessage(type=publication.type, body=publication.body, headers=headers)
+    return BusMessage(type=publication.type, body=publication.body, message_id=message_id, headers=headers)
 
 
 def service_events(event: Event) -> list[service.AnyServiceEvent]:

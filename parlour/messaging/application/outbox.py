@@ -23,11 +23,13 @@ What can go wrong, and what happens (docs/subsystems/outbox.md):
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable, Sequence
 
 import structlog
 
+from parlour.common import tracing
 from parlour.common.errors import ParlourError
 from parlour.messaging.application.ports import (
     EventChannel,
@@ -65,6 +67,7 @@ class OutboxRelay(EventPublisher):
         interval: float = 1.0,
         ttl: float = 3.0,
         after_commit: Callable[[], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._uow = unit_of_work
         self._channel = channel
@@ -76,6 +79,8 @@ class OutboxRelay(EventPublisher):
         self._done: set[int] = set()  # published, not yet removed
         self._busy: set[int] = set()  # committed or committing, published inline by their own caller
         self._behind = False  # a publication failed: own entries leave from the database, in order
+        self._behind_since: float | None = None  # when it fell behind: its oldest entry not yet published
+        self._monotonic = monotonic
         self._wake = asyncio.Event()
 
     async def commit(self, uow: UnitOfWork, events: Sequence[Event]) -> None:
@@ -100,7 +105,8 @@ class OutboxRelay(EventPublisher):
             self._after_commit()
         try:
             if entry_id is not None:
-                await self._publish_entry(entry_id, stored)
+                with tracing.span("outbox publish", attributes={"parlour.outbox.entry": entry_id}):
+                    await self._publish_entry(entry_id, stored)
             await self.send([event for event in events if isinstance(event, ANSWERS)])
         finally:
             if entry_id is not None:
@@ -130,7 +136,15 @@ class OutboxRelay(EventPublisher):
 
     def _fall_behind(self) -> None:
         self._behind = True
+        if self._behind_since is None:
+            self._behind_since = self._monotonic()
         self._wake.set()
+
+    def lag(self) -> float:
+        """Seconds since this relay's oldest entry not yet published was stored (0 while it keeps up):
+        the outbox lag that `parlour_outbox_lag_seconds` reports."""
+        since = self._behind_since
+        return 0.0 if since is None else self._monotonic() - since
 
     # -- the relay's loop ---------------------------------------------------------------------------
 
@@ -184,6 +198,7 @@ class OutboxRelay(EventPublisher):
             waiting = [entry for entry in entries if entry.id not in self._done and entry.id not in self._busy]
             if not waiting:
                 self._behind = False
+                self._behind_since = None
                 return
             for entry in waiting:
                 await self._publish_stored(entry, self._ref(entry.id))
@@ -214,7 +229,13 @@ class OutboxRelay(EventPublisher):
         except Exception:  # a bug of ours or a damaged row: it must not hold back every later entry
             log.exception("outbox.entry_unreadable", entry=entry.id)
             return
-        await self._channel.publish(publications, ref)
+        if not tracing.enabled:
+            await self._channel.publish(publications, ref)
+            return
+        # In the trace of the commit that stored it, however late (a catch-up, another process's orphan).
+        parent = tracing.extract(publications[0].headers) if publications else None
+        with tracing.span("outbox relay", context=parent, attributes={"parlour.outbox.entry": entry.id}):
+            await self._channel.publish(publications, ref)
 
     def _ref(self, entry_id: int) -> str:
         return f"{self.writer}.{entry_id}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from parlour.common.unit_of_work import UnitOfWork as BaseUnitOfWork
@@ -212,11 +212,13 @@ class UserLookup(ABC):
 
 @dataclass(frozen=True, slots=True)
 class Publication:
-    """One bus message to publish: its routing keys, type and encoded body."""
+    """One bus message to publish: its routing keys, type and encoded body, and the trace context of the
+    work that made it (empty while tracing is off), kept with it in the outbox."""
 
     routing_keys: tuple[str, ...]
     type: str
     body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class EventChannel(ABC):

@@ -22,6 +22,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from parlour.common import tracing
 from parlour.common.errors import ParlourError
 from parlour.messaging.application.messages import MessageHandlers
 from parlour.messaging.application.ports import ConcurrentWrite, EventPublisher, UnitOfWork, UnitOfWorkFactory
@@ -54,6 +55,7 @@ class CommandProcessor:
         self._uow = unit_of_work
         self._turns = asyncio.Semaphore(concurrency)
         self._waiting: list[tuple[Sequence[ChatCommand], asyncio.Future[None]]] = []
+        self._traces: dict[asyncio.Future[None], Any] = {}  # each waiting batch's trace context, while tracing
         self._names = names  # the protocol's name of each command, for the answers that name it
         self._handlers = handlers
         self._events = events
@@ -91,11 +93,14 @@ class CommandProcessor:
         """
         done = asyncio.get_running_loop().create_future()
         self._waiting.append((commands, done))
+        if tracing.enabled:
+            self._traces[done] = tracing.current()
         async with self._turns:
             if not done.done():
                 group, self._waiting = self._waiting, []
                 try:
-                    await self._execute_group([command for batch, _ in group for command in batch])
+                    with self._batch_span(group):
+                        await self._execute_group([command for batch, _ in group for command in batch])
                 except asyncio.CancelledError:  # this caller's worker left: the others go in the next turn
                     self._waiting[:0] = [item for item in group if item[1] is not done]
                     raise
@@ -108,6 +113,14 @@ class CommandProcessor:
                         if not other.done():
                             other.set_result(None)
         await done
+
+    def _batch_span(self, group: list[tuple[Sequence[ChatCommand], asyncio.Future[None]]]) -> Any:
+        # A child of the batch whose turn it is (the current context), linking every batch it took along.
+        if not tracing.enabled:
+            return tracing.NO_SPAN
+        links = tracing.links_of(self._traces.pop(done, None) for _, done in group)
+        size = sum(len(batch) for batch, _ in group)
+        return tracing.span("messaging batch", links=links, attributes={"parlour.batch.commands": size})
 
     async def _execute_group(self, commands: Sequence[ChatCommand]) -> None:
         out: list[Event] = []

@@ -171,3 +171,23 @@ async def test_an_unreadable_entry_is_skipped_not_a_blockage(store: MemoryStore)
     await relay(store, channel, registry).start()
     assert channel.lasting == [7]
     assert entries(store) == []
+
+
+async def test_the_lag_is_the_age_of_the_oldest_unpublished_entry_and_zero_once_caught_up(store: MemoryStore) -> None:
+    channel, now = Channel(), [100.0]
+    outbox = OutboxRelay(store, channel, Registry(), writer="w1", monotonic=lambda: now[0])
+    await commit(outbox, store, MessageSent(message(1), ("ann", "bob")))
+    assert outbox.lag() == 0.0
+    channel.failing = True
+    await commit(outbox, store, MessageSent(message(2), ("ann", "bob")))
+    now[0] += 7.5
+    await commit(outbox, store, MessageSent(message(3), ("ann", "bob")))
+    assert outbox.lag() == 7.5, "from the first entry left behind, not the newest"
+    with pytest.raises(Unavailable):
+        await outbox._tick()  # still failing (the relay's loop logs it and tries again): still behind
+    now[0] += 2.5
+    assert outbox.lag() == 10.0
+    channel.failing = False
+    await outbox._tick()
+    assert channel.lasting == [1, 2, 3]
+    assert outbox.lag() == 0.0

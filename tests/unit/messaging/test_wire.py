@@ -7,13 +7,17 @@ from datetime import UTC, datetime
 
 import msgspec
 import pytest
+from prometheus_client import CollectorRegistry
 
 from parlour.common.bus import BusMessage
+from parlour.common.bus.memory import InMemoryMessageBus
 from parlour.common.bus.port import MalformedMessage
+from parlour.common.clock import ManualClock
 from parlour.common.contracts import COMMANDS, ClientCommand, CommandBatch, DeliveryItem
 from parlour.common.contracts.commands import FORWARDED, command_type
-from parlour.messaging.adapters.bus import BUILDERS, COMMAND_NAMES, decode_commands
+from parlour.messaging.adapters.bus import BUILDERS, COMMAND_NAMES, BusEventChannel, EventMetrics, decode_commands
 from parlour.messaging.adapters.frames import delivery_items
+from parlour.messaging.application.ports import Publication
 from parlour.messaging.domain.messages import (
     CommandRejected,
     MarkRead,
@@ -196,3 +200,23 @@ def test_a_sync_answer_ends_with_resume_done_for_that_session_only() -> None:
         "truncated": ["c1"],
         "removed": ["gone"],
     }
+
+
+def test_an_outbox_entry_keeps_its_publications_and_the_trace_context_of_its_commit() -> None:
+    channel = BusEventChannel(InMemoryMessageBus(ManualClock()), EventMetrics(CollectorRegistry()))
+    trace = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    stored = [Publication(("user.ann", "user.bob"), "delivery", b'{"items":[]}', trace)]
+    assert channel.unpack(channel.pack(stored)) == stored
+    untraced = [Publication(("user.ann",), "delivery", b'{"items":[]}')]
+    assert b"trace" not in channel.pack(untraced), "nothing added while tracing is off"
+    assert channel.unpack(channel.pack(untraced)) == untraced
+
+
+def test_events_are_counted_by_kind_once_per_render() -> None:
+    registry = CollectorRegistry()
+    channel = BusEventChannel(InMemoryMessageBus(ManualClock()), EventMetrics(registry))
+    second = Message("m2", "c1", 8, "ann", "k2", "again", AT)
+    channel.render([MessageSent(MESSAGE, ("ann", "bob")), MessageSent(second, ("ann", "bob"))])
+    channel.render([MessageAcknowledged(second, "s1")])
+    assert registry.get_sample_value("parlour_messaging_events_total", {"kind": "message_sent"}) == 2
+    assert registry.get_sample_value("parlour_messaging_events_total", {"kind": "message_acknowledged"}) == 1

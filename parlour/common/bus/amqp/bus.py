@@ -188,6 +188,23 @@ class AmqpMessageBus(MessageBus):
         async with self._parking_lock, self._private_channel() as channel:
             return await parking.replay_parked(channel, self.topology.parked, message_ids, to_origin)
 
+    async def queue_depths(self) -> list[port.QueueDepth]:
+        """Message and consumer counts from a passive declare of each shared queue, on a private channel
+        (a queue another process deleted closes the channel, not the bus)."""
+        names = [self.topology.partition_queue(p) for p in range(self.partitions)]
+        names += sorted(self._service_queues)
+        depths: list[port.QueueDepth] = []
+        async with self._private_channel() as channel:
+            amqp = await channel.get_underlay_channel()
+            for name in [*names, self.topology.parked]:
+                declared = await amqp.queue_declare(name, passive=True)
+                depths.append(
+                    port.QueueDepth(
+                        name, declared.message_count or 0, declared.consumer_count or 0, name == self.topology.parked
+                    )
+                )
+        return depths
+
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def ping(self) -> None:

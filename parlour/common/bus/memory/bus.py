@@ -39,6 +39,7 @@ from parlour.common.bus.port import (
     Handler,
     MessageBus,
     ParkedMessage,
+    QueueDepth,
     Subscription,
     as_batch_handler,
 )
@@ -110,6 +111,7 @@ class InMemoryMessageBus(MessageBus):
         self._publish_timeout = publish_timeout
         self._partitions = [Mailbox(f"cmd.{index}", queue_limit) for index in range(partitions)]
         self._workers: dict[str, _Consumer] = {}
+        self._subscribers: dict[str, set[_Consumer]] = {}  # consumers of each subscription's mailbox
         self._owners: dict[int, str] = {}  # the assignment of partitions, recomputed when workers change
         self._workers_changed = asyncio.Event()
         self._routes = RouteTable()
@@ -199,6 +201,7 @@ class InMemoryMessageBus(MessageBus):
         for key in routing_keys:
             self._routes.bind(key, mailbox)
         consumer = _Consumer(self, handler, max(1, max_batch))
+        self._subscribers.setdefault(mailbox.name, set()).add(consumer)
         consumer.loop = self._tasks.spawn(self._drain_queue(consumer, mailbox), name=f"bus.{mailbox.name}")
         return consumer
 
@@ -284,6 +287,14 @@ class InMemoryMessageBus(MessageBus):
         mailbox = self._mailboxes.get(name)
         return None if mailbox is None or mailbox.closed else mailbox
 
+    async def queue_depths(self) -> list[QueueDepth]:
+        workers = len(self._workers)
+        depths = [QueueDepth(f"cmd.{index}", len(box), workers) for index, box in enumerate(self._partitions)]
+        subscribed = (box for name, box in self._mailboxes.items() if name.startswith("svc."))
+        depths += [QueueDepth(box.name, len(box), len(self._subscribers.get(box.name, ()))) for box in subscribed]
+        depths.append(QueueDepth("parked", len(self._parked), 0, parked=True))
+        return depths
+
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def ping(self) -> None:
@@ -300,6 +311,8 @@ class InMemoryMessageBus(MessageBus):
             raise Unavailable("The message bus is closed: the process is shutting down.")
 
     def _forget(self, consumer: _Consumer) -> None:
+        for subscribers in self._subscribers.values():
+            subscribers.discard(consumer)
         if self._workers.pop(consumer.id, None) is not None:
             self._workers_changed_now()
         if isinstance(consumer, _Route):
