@@ -197,3 +197,20 @@ async def test_an_activity_with_an_unknown_state_is_answered_with_an_invalid_fra
     error = await a.expect("error")
     assert error["code"] == "invalid_frame"
     await a.close()
+
+
+async def test_the_openapi_document_states_the_presence_routes_as_strictly_as_the_server(
+    http: httpx.AsyncClient,
+) -> None:
+    schema = (await http.get("/openapi.json")).json()
+    look_up_route = schema["paths"]["/api/presence"]["get"]
+    (user_ids,) = [p for p in look_up_route["parameters"] if p["name"] == "user_ids"]
+    assert user_ids["required"] is True
+    assert user_ids["schema"]["pattern"] == r"^[A-Za-z0-9_-]{1,64}(,[A-Za-z0-9_-]{1,64}){0,499}$"
+    assert user_ids["schema"]["maxLength"] == 500 * 65 - 1
+    assert {"200", "404", "default"} <= set(look_up_route["responses"]), "422 is the default problem document"
+    settings = schema["components"]["schemas"]["SettingsIn"]
+    assert settings["additionalProperties"] is False
+    assert settings["properties"]["hidden"]["type"] == "boolean"
+    assert settings["required"] == ["hidden"]
+    assert set(schema["paths"]["/api/presence/settings"]) == {"get", "put"}
