@@ -45,7 +45,7 @@ BATCH = 64
 
 
 @dataclass
-class Presence:
+class PresenceService:
     """The wired presence service: its use cases and its fan-out."""
 
     handlers: PresenceHandlers
@@ -71,7 +71,7 @@ class Presence:
             stack.push_async_callback(subscription.close)
 
 
-def wire_presence(infra: Infrastructure, clock: Clock | None = None) -> Presence:
+def wire_presence(infra: Infrastructure, clock: Clock | None = None) -> PresenceService:
     """Build the presence service on the process's engine, key-value store, bus and clock."""
     clock = clock or infra.clock
     state = KeyValuePresenceState(infra.kv)
@@ -79,7 +79,7 @@ def wire_presence(infra: Infrastructure, clock: Clock | None = None) -> Presence
     frames = BusFrames(infra.bus)
     fanout = Fanout(state, contacts, frames, clock, interval=FLUSH_SECONDS)
     handlers = PresenceHandlers(state, contacts, SqlPrivacySettings(infra.engine), frames, fanout, clock)
-    return Presence(handlers, fanout)
+    return PresenceService(handlers, fanout)
 
 
 async def sweep_forever(handlers: PresenceHandlers, interval: float) -> None:
