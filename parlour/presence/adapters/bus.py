@@ -13,7 +13,7 @@ messages of at most `MAX_DELIVERY_BYTES`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -36,7 +36,7 @@ from parlour.common.contracts import (
 from parlour.common.contracts import commands as wire
 from parlour.common.contracts import events as service
 from parlour.presence.application.handlers import PresenceHandlers
-from parlour.presence.application.ports import Frames
+from parlour.presence.application.ports import Frames, Snapshot
 from parlour.presence.domain.model import Seen, Status
 
 log = structlog.get_logger(__name__)
@@ -61,17 +61,24 @@ class SessionConsumer:
         self._handlers = handlers
 
     async def __call__(self, messages: Sequence[BusMessage]) -> None:
+        opened: list[tuple[str, str]] = []  # their snapshots go out together, after the batch
         for message in messages:
             if message.type == COMMANDS:
                 await self._commands(message)
                 continue
             event = _session_decoder.decode(message.body)
             if message.type == SESSION_OPENED:
-                await self._handlers.session_opened(event.user_id, event.session_id, event.gateway_id)
+                live = await self._handlers.session_opened(
+                    event.user_id, event.session_id, event.gateway_id, snapshot=False
+                )
+                if live:
+                    opened.append((event.user_id, event.session_id))
             elif message.type == SESSION_CLOSED:
                 await self._handlers.session_closed(event.user_id, event.session_id, event.gateway_id)
             else:
                 raise MalformedMessage(f"not a session event nor a command batch: {message.type!r}")
+        if opened:
+            await self._handlers.send_snapshots(opened)
 
     async def _commands(self, message: BusMessage) -> None:
         for command in _batch_decoder.decode(message.body).commands:
@@ -121,25 +128,32 @@ class BusFrames(Frames):
         self._bus = bus
         self._max_bytes = max_bytes
 
-    async def snapshot(self, user_id: str, session_id: str | None, seen: Mapping[str, Seen]) -> None:
-        frame = presence_frame([entry(other, view) for other, view in seen.items()])
-        item = DeliveryItem(user_ids=[user_id], frame=msgspec.Raw(frame), session_id=session_id)
-        await self._publish([item])
+    async def snapshots(self, snapshots: Sequence[Snapshot]) -> None:
+        await self._publish_all(
+            DeliveryItem(user_ids=[s.user_id], frame=msgspec.Raw(self._frame(s.seen)), session_id=s.session_id)
+            for s in snapshots
+        )
 
     async def updates(self, updates: Sequence[tuple[Sequence[str], Mapping[str, Seen]]]) -> None:
-        encoded: dict[str, bytes] = {}
-        items: list[DeliveryItem] = []
+        await self._publish_all(
+            DeliveryItem(user_ids=list(watchers), frame=msgspec.Raw(self._frame(seen))) for watchers, seen in updates
+        )
+
+    @staticmethod
+    def _frame(seen: Mapping[str, Seen]) -> bytes:
+        return presence_frame([entry(user_id, view) for user_id, view in seen.items()])
+
+    async def _publish_all(self, items: Iterable[DeliveryItem]) -> None:
+        batch: list[DeliveryItem] = []
         size = 0
-        for watchers, seen in updates:
-            entries = [encoded.get(u) or encoded.setdefault(u, entry(u, view)) for u, view in seen.items()]
-            frame = presence_frame(entries)
-            items.append(DeliveryItem(user_ids=list(watchers), frame=msgspec.Raw(frame)))
-            size += len(frame) + 40 * len(watchers)
+        for item in items:
+            batch.append(item)
+            size += len(item.frame) + 40 * len(item.user_ids)
             if size >= self._max_bytes:
-                await self._publish(items)
-                items, size = [], 0
-        if items:
-            await self._publish(items)
+                await self._publish(batch)
+                batch, size = [], 0
+        if batch:
+            await self._publish(batch)
 
     async def _publish(self, items: list[DeliveryItem]) -> None:
         keys = sorted({user_key(user_id) for item in items for user_id in item.user_ids})

@@ -41,9 +41,15 @@ class MembershipView:
 
     async def of(self, user_id: str) -> set[str]:
         """Everyone who shares at least one chat with the user, the user excluded."""
-        chats = (await self._contacts.chats_of([user_id])).get(user_id, set())
-        members = await self.members_of(chats)
-        return {member for chat in chats for member in members.get(chat, ())} - {user_id}
+        return (await self.of_many([user_id])).get(user_id, set())
+
+    async def of_many(self, user_ids: Collection[str]) -> dict[str, set[str]]:
+        """The contacts of each user (users without any are left out), in two reads at most."""
+        chats_of, members = await self.memberships(user_ids)
+        contacts = {
+            user: {m for chat in chats for m in members.get(chat, ())} - {user} for user, chats in chats_of.items()
+        }
+        return {user: found for user, found in contacts.items() if found}
 
     async def memberships(self, user_ids: Collection[str]) -> tuple[dict[str, set[str]], dict[str, frozenset[str]]]:
         """(the chats of each user, the members of each of those chats): what `plan` needs."""

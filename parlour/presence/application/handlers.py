@@ -17,7 +17,7 @@ from parlour.common.clock import Clock
 from parlour.common.locks import KeyedLocks
 from parlour.presence.application.contacts import MembershipView
 from parlour.presence.application.fanout import Fanout, seen_of
-from parlour.presence.application.ports import Frames, PresenceState, PrivacySettings
+from parlour.presence.application.ports import Frames, PresenceState, PrivacySettings, Snapshot
 from parlour.presence.domain.errors import UserNotFound
 from parlour.presence.domain.model import LiveSession, Seen, after, seen
 
@@ -44,18 +44,37 @@ class PresenceHandlers:
         self._clock = clock
         self._locks = KeyedLocks()
 
-    async def session_opened(self, user_id: str, session_id: str, gateway_id: str) -> None:
-        """A session opened: record it, then send that session its contacts' presence."""
+    async def session_opened(self, user_id: str, session_id: str, gateway_id: str, *, snapshot: bool = True) -> bool:
+        """A session opened: record it, then (unless the caller sends it with others, `send_snapshots`) send
+        that session its contacts' presence. Returns whether the session is live (wants its snapshot): a
+        repeated event is, one that comes after its close is not."""
         async with self._locks.hold(user_id):
-            sessions = await self._state.sessions(user_id)
-            if session_id in sessions:  # a repeated event, or one that comes after its close
-                return
-            session = LiveSession(gateway_id)
-            await self._state.open_session(user_id, session_id, session)
-            sessions[session_id] = session
-            await self._settle(user_id, sessions)
-        contacts = sorted(await self._contacts.of(user_id))
-        await self._frames.snapshot(user_id, session_id, await seen_of(self._state, contacts))
+            live = await self._record_opening(user_id, session_id, gateway_id)
+        if live and snapshot:
+            await self.send_snapshots([(user_id, session_id)])
+        return live
+
+    async def _record_opening(self, user_id: str, session_id: str, gateway_id: str) -> bool:
+        sessions = await self._state.sessions(user_id)
+        if session_id in sessions:  # repeated (live: its snapshot again), or after its close (a tombstone)
+            return sessions[session_id] is not None
+        session = LiveSession(gateway_id)
+        await self._state.open_session(user_id, session_id, session)
+        sessions[session_id] = session
+        await self._settle(user_id, sessions)
+        return True
+
+    async def send_snapshots(self, sessions: Sequence[tuple[str, str]]) -> None:
+        """Each of these (user, session) its contacts' presence: one read of contacts and of presence, and
+        one publication, for all of them (a bus batch of openings costs what one does)."""
+        contacts = await self._contacts.of_many({user_id for user_id, _ in sessions})
+        views = await seen_of(self._state, sorted({c for found in contacts.values() for c in found}))
+        await self._frames.snapshots(
+            [
+                Snapshot(user_id, session_id, {c: views[c] for c in sorted(contacts.get(user_id, ()))})
+                for user_id, session_id in sessions
+            ]
+        )
 
     async def session_closed(self, user_id: str, session_id: str, gateway_id: str) -> None:
         """A session closed (or its gateway died): forget it, leaving a tombstone."""
@@ -100,8 +119,10 @@ class PresenceHandlers:
         if len(added) == len(set(member_ids)):
             return
         views = await seen_of(self._state, sorted(set(member_ids)))
-        for user_id in sorted(added):  # and each newcomer hears the others, on all their sessions
-            await self._frames.snapshot(user_id, None, {other: v for other, v in views.items() if other != user_id})
+        # Each newcomer hears the others, on all their sessions.
+        await self._frames.snapshots(
+            [Snapshot(u, None, {other: v for other, v in views.items() if other != u}) for u in sorted(added)]
+        )
 
     async def hidden(self, user_id: str) -> bool:
         """The user's privacy setting."""

@@ -97,12 +97,21 @@ class PrivacySettings(ABC):
         """Every user who hides their presence."""
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """These users' presence, for one session of the user (every session of theirs when None)."""
+
+    user_id: str
+    session_id: str | None
+    seen: Mapping[str, Seen]
+
+
 class Frames(ABC):
     """Sends `presence` frames to users' connections."""
 
     @abstractmethod
-    async def snapshot(self, user_id: str, session_id: str | None, seen: Mapping[str, Seen]) -> None:
-        """One frame of these users' presence for one session of the user (every session when None)."""
+    async def snapshots(self, snapshots: Sequence[Snapshot]) -> None:
+        """One frame for each snapshot, published together."""
 
     @abstractmethod
     async def updates(self, updates: Sequence[tuple[Sequence[str], Mapping[str, Seen]]]) -> None:

@@ -18,7 +18,7 @@ from parlour.presence.adapters.sql import SqlContacts, SqlPrivacySettings
 from parlour.presence.application.contacts import MembershipView
 from parlour.presence.application.fanout import Fanout
 from parlour.presence.application.handlers import PresenceHandlers
-from parlour.presence.application.ports import Frames
+from parlour.presence.application.ports import Frames, Snapshot
 from parlour.presence.domain.model import Seen, Status
 
 LEASE = 3.0
@@ -26,11 +26,13 @@ LEASE = 3.0
 
 @dataclass
 class RecordedFrames(Frames):
-    snapshots: list[tuple[str, str | None, dict[str, Seen]]] = field(default_factory=list)
+    sent_snapshots: list[tuple[str, str | None, dict[str, Seen]]] = field(default_factory=list)
+    publications: int = 0
     sent: list[tuple[tuple[str, ...], dict[str, Seen]]] = field(default_factory=list)
 
-    async def snapshot(self, user_id: str, session_id: str | None, seen: Mapping[str, Seen]) -> None:
-        self.snapshots.append((user_id, session_id, dict(seen)))
+    async def snapshots(self, snapshots: Sequence[Snapshot]) -> None:
+        self.publications += 1
+        self.sent_snapshots.extend((s.user_id, s.session_id, dict(s.seen)) for s in snapshots)
 
     async def updates(self, updates: Sequence[tuple[Sequence[str], Mapping[str, Seen]]]) -> None:
         self.sent.extend((tuple(watchers), dict(seen)) for watchers, seen in updates)
@@ -109,11 +111,12 @@ async def test_a_late_open_after_its_close_and_a_repeated_open_change_nothing(wo
     await world.handlers.session_closed("bob", "s1", "g1")
     await world.handlers.session_opened("bob", "s1", "g1")
     assert await status(world, "bob") is Status.OFFLINE
-    await world.handlers.session_opened("bob", "s2", "g1")
-    await world.handlers.session_opened("bob", "s2", "g1")
-    assert [s for s in world.frames.snapshots if s[1] == "s2"] == [
-        ("bob", "s2", {"alice": Seen(Status.OFFLINE, None), "carol": Seen(Status.OFFLINE, None)})
-    ], "one snapshot for the session, of its contacts only"
+    assert world.frames.sent_snapshots == [], "no snapshot for a session already closed"
+    assert await world.handlers.session_opened("bob", "s2", "g1")
+    assert await world.handlers.session_opened("bob", "s2", "g1"), "a repeat: still live"
+    contacts = {"alice": Seen(Status.OFFLINE, None), "carol": Seen(Status.OFFLINE, None)}
+    assert world.frames.sent_snapshots == [("bob", "s2", contacts)] * 2, "of its contacts only, again on a repeat"
+    assert await status(world, "bob") is Status.ONLINE
     await world.handlers.session_closed("bob", "s2", "g1")
     assert await status(world, "bob") is Status.OFFLINE
 
@@ -184,7 +187,7 @@ async def test_a_newcomer_hears_the_members_and_they_hear_the_newcomer(world: Wo
     await world.handlers.session_opened("dan", "d1", "g1")
     await world.flush()
     await world.handlers.members_changed("chat", 2, ["alice", "bob", "carol", "dan"])
-    assert world.frames.snapshots[-1] == (
+    assert world.frames.sent_snapshots[-1] == (
         "dan",
         None,
         {"alice": Seen(Status.ONLINE, None), "bob": Seen(Status.OFFLINE, None), "carol": Seen(Status.OFFLINE, None)},
@@ -213,3 +216,19 @@ async def test_a_chats_members_are_read_once_per_second_and_at_once_after_a_chan
     world.clock.advance(1.0)
     await world.contacts.of("alice")
     assert len(reads) == 3, "read again after a change, and after a second"
+
+
+async def test_the_snapshots_of_a_batch_of_openings_go_out_in_one_publication(world: World) -> None:
+    await world.lease("g1")
+    await world.contacts.apply("other", 1, ["dan", "erin"])
+    for user_id in ("alice", "bob", "dan"):
+        assert await world.handlers.session_opened(user_id, f"s-{user_id}", "g1", snapshot=False)
+    assert world.frames.publications == 0
+    await world.handlers.send_snapshots([("alice", "s-alice"), ("bob", "s-bob"), ("dan", "s-dan")])
+    assert world.frames.publications == 1
+    online, offline = Seen(Status.ONLINE, None), Seen(Status.OFFLINE, None)
+    assert world.frames.sent_snapshots == [
+        ("alice", "s-alice", {"bob": online, "carol": offline}),
+        ("bob", "s-bob", {"alice": online, "carol": offline}),
+        ("dan", "s-dan", {"erin": offline}),
+    ]
