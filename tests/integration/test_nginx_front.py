@@ -2,7 +2,7 @@
 
 The deployment is `parlour cluster` itself, started the way docs/operations.md tells a new operator to
 (its `.env` and its command line are read from that page): `parlour migrate`, auth, two messaging and
-two gateway processes, web, and NGINX, each a real OS process on this run's PostgreSQL database and a
+two gateway processes, web, presence, and NGINX, each a real OS process on this run's PostgreSQL database and a
 namespace of RabbitMQ and Redis unique to this module. deploy/nginx.conf is included as it ships; only
 the two files it includes (upstream addresses, the listen port) are written by the cluster command.
 A browser and a WebSocket client talk to NGINX only; Debian's Prometheus, with deploy/prometheus.yml
@@ -37,6 +37,7 @@ from playwright.async_api import Browser, expect
 from tests import services
 from tests.clients import new_account
 from tests.e2e.browser import ChatPage, launched_chromium
+from tests.presence import look_up, seen_as, snapshot
 from tests.processes import free_port, parlour_env, run_parlour, stop
 from tests.waiting import eventually
 from tests.ws_client import Client, direct_chat, get_pass, ws_url
@@ -201,6 +202,25 @@ async def test_a_websocket_client_chats_through_nginx_with_the_pages_origin(clus
         finally:
             await sender.close()
             await receiver.close()
+
+
+async def test_presence_answers_through_nginx_and_sees_a_contact_on_another_gateway(cluster: RunningCluster) -> None:
+    async with httpx.AsyncClient(base_url=cluster.url, timeout=20) as http:
+        one, other = await new_account(http, "p"), await new_account(http, "p")
+        await direct_chat(http, one, other)
+        origin = websockets.Origin(cluster.url)
+        watcher = await Client.connect(http, one, origin=origin)
+        await snapshot(watcher)
+        contact = await Client.connect(http, other, origin=origin)
+        try:
+            await seen_as(watcher, other.user_id, "online")
+            asked = await look_up(http, one, other.user_id)
+            assert asked.json()["users"] == [{"user_id": other.user_id, "status": "online", "last_seen": None}]
+            settings = await http.get("/api/presence/settings", headers=one.headers)
+            assert settings.json() == {"hidden": False}
+        finally:
+            await watcher.close()
+            await contact.close()
 
 
 async def test_a_page_of_another_origin_is_refused_through_nginx(cluster: RunningCluster) -> None:

@@ -1,0 +1,160 @@
+"""Presence on the bus: session events, `activity` commands and membership changes in; `presence` frames out.
+
+In: `session.opened` / `session.closed` (`SessionEvent`, from the gateways) and the `CommandBatch`es the
+gateways publish on `PRESENCE_COMMANDS_KEY` (each command one of `TO_PRESENCE`, stamped with its user and
+session), all on one queue; and messaging's `chat.members_changed` on another. A body that does not
+decode is parked by the bus (msgspec's errors); a command inside a batch that does not decode is skipped
+and logged (the gateway validated it already: only a bug or a newer gateway sends one).
+
+Out: `presence` frames (docs/protocol.md, "presence"), each user's entry encoded once per flush and
+shared by every frame naming them, as `Delivery` batches on the watchers' user keys, cut into bus
+messages of at most `MAX_DELIVERY_BYTES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+
+import msgspec
+import structlog
+
+from parlour.common.bus import BusMessage, MessageBus
+from parlour.common.bus.port import MalformedMessage
+from parlour.common.contracts import (
+    COMMANDS,
+    DELIVERY,
+    SESSION_CLOSED,
+    SESSION_OPENED,
+    CommandBatch,
+    Delivery,
+    DeliveryItem,
+    SessionEvent,
+    user_key,
+)
+from parlour.common.contracts import commands as wire
+from parlour.common.contracts import events as service
+from parlour.presence.application.handlers import PresenceHandlers
+from parlour.presence.application.ports import Frames, Snapshot
+from parlour.presence.domain.model import Seen, Status
+
+log = structlog.get_logger(__name__)
+
+MEMBERS_CHANGED_KEY = service.service_key(service.ChatMembersChanged)
+# One bus message carries frames up to about this size; a flush for many watchers becomes several.
+MAX_DELIVERY_BYTES = 256 * 1024
+
+_session_decoder = msgspec.json.Decoder(SessionEvent)
+_batch_decoder = msgspec.json.Decoder(CommandBatch)
+_command_decoder = msgspec.json.Decoder(wire.PresenceFrame)
+_service_decoder = msgspec.json.Decoder(service.ServiceEvents)
+_encoder = msgspec.json.Encoder()
+
+
+class SessionConsumer:
+    """One queue for what happens to sessions: `session.opened`, the `activity` commands of the session,
+    `session.closed`. A gateway publishes a session's opening before it reads the session's first frame,
+    so in one queue an `activity` never overtakes the opening of its session."""
+
+    def __init__(self, handlers: PresenceHandlers) -> None:
+        self._handlers = handlers
+
+    async def __call__(self, messages: Sequence[BusMessage]) -> None:
+        opened: list[tuple[str, str]] = []  # their snapshots go out together, after the batch
+        for message in messages:
+            if message.type == COMMANDS:
+                await self._commands(message)
+                continue
+            event = _session_decoder.decode(message.body)
+            if message.type == SESSION_OPENED:
+                live = await self._handlers.session_opened(
+                    event.user_id, event.session_id, event.gateway_id, snapshot=False
+                )
+                if live:
+                    opened.append((event.user_id, event.session_id))
+            elif message.type == SESSION_CLOSED:
+                await self._handlers.session_closed(event.user_id, event.session_id, event.gateway_id)
+            else:
+                raise MalformedMessage(f"not a session event nor a command batch: {message.type!r}")
+        if opened:
+            await self._handlers.send_snapshots(opened)
+
+    async def _commands(self, message: BusMessage) -> None:
+        for command in _batch_decoder.decode(message.body).commands:
+            try:
+                frame = _command_decoder.decode(command.command)
+            except msgspec.DecodeError as error:
+                log.warning("presence.command_skipped", user_id=command.user_id, error=str(error))
+                continue
+            await self._handlers.report_activity(command.user_id, command.session_id, idle=frame.state == "idle")
+
+
+class MembershipConsumer:
+    """Messaging's `chat.members_changed`: the projection of who shares a chat with whom."""
+
+    def __init__(self, handlers: PresenceHandlers) -> None:
+        self._handlers = handlers
+
+    async def __call__(self, messages: Sequence[BusMessage]) -> None:
+        for message in messages:
+            for event in _service_decoder.decode(message.body).events:
+                if isinstance(event, service.ChatMembersChanged):
+                    await self._handlers.members_changed(event.chat_id, event.version, event.member_ids)
+
+
+class _Entry(msgspec.Struct):
+    user_id: str
+    status: Status
+    last_seen: datetime | None
+
+
+@lru_cache(maxsize=65_536)  # a snapshot names every contact: most of them alike since the last one
+def entry(user_id: str, seen: Seen) -> bytes:
+    """One user's object in a `presence` frame's `users`."""
+    last_seen = None if seen.last_seen is None else datetime.fromtimestamp(seen.last_seen, UTC)
+    return _encoder.encode(_Entry(user_id, seen.status, last_seen))
+
+
+def presence_frame(entries: Sequence[bytes]) -> bytes:
+    """A `presence` frame from encoded entries."""
+    return b'{"type":"presence","users":[' + b",".join(entries) + b"]}"
+
+
+class BusFrames(Frames):
+    """`presence` frames as `Delivery` batches to the watchers' user keys."""
+
+    def __init__(self, bus: MessageBus, max_bytes: int = MAX_DELIVERY_BYTES) -> None:
+        self._bus = bus
+        self._max_bytes = max_bytes
+
+    async def snapshots(self, snapshots: Sequence[Snapshot]) -> None:
+        await self._publish_all(
+            DeliveryItem(user_ids=[s.user_id], frame=msgspec.Raw(self._frame(s.seen)), session_id=s.session_id)
+            for s in snapshots
+        )
+
+    async def updates(self, updates: Sequence[tuple[Sequence[str], Mapping[str, Seen]]]) -> None:
+        await self._publish_all(
+            DeliveryItem(user_ids=list(watchers), frame=msgspec.Raw(self._frame(seen))) for watchers, seen in updates
+        )
+
+    @staticmethod
+    def _frame(seen: Mapping[str, Seen]) -> bytes:
+        return presence_frame([entry(user_id, view) for user_id, view in seen.items()])
+
+    async def _publish_all(self, items: Iterable[DeliveryItem]) -> None:
+        batch: list[DeliveryItem] = []
+        size = 0
+        for item in items:
+            batch.append(item)
+            size += len(item.frame) + 40 * len(item.user_ids)
+            if size >= self._max_bytes:
+                await self._publish(batch)
+                batch, size = [], 0
+        if batch:
+            await self._publish(batch)
+
+    async def _publish(self, items: list[DeliveryItem]) -> None:
+        keys = sorted({user_key(user_id) for item in items for user_id in item.user_ids})
+        await self._bus.publish(keys, BusMessage(type=DELIVERY, body=_encoder.encode(Delivery(items=items))))
