@@ -166,3 +166,66 @@ async def test_no_input_for_the_idle_timeout_shows_away_and_input_brings_online_
     await expect_bob(ada, "online", dot="online")
     await expect_bob(ada, "away", dot="away")  # and quiet again for the timeout
     assert bob.activity_sent()[before:] == ["active", "idle"]
+
+
+async def test_five_minutes_without_input_is_away_by_default_and_said_again_after_a_reconnect(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await ChatPage.open(browser, base_url, f"bob{uuid.uuid4().hex[:6]}", "Bob", fake_clock=True)
+    people.append(bob)
+    await bob.sign_up()
+    await ada.start_direct_chat(bob)
+    await expect_bob(ada, "online", dot="online")
+    await bob.page.clock.fast_forward("04:50")  # Bob's clock only
+    await expect_bob(ada, "online", dot="online")
+    assert bob.activity_sent() == []
+
+    # Five minutes: idle. The jump also outruns Bob's heartbeat, so his socket may be replaced; a new
+    # session starts active on the server, and the page says idle again on it.
+    await bob.page.clock.fast_forward("00:15")
+    await expect_bob(ada, "away", dot="away")
+    await bob.expect_connection("live")
+    await expect_bob(ada, "away", dot="away")
+    assert set(bob.activity_sent()) == {"idle"}
+
+
+async def test_the_words_for_last_seen_and_the_idle_knob(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    page = await ChatPage.open(browser, base_url, "nobody", "Nobody")
+    people.append(page)
+    said = await page.page.evaluate(
+        """async () => {
+            const { lastSeenLabel, presenceText } = await import("/static/js/format.js");
+            const { idleAfterFrom } = await import("/static/js/activity.js");
+            const now = Date.parse("2026-12-02T12:00:00Z");
+            const ago = (s) => lastSeenLabel(new Date(now - s * 1000).toISOString(), now);
+            return {
+                labels: [-30, 0, 59, 60, 300, 3599, 3600, 86399, 86400, 6 * 86400].map(ago),
+                texts: [
+                    presenceText(null),
+                    presenceText({ status: "online", lastSeen: null }),
+                    presenceText({ status: "away", lastSeen: null }),
+                    presenceText({ status: "offline", lastSeen: null }),
+                ],
+                knobs: ["?idle_after_ms=1500", "", "?idle_after_ms=0", "?idle_after_ms=1.5", "?idle_after_ms=x"].map(
+                    idleAfterFrom,
+                ),
+            };
+        }"""
+    )
+    assert said["labels"] == [
+        "last seen just now",
+        "last seen just now",
+        "last seen just now",
+        "last seen 1 min ago",
+        "last seen 5 min ago",
+        "last seen 59 min ago",
+        "last seen 1 h ago",
+        "last seen 23 h ago",
+        "last seen 1 day ago",
+        "last seen 6 days ago",
+    ]
+    assert said["texts"] == ["", "online", "away", "offline"]
+    assert said["knobs"] == [1500, 300_000, 300_000, 300_000, 300_000]
