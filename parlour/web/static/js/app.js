@@ -18,6 +18,7 @@ const CATCH_UP_PAGES = 10;
 const RESEND_AFTER_MS = 10_000; // an unacknowledged message on a live socket is sent again (idempotent)
 const PRESENCE_TICK_MS = 30_000; // "last seen 5 min ago" is rendered again this often
 const PRESENCE_ASK_MAX = 500; // ids per GET /api/presence
+const PRESENCE_ASK_AFTER_MS = 2_000; // the service tells new contacts itself; REST is the fallback
 const IDLE_AFTER_MS = idleAfterFrom(location.search); // read once: ?idle_after_ms= (docs/web-client.md)
 
 const root = document.getElementById("app");
@@ -27,6 +28,7 @@ let connection = null;
 let chatScreen = null;
 let resendTimer = null;
 let presenceTimer = null;
+let presenceAskTimer = null;
 let activity = null;
 const loadingChats = new Set();
 const loadingUsers = new Set();
@@ -86,6 +88,8 @@ function stopSession() {
   activity = null;
   clearInterval(resendTimer);
   clearInterval(presenceTimer);
+  clearTimeout(presenceAskTimer);
+  presenceAskTimer = null;
   presenceAsked.clear();
   chatScreen?.sidebar.dispose();
   chatScreen?.conversation.dispose();
@@ -240,8 +244,18 @@ function forgetPresence() {
   store.forgetPresence();
 }
 
-// The snapshot after `hello` covers everyone I shared a chat with then; someone I started a chat with
-// since is asked for over REST, once per connection. Nothing is asked before the service has spoken.
+// The snapshot after `hello` covers everyone I shared a chat with then, and the service sends a frame
+// when a chat makes someone new a contact. A direct chat's peer still unknown a little later (a frame
+// lost, a service that does not push) is asked for over REST, once per connection. Nothing is asked
+// before the service has spoken on this connection.
+function scheduleMissingPresence() {
+  if (presenceAskTimer || !store.presenceHeard) return;
+  presenceAskTimer = setTimeout(() => {
+    presenceAskTimer = null;
+    fetchMissingPresence();
+  }, PRESENCE_ASK_AFTER_MS);
+}
+
 function fetchMissingPresence() {
   if (!store.presenceHeard) return;
   const wanted = [];
@@ -280,8 +294,8 @@ store.on("chats", () => {
   document.title = unread ? `(${unread}) ${base}` : base;
 });
 store.on("typing", () => fetchMissingUsers());
-store.on("chats", fetchMissingPresence);
-store.on("presence", fetchMissingPresence);
+store.on("chats", scheduleMissingPresence);
+store.on("presence", scheduleMissingPresence);
 store.on("gap", ({ chatId }) => catchUp(chatId));
 store.on("retry-outbox", ({ after }) => setTimeout(flushOutbox, after));
 store.on("chat-removed", ({ chatId }) => {
