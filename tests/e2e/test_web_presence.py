@@ -7,13 +7,15 @@ Every wait is on what Ada's page shows, with Playwright's timeout; nothing sleep
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, WebSocketRoute, expect
 
 from tests.clients import PASSWORD
 from tests.e2e.browser import ChatPage, launched_chromium
@@ -188,6 +190,41 @@ async def test_five_minutes_without_input_is_away_by_default_and_said_again_afte
     await bob.expect_connection("live")
     await expect_bob(ada, "away", dot="away")
     assert set(bob.activity_sent()) == {"idle"}
+
+
+async def test_a_new_contact_whose_frame_never_comes_is_asked_for_over_rest(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+
+    def snapshot_only(socket: WebSocketRoute) -> None:
+        """Let the gateway's frames through, but of the `presence` frames only the first (the snapshot)."""
+        server = socket.connect_to_server()
+        heard = [0]
+
+        def keep(frame: dict[str, Any]) -> bool:
+            if frame.get("type") != "presence":
+                return True
+            heard[0] += 1
+            return heard[0] == 1
+
+        def forward(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "batch":
+                frame["frames"] = [one for one in frame["frames"] if keep(one)]
+            elif not keep(frame):
+                return
+            socket.send(json.dumps(frame))
+
+        server.on_message(forward)
+
+    await ada.page.route_web_socket(re.compile(r"/gateway/ws"), snapshot_only)
+    await ada.page.reload()
+    await ada.expect_chat_screen()
+    await ada.start_direct_chat(bob)
+    await expect_bob(ada, "online", dot="online")
+    assert ada.count("GET /api/presence") == 1  # the only way Ada could know
 
 
 async def test_the_words_for_last_seen_and_the_idle_knob(
