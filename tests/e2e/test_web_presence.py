@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, WebSocketRoute, expect
 
+from parlour.bootstrap import SERVICES
 from tests.clients import PASSWORD
 from tests.e2e.browser import ChatPage, launched_chromium
 from tests.harness import make_settings, running_parlour
@@ -266,3 +267,29 @@ async def test_the_words_for_last_seen_and_the_idle_knob(
     ]
     assert said["texts"] == ["", "online", "away", "offline"]
     assert said["knobs"] == [1500, 300_000, 300_000, 300_000, 300_000]
+
+
+async def test_without_the_presence_service_the_page_shows_no_presence_and_asks_for_none(
+    people: list[ChatPage], browser: Browser, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'without.db'}")
+    async with running_parlour(settings, [name for name in SERVICES if name != "presence"]) as url:
+        ada = await person(people, browser, url, "Ada")
+        bob = await person(people, browser, url, "Bob")
+        await ada.start_direct_chat(bob)
+        await bob.set_tab_hidden(True)
+        await ada.send("still here?")
+        await bob.set_tab_hidden(False)
+        await bob.open_chat("Ada")
+        await bob.expect_bodies(["still here?"])  # activity frames go nowhere, and harm nothing
+
+        assert bob.activity_sent() == ["idle", "active"]
+        await bob.expect_connection("live")
+        assert bob.sockets_opened == 1
+        await expect(ada.header_presence).to_have_count(0)
+        await expect(ada.presence_dot("Bob")).to_have_count(0)
+        await expect(ada.page.get_by_text("Hide my presence")).to_be_hidden()  # its GET was refused
+        assert ada.count("GET /api/presence/settings") == 1
+        assert ada.count("GET /api/presence") == 0  # no frame came, so nothing is asked
+        for page in (ada, bob):
+            await page.close()
