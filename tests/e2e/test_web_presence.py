@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, WebSocketRoute, expect
+from playwright.async_api import Browser, Route, WebSocketRoute, expect
 
 from parlour.bootstrap import SERVICES
 from tests.clients import PASSWORD
@@ -140,6 +140,31 @@ async def test_hiding_presence_takes_effect_for_the_other_person_and_is_kept(
     bob = await come_back(people, browser, base_url, bob)
     await bob.hide_presence.uncheck()
     await expect_bob(ada, "online", dot="online")
+
+
+async def test_a_setting_the_server_refuses_is_put_back_and_said(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada, bob = await ada_watching_bob(people, browser, base_url)
+    await expect_bob(ada, "online", dot="online")
+
+    async def unavailable(route: Route) -> None:
+        if route.request.method == "PUT":
+            await route.fulfill(status=503, json={"code": "unavailable", "detail": "try again"})
+        else:
+            await route.fallback()
+
+    await bob.page.route("**/api/presence/settings", unavailable)
+    await bob.hide_presence.click()  # not check(): that would insist the box stays checked
+    await expect(bob.page.get_by_role("alert").filter(has_text="Could not change the setting")).to_be_visible()
+    await expect(bob.hide_presence).not_to_be_checked()
+    await expect(bob.hide_presence).to_be_enabled()
+    await expect_bob(ada, "online", dot="online")
+
+    await bob.page.unroute("**/api/presence/settings")
+    await bob.hide_presence.check()
+    await expect(bob.page.get_by_role("alert").filter(has_text="Could not change")).to_have_count(0)
+    await expect_bob(ada, "offline", dot=None)
 
 
 async def test_a_hidden_tab_shows_away_and_online_again_when_shown(
