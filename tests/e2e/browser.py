@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -96,6 +97,7 @@ class ChatPage:
     sockets_opened: int = 0
     sockets_closed: int = 0
     requests: list[str] = field(default_factory=list)  # "METHOD /path" of every API call
+    sent: list[str] = field(default_factory=list)  # every text frame the page wrote to the gateway
 
     @classmethod
     async def open(
@@ -106,10 +108,12 @@ class ChatPage:
         display_name: str,
         viewport: dict[str, int] = DESKTOP,
         fake_clock: bool = False,
+        path: str = "/",
     ) -> ChatPage:
         """A fresh context on the sign-in screen; page errors and console errors are collected.
 
-        With `fake_clock` the page's timers and `Date` are Playwright's, which a test moves forward."""
+        With `fake_clock` the page's timers and `Date` are Playwright's, which a test moves forward. `path`
+        may carry the page's knobs (`/?idle_after_ms=2000`)."""
         context = await browser.new_context(viewport=ViewportSize(width=viewport["width"], height=viewport["height"]))
         context.set_default_timeout(TIMEOUT_MS)
         page = await context.new_page()
@@ -120,7 +124,7 @@ class ChatPage:
         page.on("request", person._request)
         if fake_clock:
             await page.clock.install()
-        await page.goto(base_url + "/")
+        await page.goto(base_url + path)
         await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
         return person
 
@@ -137,7 +141,12 @@ class ChatPage:
         def closed(_: WebSocket) -> None:
             self.sockets_closed += 1
 
+        def sent(payload: str | bytes) -> None:
+            if isinstance(payload, str):
+                self.sent.append(payload)
+
         socket.on("close", closed)
+        socket.on("framesent", sent)
 
     def _request(self, request: Request) -> None:
         path = request.url.removeprefix(self.base_url)
@@ -148,6 +157,11 @@ class ChatPage:
     def count(self, request: str) -> int:
         """How many times the page made this API call ("POST /gateway/passes")."""
         return self.requests.count(request)
+
+    def activity_sent(self) -> list[str]:
+        """The states of the `activity` frames the page sent, in order."""
+        frames = [json.loads(payload) for payload in self.sent if '"activity"' in payload]
+        return [frame["state"] for frame in frames if frame.get("type") == "activity"]
 
     @property
     def open_sockets(self) -> int:
@@ -237,6 +251,34 @@ class ChatPage:
     async def expect_bodies(self, bodies: list[str]) -> None:
         """Exactly these messages, in this order, each once."""
         await expect(self.bodies).to_have_text(bodies)
+
+    # --- presence ---
+
+    @property
+    def header_presence(self) -> Locator:
+        """The words under the open direct chat's title: "online", "away", "last seen …", "offline"."""
+        return self.page.locator(".conversation-subtitle .presence-text")
+
+    def presence_dot(self, title: str) -> Locator:
+        """The dot on a chat row's avatar (absent while the other person is offline or unknown)."""
+        return self.chat_row(title).locator(".presence-dot")
+
+    @property
+    def hide_presence(self) -> Locator:
+        return self.page.get_by_role("checkbox", name="Hide my presence")
+
+    async def set_tab_hidden(self, hidden: bool) -> None:
+        """Hide or show the tab as the page sees it: headless Chromium keeps every tab visible, so the
+        page's `visibilityState` is overridden and `visibilitychange` sent, as the browser would."""
+        await self.page.evaluate(
+            """(hidden) => {
+                const state = hidden ? "hidden" : "visible";
+                Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
+                Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+                document.dispatchEvent(new Event("visibilitychange"));
+            }""",
+            hidden,
+        )
 
     # --- the network ---
 

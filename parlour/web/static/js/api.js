@@ -245,4 +245,18 @@ export class Api {
   markRead(chatId, seq) {
     return this.request("POST", `/api/chats/${encodeURIComponent(chatId)}/read`, { seq });
   }
+
+  // Presence of people I share a chat with (at most 500 ids): {users: [{user_id, status, last_seen}]}.
+  presence(userIds) {
+    const params = new URLSearchParams({ user_ids: userIds.join(",") });
+    return this.request("GET", `/api/presence?${params}`);
+  }
+
+  presenceSettings() {
+    return this.request("GET", "/api/presence/settings");
+  }
+
+  setPresenceSettings(hidden) {
+    return this.request("PUT", "/api/presence/settings", { hidden });
+  }
 }

@@ -1,10 +1,11 @@
 // The composition root of the page: builds the API client, the store, the connection and the views, and
 // routes between the sign-in screen and the chat screen (`#/` the list, `#/chat/<id>` a conversation).
 
+import { ActivityTracker, idleAfterFrom } from "./activity.js";
 import { Api, ApiError } from "./api.js";
 import { Connection, Status } from "./connection.js";
 import { h } from "./dom.js";
-import { Store, messageFromRest } from "./store.js";
+import { Store, messageFromRest, presenceFromWire } from "./store.js";
 import { authView } from "./views/auth.js";
 import { bannerView } from "./views/banner.js";
 import { conversationView } from "./views/conversation.js";
@@ -15,6 +16,10 @@ const HISTORY_PAGE = 50;
 const CATCH_UP_PAGE = 200;
 const CATCH_UP_PAGES = 10;
 const RESEND_AFTER_MS = 10_000; // an unacknowledged message on a live socket is sent again (idempotent)
+const PRESENCE_TICK_MS = 30_000; // "last seen 5 min ago" is rendered again this often
+const PRESENCE_ASK_MAX = 500; // ids per GET /api/presence
+const PRESENCE_ASK_AFTER_MS = 2_000; // the service tells new contacts itself; REST is the fallback
+const IDLE_AFTER_MS = idleAfterFrom(location.search); // read once: ?idle_after_ms= (docs/web-client.md)
 
 const root = document.getElementById("app");
 const api = new Api();
@@ -22,9 +27,13 @@ const store = new Store();
 let connection = null;
 let chatScreen = null;
 let resendTimer = null;
+let presenceTimer = null;
+let presenceAskTimer = null;
+let activity = null;
 const loadingChats = new Set();
 const loadingUsers = new Set();
 const peerReadsLoaded = new Set();
+const presenceAsked = new Set(); // ids asked over REST on this connection
 
 // --- screens ---
 
@@ -41,6 +50,8 @@ async function enter() {
   chatScreen = buildChatScreen();
   root.replaceChildren(chatScreen.element);
   fetchMissingUsers();
+  loadPresenceSetting();
+  activity = new ActivityTracker({ idleAfterMs: IDLE_AFTER_MS, onChange: reportActivity });
   connection = new Connection({
     api,
     handlers: {
@@ -48,26 +59,38 @@ async function enter() {
       onFrame: (frame) => store.applyFrame(frame),
       onLive: () => {
         flushOutbox();
+        // a session starts "active" on the server: say so only if this tab is not
+        if (activity?.state !== "active") reportActivity(activity.state);
         // read receipts are not part of a resume: ask again for the open chat's cursors
         peerReadsLoaded.clear();
         if (store.openChatId) loadPeerReads(store.openChatId);
       },
       onStatus: (status, info) => {
         if (status !== Status.LIVE) requeueSending();
+        // the socket is gone (SYNCING keeps what the new socket's snapshot just said)
+        if (status !== Status.LIVE && status !== Status.SYNCING) forgetPresence();
         chatScreen?.banner.update(status, info);
         document.body.dataset.connection = status;
       },
     },
   });
   connection.start();
+  activity.start();
   resendTimer = setInterval(resendStale, RESEND_AFTER_MS / 2);
+  presenceTimer = setInterval(() => store.presence.size && store.emit("presence"), PRESENCE_TICK_MS);
   route();
 }
 
 function stopSession() {
   connection?.stop();
   connection = null;
+  activity?.stop();
+  activity = null;
   clearInterval(resendTimer);
+  clearInterval(presenceTimer);
+  clearTimeout(presenceAskTimer);
+  presenceAskTimer = null;
+  presenceAsked.clear();
   chatScreen?.sidebar.dispose();
   chatScreen?.conversation.dispose();
   chatScreen = null;
@@ -85,6 +108,7 @@ function buildChatScreen() {
     onNewChat: () => direct.open(),
     onNewGroup: () => group.open(),
     onLogOut: logOut,
+    onHidePresence: async (hidden) => store.setPresenceHidden((await api.setPresenceSettings(hidden)).hidden),
   });
   const conversation = conversationView({ store, actions });
   // not a plain #composer link: the hash is the route
@@ -209,6 +233,57 @@ function fetchMissingUsers(chatId = null) {
   }
 }
 
+// --- presence ---
+
+function reportActivity(state) {
+  connection?.send({ type: "activity", state }); // not live: onLive says it once the next socket is
+}
+
+function forgetPresence() {
+  presenceAsked.clear();
+  store.forgetPresence();
+}
+
+// The snapshot after `hello` covers everyone I shared a chat with then, and the service sends a frame
+// when a chat makes someone new a contact. A direct chat's peer still unknown a little later (a frame
+// lost, a service that does not push) is asked for over REST, once per connection. Nothing is asked
+// before the service has spoken on this connection.
+function scheduleMissingPresence() {
+  if (presenceAskTimer || !store.presenceHeard) return;
+  presenceAskTimer = setTimeout(() => {
+    presenceAskTimer = null;
+    fetchMissingPresence();
+  }, PRESENCE_ASK_AFTER_MS);
+}
+
+function fetchMissingPresence() {
+  if (!store.presenceHeard) return;
+  const wanted = [];
+  for (const chat of store.chats.values()) {
+    const peer = chat.kind === "direct" && !chat.placeholder ? store.peerOf(chat) : null;
+    if (peer && !store.presence.has(peer) && !presenceAsked.has(peer)) wanted.push(peer);
+  }
+  for (let start = 0; start < wanted.length; start += PRESENCE_ASK_MAX) {
+    const ids = wanted.slice(start, start + PRESENCE_ASK_MAX);
+    for (const id of ids) presenceAsked.add(id);
+    api.presence(ids).then(
+      ({ users }) => {
+        if (!store.presenceHeard) return; // the connection went meanwhile: the next snapshot says it
+        // a frame that came meanwhile is newer than this answer
+        store.setPresence(users.map(presenceFromWire).filter((p) => !store.presence.has(p.userId)));
+      },
+      () => {}, // not a contact (yet), or the service is away: the next frame says it
+    );
+  }
+}
+
+function loadPresenceSetting() {
+  api.presenceSettings().then(
+    (settings) => store.setPresenceHidden(settings.hidden),
+    () => store.setPresenceHidden(null), // no presence service: the setting is not shown
+  );
+}
+
 store.on("unknown-chat", ({ chatId }) => loadChat(chatId));
 store.on("messages", ({ chatId }) => fetchMissingUsers(chatId));
 store.on("chats", () => {
@@ -219,6 +294,8 @@ store.on("chats", () => {
   document.title = unread ? `(${unread}) ${base}` : base;
 });
 store.on("typing", () => fetchMissingUsers());
+store.on("chats", scheduleMissingPresence);
+store.on("presence", scheduleMissingPresence);
 store.on("gap", ({ chatId }) => catchUp(chatId));
 store.on("retry-outbox", ({ after }) => setTimeout(flushOutbox, after));
 store.on("chat-removed", ({ chatId }) => {

@@ -59,3 +59,25 @@ export function listTimeLabel(value, now = new Date()) {
 export function fullTimeLabel(value) {
   return toDate(value).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
+
+// "last seen …" for a presence `last_seen`: relative while recent (the caller renders it again as time
+// passes), the date once it is a week old. A time ahead of this clock (skew) is "just now".
+export function lastSeenLabel(value, now = Date.now()) {
+  const seconds = (toDate(now).getTime() - toDate(value).getTime()) / 1000;
+  if (seconds < 60) return "last seen just now";
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `last seen ${minutes} min ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `last seen ${hours} h ago`;
+  const days = Math.floor(hours / 24);
+  if (days < 7) return `last seen ${days} day${days === 1 ? "" : "s"} ago`;
+  return `last seen ${toDate(value).toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" })}`;
+}
+
+// What a presence says in words: "online", "away", "last seen 5 min ago", or "offline" (hidden, or never
+// seen); "" when nothing is known.
+export function presenceText(presence, now = Date.now()) {
+  if (!presence) return "";
+  if (presence.status === "online" || presence.status === "away") return presence.status;
+  return presence.lastSeen ? lastSeenLabel(presence.lastSeen, now) : "offline";
+}

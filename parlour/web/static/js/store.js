@@ -1,7 +1,8 @@
 // The client's state: chats, their messages (keyed by seq, so nothing is ever shown twice), read cursors,
 // typing, and the outbox of messages not yet acknowledged. Views listen to its events:
 //   "chats" (the list changed), "messages" {chatId}, "typing" {chatId}, "users", "outbox",
-//   "unknown-chat" {chatId} (a frame named a chat we have not loaded), "gap" {chatId, afterSeq}.
+//   "unknown-chat" {chatId} (a frame named a chat we have not loaded), "gap" {chatId, afterSeq},
+//   "presence" (someone's status changed, or time passed for "last seen"), "presence-settings".
 
 import { newClientId, toDate } from "./format.js";
 
@@ -61,6 +62,12 @@ function messageFromPreview(raw, chatId) {
   };
 }
 
+// A user's presence, as a `presence` frame's `users` and GET /api/presence's `users` both give it
+// (docs/protocol.md): `status` "online" | "away" | "offline", `last_seen` an ISO time or null.
+export function presenceFromWire(raw) {
+  return { userId: raw.user_id, status: raw.status, lastSeen: raw.last_seen };
+}
+
 // What one source says about a chat; `undefined` where it says nothing.
 
 // An entry of GET /api/chats (`ChatSummaryOut`): my read cursor and unread count, no members.
@@ -112,6 +119,9 @@ export class Store extends EventTarget {
     this.outbox = [];
     this.openChatId = null;
     this.gapTimers = new Map();
+    this.presence = new Map(); // user id → {userId, status, lastSeen}, as the live connection last said
+    this.presenceHeard = false; // a `presence` frame came on this connection (the service is there)
+    this.presenceHidden = null; // my own setting: true, false, or null while unknown
   }
 
   emit(type, detail = {}) {
@@ -140,6 +150,31 @@ export class Store extends EventTarget {
   nameOf(userId) {
     const user = this.users.get(userId);
     return user ? user.display_name || user.username : "…";
+  }
+
+  // --- presence ---
+
+  // Entries read with presenceFromWire; returns nothing, emits "presence" once.
+  setPresence(entries) {
+    for (const entry of entries) this.presence.set(entry.userId, entry);
+    this.emit("presence");
+  }
+
+  presenceOf(userId) {
+    return (userId && this.presence.get(userId)) || null;
+  }
+
+  // The connection is gone: what it said may no longer hold, and the next one sends a fresh snapshot.
+  forgetPresence() {
+    this.presenceHeard = false;
+    if (!this.presence.size) return;
+    this.presence.clear();
+    this.emit("presence");
+  }
+
+  setPresenceHidden(hidden) {
+    this.presenceHidden = hidden;
+    this.emit("presence-settings");
   }
 
   // --- chats ---
@@ -409,6 +444,10 @@ export class Store extends EventTarget {
       }
       this.emit("messages", { chatId: chat.id });
     },
+    presence(frame) {
+      this.presenceHeard = true;
+      this.setPresence(frame.users.map(presenceFromWire));
+    },
     chat(frame) {
       this.#mergeChat(chatFromFrame(frame));
     },
@@ -524,6 +563,9 @@ export class Store extends EventTarget {
     this.chats.clear();
     this.outbox = [];
     this.openChatId = null;
+    this.presence.clear();
+    this.presenceHeard = false;
+    this.presenceHidden = null;
     this.emit("chats");
   }
 }

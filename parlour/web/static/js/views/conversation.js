@@ -2,7 +2,8 @@
 // right with their state (waiting → sending → sent → read), edits and deletions, typing, and the composer.
 
 import { avatar, coalesce, h, throttle } from "../dom.js";
-import { BODY_MAX, codePoints, dayKey, dayLabel, fullTimeLabel, timeLabel } from "../format.js";
+import { BODY_MAX, codePoints, dayKey, dayLabel, fullTimeLabel, presenceText, timeLabel } from "../format.js";
+import { avatarWithPresence } from "./presence.js";
 
 const NEAR_BOTTOM_PX = 80;
 const NEAR_TOP_PX = 150;
@@ -281,10 +282,7 @@ export function conversationView({ store, actions }) {
   function render() {
     const c = chat();
     if (!c) return;
-    title.textContent = store.titleOf(c);
-    subtitle.textContent = c.kind === "group" ? `${c.memberIds.length || "?"} members` : peerHandle(c);
-    headerAvatar.replaceChildren(avatar(store.titleOf(c), c.kind === "group" ? c.id : store.peerOf(c) ?? c.id));
-    composer.setAttribute("aria-label", `Message to ${store.titleOf(c)}`);
+    renderHeader(c);
 
     const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
     const firstBefore = list.firstElementChild;
@@ -330,10 +328,28 @@ export function conversationView({ store, actions }) {
     maybeMarkRead();
   }
 
-  function peerHandle(c) {
-    const peer = store.users.get(store.peerOf(c));
-    if (!peer) return "";
-    return peer.online === undefined ? `@${peer.username}` : `@${peer.username} · ${peer.online ? "online" : "offline"}`;
+  // The title, and under it a group's size or the other person's handle and presence ("online", "away",
+  // "last seen 5 min ago"), in words: the dot on the avatar only repeats it.
+  function renderHeader(c) {
+    const name = store.titleOf(c);
+    title.textContent = name;
+    composer.setAttribute("aria-label", `Message to ${name}`);
+    if (c.kind === "group") {
+      subtitle.textContent = `${c.memberIds.length || "?"} members`;
+      headerAvatar.replaceChildren(avatarWithPresence(name, c.id, "group", null));
+      return;
+    }
+    const peerId = store.peerOf(c);
+    const peer = store.users.get(peerId);
+    const presence = store.presenceOf(peerId);
+    const now = Date.now();
+    const status = presenceText(presence, now);
+    subtitle.replaceChildren(
+      peer ? `@${peer.username}` : "",
+      peer && status ? " · " : "",
+      status ? h("span", { class: "presence-text", dataset: { status: presence.status } }, status) : "",
+    );
+    headerAvatar.replaceChildren(avatarWithPresence(name, peerId ?? c.id, "", presence, now));
   }
 
   function renderTyping() {
@@ -408,6 +424,7 @@ export function conversationView({ store, actions }) {
     store.on("messages", (detail) => detail.chatId === chatId && schedule()),
     store.on("users", () => chatId && schedule()),
     store.on("chats", () => chatId && schedule()),
+    store.on("presence", () => chat() && renderHeader(chat())),
     store.on("typing", (detail) => detail.chatId === chatId && renderTyping()),
     () => document.removeEventListener("visibilitychange", maybeMarkRead),
   ];

@@ -1,7 +1,9 @@
-// The chat list: newest activity first, with the last message, its time and an unread badge.
+// The chat list: newest activity first, with the last message, its time, an unread badge, and in a direct
+// chat the other person's presence (a dot on the avatar, the words at the end of the row's name).
 
-import { avatar, coalesce, h } from "../dom.js";
-import { listTimeLabel } from "../format.js";
+import { coalesce, h } from "../dom.js";
+import { listTimeLabel, presenceText } from "../format.js";
+import { avatarWithPresence, presenceSettingView } from "./presence.js";
 
 function preview(store, chat) {
   const last = chat.lastMessage;
@@ -10,7 +12,7 @@ function preview(store, chat) {
   return who + (last.deleted ? "Message deleted" : last.body.replace(/\s+/g, " "));
 }
 
-export function sidebarView({ store, onNewChat, onNewGroup, onLogOut }) {
+export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePresence }) {
   const list = h("ul", { class: "chat-list", "aria-label": "Your chats" });
   const empty = h(
     "p",
@@ -18,6 +20,7 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut }) {
     "No chats yet. Start one with someone by their username, or create a group.",
   );
   const me = h("span", { class: "me-name" });
+  const setting = presenceSettingView({ store, onChange: onHidePresence });
   const element = h(
     "nav",
     { class: "sidebar", "aria-label": "Chats" },
@@ -28,6 +31,7 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut }) {
       h("button", { type: "button", class: "link logout", onclick: onLogOut }, "Log out"),
     ),
     h("p", { class: "signed-in-as" }, "Signed in as ", me),
+    setting.element,
     h(
       "div",
       { class: "sidebar-actions" },
@@ -38,12 +42,14 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut }) {
     empty,
   );
 
-  function row(chat) {
+  function row(chat, now) {
     const title = store.titleOf(chat);
     const unread = store.openChatId === chat.id ? 0 : chat.unread;
     const when = chat.lastMessage?.createdAt ?? (chat.activityAt || null);
-    // one concise name for the link: who, how many unread, then the last message and when
-    const label = `${title}${unread ? `, ${unread} unread` : ""}. ${preview(store, chat)}${when ? `. ${listTimeLabel(when)}` : ""}`;
+    const presence = chat.kind === "direct" ? store.presenceOf(store.peerOf(chat)) : null;
+    const status = presenceText(presence, now);
+    // one concise name for the link: who, how many unread, the last message and when, then presence
+    const label = `${title}${unread ? `, ${unread} unread` : ""}. ${preview(store, chat)}${when ? `. ${listTimeLabel(when)}` : ""}${status ? `. ${status}` : ""}`;
     return h(
       "li",
       { dataset: { chatId: chat.id } },
@@ -55,7 +61,9 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut }) {
           "aria-current": store.openChatId === chat.id ? "page" : null,
           "aria-label": label,
         },
-        avatar(title, chat.kind === "group" ? chat.id : store.peerOf(chat) ?? chat.id, chat.kind === "group" ? "group" : ""),
+        chat.kind === "group"
+          ? avatarWithPresence(title, chat.id, "group", null)
+          : avatarWithPresence(title, store.peerOf(chat) ?? chat.id, "", presence, now),
         h(
           "span",
           { class: "chat-row-main" },
@@ -80,7 +88,8 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut }) {
     me.textContent = store.me ? `${store.me.display_name || store.me.username} (@${store.me.username})` : "";
     const chats = store.sortedChats();
     const focusedId = document.activeElement?.closest?.(".chat-list li")?.dataset.chatId;
-    list.replaceChildren(...chats.map(row));
+    const now = Date.now();
+    list.replaceChildren(...chats.map((chat) => row(chat, now)));
     empty.hidden = chats.length > 0;
     if (focusedId) list.querySelector(`li[data-chat-id="${CSS.escape(focusedId)}"] a`)?.focus();
   }
@@ -96,7 +105,7 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut }) {
   });
 
   const schedule = coalesce(render);
-  const unsubscribe = [store.on("chats", schedule), store.on("users", schedule)];
+  const unsubscribe = [store.on("chats", schedule), store.on("users", schedule), store.on("presence", schedule), setting.dispose];
   render();
   return { element, render: schedule, dispose: () => unsubscribe.forEach((off) => off()) };
 }
