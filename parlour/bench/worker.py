@@ -23,11 +23,33 @@ from parlour.bench.accounts import Endpoints
 from parlour.bench.client import Link, open_link
 from parlour.bench.http import HttpClient
 from parlour.bench.ledger import DeliveryLedger
-from parlour.bench.protocol import DIALECTS, Ack, Dialect, Event, New, Probe, Ready, Rejected, ServerError, stamp_body
+from parlour.bench.protocol import (
+    DIALECTS,
+    Ack,
+    Dialect,
+    Event,
+    New,
+    Presence,
+    Probe,
+    Ready,
+    Rejected,
+    ServerError,
+    stamp_body,
+)
 from parlour.bench.stats import LatencyHistogram
 
-COUNTERS = ("sent", "acked", "received", "ready", "probed", "rejected", "errors", "disconnects")
-SENT, ACKED, RECEIVED, READY, PROBED, REJECTED, ERRORS, DISCONNECTS = range(len(COUNTERS))
+COUNTERS = (
+    "sent",
+    "acked",
+    "received",
+    "ready",
+    "probed",
+    "rejected",
+    "errors",
+    "disconnects",
+    "presence",  # presence frames received by any client
+)
+SENT, ACKED, RECEIVED, READY, PROBED, REJECTED, ERRORS, DISCONNECTS, PRESENCE = range(len(COUNTERS))
 MAX_ERRORS_KEPT = 20
 
 
@@ -131,6 +153,8 @@ class Client:
                 self._on_ack(event, now)
             elif type(event) is Ready:
                 pass  # the link resolves its `ready` future; `Worker._connect` counts it
+            elif type(event) is Presence:
+                worker.on_presence(self, event, now)
             elif type(event) is Probe:
                 if not self.probed:
                     self.probed = True
@@ -205,6 +229,9 @@ class Worker:
     def note_error(self, message: str) -> None:
         if len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append(message)
+
+    def on_presence(self, client: Client, event: Presence, now: int) -> None:
+        self.bump(PRESENCE)
 
     def on_arrival(self, body: str, now: int) -> None:
         self.bump(RECEIVED)
