@@ -20,6 +20,7 @@ from typing import Annotated
 
 import typer
 
+from parlour.bench import presence as presence_checks
 from parlour.bench.accounts import Endpoints, SetupError
 from parlour.bench.ledger import Verdict
 from parlour.bench.result import BenchResult, render_comparison, render_table
@@ -122,7 +123,8 @@ def _execute(
         result.write(out)
         typer.echo(f"result written to {out}")
     if not result.ok:
-        violations = {k: v for k, v in result.correctness.items() if k in Verdict.VIOLATIONS and v}
+        checks = (*Verdict.VIOLATIONS, *presence_checks.VIOLATIONS)
+        violations = {k: v for k, v in result.correctness.items() if k in checks and v}
         typer.secho(f"CORRECTNESS FAILED: {violations}", fg="red", bold=True, err=True)
         raise typer.Exit(1)
 
@@ -263,6 +265,14 @@ def storm(
     clients: Annotated[int, typer.Option(min=1, help="Clients cut off at once (each has a partner that stays).")] = 500,
     messages: Annotated[int, typer.Option(min=0, help="Messages each partner sends while they are away.")] = 5,
     concurrency: Annotated[int, typer.Option(min=1, help="Reconnects in flight per client process.")] = 64,
+    presence_bound: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="With presence: every storm client must be shown online to an observer within the "
+            "reconnects' duration plus this many seconds.",
+        ),
+    ] = 2.0,
     topology: Topology = "embedded",
     url: Url = None,
     auth_url: AuthUrl = None,
@@ -280,7 +290,7 @@ def storm(
     batch: Batch = True,
     presence: Presence = True,
 ) -> None:
-    """N clients drop at once and resume: time until all are live and caught up."""
+    """N clients drop at once and resume: time until all are live, caught up, and (presence) shown online."""
     from parlour.bench.scenarios import storm as scenario  # noqa: PLC0415
 
     target_options = dict(locals())
@@ -296,7 +306,7 @@ def storm(
             presence=presence,
         ),
         out,
-        lambda session: scenario.run(session, clients=clients, messages=messages),
+        lambda session: scenario.run(session, clients=clients, messages=messages, presence_bound=presence_bound),
     )
 
 

@@ -70,6 +70,7 @@ class Session:
         self.progress = Progress(scenario, enabled=options.progress)
         self.ledger = DeliveryLedger()
         self.notes: list[str] = []
+        self.violations: dict[str, int] = {}  # checks a scenario adds to the ledger's (presence.VIOLATIONS)
         self.load_average = os.getloadavg()
         self.dialect = DIALECTS[target.dialect]
         self.profile: dict[str, Any] = {}
@@ -201,13 +202,15 @@ class Session:
         if collected and self.dialect.server_seq:
             metrics = {**metrics, "presence_frames": collected.presence_frames}
             self._note_presence(collected.presence_frames)
+        correctness = {**verdict.to_dict(), **self.violations}
+        correctness["ok"] = verdict.ok and not any(self.violations.values())
         result = BenchResult(
             scenario=self.scenario,
             target=self.target.name,
             params={**params, "presence": self.presence_label()},
             metrics={name: round(value, 3) for name, value in metrics.items()},
             latency_ms={name: hist.summary_ms() for name, hist in latency.items() if hist.count},
-            correctness=verdict.to_dict(),
+            correctness=correctness,
             saturation=saturation,
             environment=self.environment(),
             notes=self.notes,
