@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     gateway_frame_burst: int = Field(default=100, ge=1)
     gateway_resume_timeout_seconds: float = Field(default=30.0, gt=0)
     gateway_drain_seconds: float = Field(default=8.0, ge=0, description="Grace for in-flight writes on SIGTERM.")
+    gateway_lease_ttl_seconds: float = Field(
+        default=30.0,
+        ge=0.3,
+        le=30.0,
+        description="Lifetime of a gateway's lease in the key-value store, renewed every third of it: a killed "
+        "gateway's sessions count as closed (presence) this long after its last renewal.",
+    )
 
     trusted_proxies: list[str] = Field(
         default_factory=list,

@@ -1,14 +1,14 @@
 """Wires the gateway from the process's infrastructure (called by the composition root).
 
 Resources open in pairs on the exit stack, so they close in reverse: the delivery route (closed last),
-the ticker and the revocation watcher, then the drain (run first at shutdown, and on SIGTERM before
+the lease (given up after every session is gone), the ticker, the command flusher, the revocation
+watcher and the lease renewal, then the drain (run first at shutdown, and on SIGTERM before
 uvicorn closes the sockets).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import uuid
@@ -16,6 +16,7 @@ from contextlib import AsyncExitStack
 
 import structlog
 
+from parlour.common.bus.background import TaskSet
 from parlour.common.kv import KeyValueStore
 from parlour.common.ratelimit import RateLimiter
 from parlour.common.revocations import Revocations
@@ -27,6 +28,7 @@ from parlour.gateway.adapters.http import gateway_router
 from parlour.gateway.adapters.websocket import ConnectionDeps, EndpointConfig, GatewayEndpoint
 from parlour.gateway.application.batcher import CommandBatcher
 from parlour.gateway.application.hub import Hub, admitted_auth_session
+from parlour.gateway.application.lease import GatewayLease
 from parlour.gateway.application.passes import PassBook, PassPolicy
 from parlour.gateway.domain.errors import PassRejected
 from parlour.gateway.domain.passes import PassHolder
@@ -70,17 +72,22 @@ async def build_gateway(infra: Infrastructure, stack: AsyncExitStack) -> Service
         delivery_handler(lambda: hubs[0], metrics.delivered.inc), on_gap=lambda: _resync(hubs[0])
     )
     stack.push_async_callback(route.close)
-    hub = Hub(route, BusSessionEvents(infra.bus, gateway_id(), clock), clock, frame_info)
+    name = gateway_id()
+    hub = Hub(route, BusSessionEvents(infra.bus, name, clock), clock, frame_info)
     hubs.append(hub)
+    # Leased before the first session opens, given up after the drain (the stack closes in reverse).
+    lease = GatewayLease(infra.kv, name, settings.gateway_lease_ttl_seconds, clock, hub.resync)
+    await lease.renew()
+    stack.push_async_callback(lease.release)
 
-    ticker = asyncio.create_task(hub.run_ticker(min(TICK_SECONDS, settings.gateway_ping_interval_seconds / 2)))
-    stack.push_async_callback(_cancel, ticker)
+    tasks = TaskSet()
+    stack.push_async_callback(tasks.cancel_all)
+    tasks.spawn(hub.run_ticker(min(TICK_SECONDS, settings.gateway_ping_interval_seconds / 2)), name="gateway.ticker")
     batcher = CommandBatcher(BusCommandSink(infra.bus))
-    flusher = asyncio.create_task(batcher.run(), name="gateway.commands")
-    stack.push_async_callback(_cancel, flusher)
+    tasks.spawn(batcher.run(), name="gateway.commands")
     revocations = Revocations.of(infra.kv, settings)
-    watcher = asyncio.create_task(watch_revocations(hub, revocations, REVOCATION_POLL_SECONDS))
-    stack.push_async_callback(_cancel, watcher)
+    tasks.spawn(watch_revocations(hub, revocations, REVOCATION_POLL_SECONDS), name="gateway.revocations")
+    tasks.spawn(lease.run(), name="gateway.lease")
 
     async def drain() -> None:
         await hub.drain(settings.gateway_drain_seconds)
@@ -129,9 +136,3 @@ async def watch_revocations(hub: Hub, revocations: Revocations, interval: float)
 
 async def _resync(hub: Hub) -> None:
     hub.resync()
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

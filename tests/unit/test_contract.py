@@ -10,7 +10,7 @@ import pytest
 
 from parlour.common.contracts import commands, events
 from parlour.gateway.adapters.codec import KNOWN_TYPES, decode_text
-from parlour.gateway.domain.protocol import Forward, ResumeRequest
+from parlour.gateway.domain.protocol import Destination, Forward, ResumeRequest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "parlour"
 CONTRACT = PACKAGE / "common" / "contracts"
@@ -58,6 +58,24 @@ def test_every_forwarded_command_decodes_to_a_forward_on_its_route(frame: type[c
     assert inbound.type == commands.command_type(frame)
     if isinstance(inbound, Forward):
         assert inbound.partition_key == (None if frame.route is commands.Route.USER else "c1")
+
+
+@pytest.mark.parametrize("frame", commands.TO_PRESENCE, ids=commands.command_type)
+def test_every_presence_command_decodes_to_a_forward_to_presence_keyed_by_its_sender(
+    frame: type[commands.ClientFrame],
+) -> None:
+    text = msgspec.json.encode(frame(state="active")).decode()
+    inbound = decode_text(text, 64 * 1024)
+    assert isinstance(inbound, Forward)
+    assert (inbound.type, inbound.partition_key) == (commands.command_type(frame), None)
+    assert inbound.destination is Destination.PRESENCE
+
+
+def test_every_command_goes_to_exactly_one_place() -> None:
+    gateway = {frame for frame in commands.CLIENT_FRAMES if frame.route is commands.Route.GATEWAY}
+    places = [set(commands.FORWARDED), set(commands.TO_PRESENCE), gateway]
+    assert sum(len(place) for place in places) == len(commands.CLIENT_FRAMES)
+    assert set().union(*places) == set(commands.CLIENT_FRAMES)
 
 
 def test_every_service_event_has_its_own_routing_key() -> None:

@@ -18,6 +18,13 @@ Messaging → services (events, routing keys `messaging.<type>`): `ServiceEvents
 Auth → others (events, routing key `auth.user.registered`): `UserRegistered`.
 
 Gateway → presence and others (events, routing key `session.opened` / `session.closed`): `SessionEvent`.
+Each gateway also holds a lease in the key-value store: a member `gateway_id` of the set `GATEWAY_LEASES`,
+renewed with a per-member expiry; presence treats the sessions of a gateway whose lease lapsed as closed.
+
+Gateway → presence (events, routing key `PRESENCE_COMMANDS_KEY`): a `CommandBatch` of the commands routed
+`Route.PRESENCE` (`activity`), stamped like those for messaging, in the order their connections sent them.
+
+Presence → gateways: `Delivery` batches of `presence` frames on the watchers' user keys.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ SESSION_OPENED = "session.opened"
 SESSION_CLOSED = "session.closed"
 USER_REGISTERED = "user.registered"
 USER_REGISTERED_KEY = "auth.user.registered"
+PRESENCE_COMMANDS_KEY = "presence.commands"
+# The key-value set whose members are the gateways alive now (each with its own expiry: a lease).
+GATEWAY_LEASES = "gateway.leases"
 
 
 def user_key(user_id: str) -> str:

@@ -13,7 +13,7 @@ Meaning (who may, what a body may hold) is messaging's business: a struct only c
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
@@ -26,6 +26,7 @@ class Route(Enum):
     CHAT = "chat"  # to messaging, on the partition of its chat: one worker at a time owns a chat
     USER = "user"  # to messaging, on the partition of the sending user (a resume spans chats)
     GATEWAY = "gateway"  # answered by the gateway itself
+    PRESENCE = "presence"  # to the presence service, keyed by the sending user
 
 
 class ClientFrame(msgspec.Struct, tag_field="type", kw_only=True, frozen=True):
@@ -77,6 +78,13 @@ class Resume(ClientFrame, tag="resume", frozen=True):
     chats: Annotated[dict[Id, Seq], msgspec.Meta(max_length=MAX_RESUME_CHATS)] = {}
 
 
+class ReportActivity(ClientFrame, tag="activity", frozen=True):
+    """Say whether the person at this connection is active or idle (a session starts active)."""
+
+    route: ClassVar[Route] = Route.PRESENCE
+    state: Literal["active", "idle"]
+
+
 class Ping(ClientFrame, tag="ping", frozen=True):
     """Ask the gateway for a `pong` carrying the same `id`."""
 
@@ -97,11 +105,17 @@ CLIENT_FRAMES: tuple[type[ClientFrame], ...] = (
     StartTyping,
     MarkRead,
     Resume,
+    ReportActivity,
     Ping,
     Pong,
 )
-AnyClientFrame = SendMessage | EditMessage | DeleteMessage | StartTyping | MarkRead | Resume | Ping | Pong
+AnyClientFrame = (
+    SendMessage | EditMessage | DeleteMessage | StartTyping | MarkRead | Resume | ReportActivity | Ping | Pong
+)
+# What reaches messaging (`FORWARDED`), and what reaches presence (`TO_PRESENCE`).
 ForwardedFrame = SendMessage | EditMessage | DeleteMessage | StartTyping | MarkRead | Resume
+PresenceFrame = ReportActivity
+MESSAGING_ROUTES = frozenset({Route.CHAT, Route.USER})
 
 
 def command_type(frame: type[ClientFrame] | ClientFrame) -> str:
@@ -110,12 +124,18 @@ def command_type(frame: type[ClientFrame] | ClientFrame) -> str:
 
 
 COMMAND_TYPES: dict[str, type[ClientFrame]] = {command_type(frame): frame for frame in CLIENT_FRAMES}
-FORWARDED: tuple[type[ClientFrame], ...] = tuple(frame for frame in CLIENT_FRAMES if frame.route is not Route.GATEWAY)
+FORWARDED: tuple[type[ClientFrame], ...] = tuple(frame for frame in CLIENT_FRAMES if frame.route in MESSAGING_ROUTES)
+TO_PRESENCE: tuple[type[ClientFrame], ...] = tuple(frame for frame in CLIENT_FRAMES if frame.route is Route.PRESENCE)
+
+
+def routed_by_sender(frame: type[ClientFrame] | ClientFrame) -> bool:
+    """Whether a command's partition key is its sender (a user-wide command), not a chat."""
+    return frame.route in {Route.USER, Route.PRESENCE}
 
 
 def partition_key(frame: ClientFrame, user_id: str) -> str:
     """The bus partition key of a forwarded command: its chat, or the sender for a user-wide command."""
-    if frame.route is Route.USER:
+    if routed_by_sender(frame):
         return user_id
     chat_id = getattr(frame, "chat_id", None)
     assert isinstance(chat_id, str), f"{command_type(frame)} is routed by chat but has no chat_id"

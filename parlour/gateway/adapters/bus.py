@@ -6,15 +6,17 @@ from collections.abc import Callable, Sequence
 
 from parlour.common.bus import BusMessage, Handler, MessageBus
 from parlour.common.clock import Clock
-from parlour.common.contracts import COMMANDS, SESSION_CLOSED, SESSION_OPENED
+from parlour.common.contracts import COMMANDS, PRESENCE_COMMANDS_KEY, SESSION_CLOSED, SESSION_OPENED
 from parlour.gateway.adapters.codec import decode_delivery, encode_commands, encode_session_event
 from parlour.gateway.application.hub import Hub
 from parlour.gateway.application.ports import CommandSink, SessionEvents
+from parlour.gateway.domain.protocol import Destination
 from parlour.gateway.domain.session import Command, Session
 
 
 class BusCommandSink(CommandSink):
-    """Sends the commands of one partition as one `CommandBatch` bus message."""
+    """Sends the commands of one partition as one `CommandBatch` bus message: to messaging's partition
+    queue, or published on presence's topic."""
 
     def __init__(self, bus: MessageBus) -> None:
         self._bus = bus
@@ -24,7 +26,11 @@ class BusCommandSink(CommandSink):
 
     async def send(self, commands: Sequence[tuple[Command, Session]]) -> None:
         body = encode_commands([(session.user_id, session.id, command.payload) for command, session in commands])
-        await self._bus.send_command(commands[0][0].partition_key, BusMessage(type=COMMANDS, body=body))
+        first = commands[0][0]
+        if first.destination is Destination.PRESENCE:
+            await self._bus.publish([PRESENCE_COMMANDS_KEY], BusMessage(type=COMMANDS, body=body))
+        else:
+            await self._bus.send_command(first.partition_key, BusMessage(type=COMMANDS, body=body))
 
 
 class BusSessionEvents(SessionEvents):

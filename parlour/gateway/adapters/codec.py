@@ -23,15 +23,17 @@ from parlour.common.contracts.commands import (
     AnyClientFrame,
     Ping,
     Pong,
+    ReportActivity,
     Resume,
-    Route,
     client_id_of,
     command_type,
+    routed_by_sender,
 )
 from parlour.common.contracts.limits import ID_MAX_CHARACTERS, FrameEnvelope, string_or_none
 from parlour.gateway.domain.protocol import (
     ClientPing,
     ClientPong,
+    Destination,
     ErrorCode,
     Forward,
     FrameInfo,
@@ -86,7 +88,9 @@ def _inbound(frame: AnyClientFrame) -> Inbound:
     payload = _encoder.encode(frame)
     if isinstance(frame, Resume):
         return ResumeRequest(frame.chats, command_type(frame), payload)
-    key = None if frame.route is Route.USER else frame.chat_id
+    if isinstance(frame, ReportActivity):
+        return Forward(command_type(frame), None, payload, destination=Destination.PRESENCE)
+    key = None if routed_by_sender(frame) else frame.chat_id
     return Forward(command_type(frame), key, payload, client_id_of(frame))
 
 

@@ -2,9 +2,10 @@
 
 Cost on this path is per await and per broker message, not per byte (docs/benchmarks.md). So a
 connection's reader never awaits the bus: it hands its commands to the batcher, which keeps them per
-partition, in arrival order, and one flusher sends every partition that has any, concurrently, as one
-message each. While a flush waits for the broker's confirms, the next batch gathers behind it, so batches
-grow with the load and a lone command still leaves within one event-loop turn.
+destination (messaging, presence) and partition, in arrival order, and one flusher sends every partition
+that has any, concurrently, as one message each. While a flush waits for the broker's confirms, the next
+batch gathers behind it, so batches grow with the load and a lone command still leaves within one
+event-loop turn.
 
 The batcher is bounded: past `max_pending` commands, readers wait for room (`room`), which is how a slow
 broker pushes back on clients. A flush that fails tells each of its commands' sessions, whose clients may
@@ -21,6 +22,7 @@ import structlog
 
 from parlour.common.errors import ParlourError
 from parlour.gateway.application.ports import CommandSink
+from parlour.gateway.domain.protocol import Destination
 from parlour.gateway.domain.session import Command, Session
 
 logger = structlog.get_logger(__name__)
@@ -41,7 +43,7 @@ class CommandBatcher:
     def __init__(self, sink: CommandSink, *, max_pending: int = 20_000) -> None:
         self._sink = sink
         self._max_pending = max_pending
-        self._pending: dict[int, list[_Pending]] = {}
+        self._pending: dict[tuple[Destination, int], list[_Pending]] = {}
         self._count = 0
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
@@ -49,7 +51,7 @@ class CommandBatcher:
 
     def submit(self, command: Command, session: Session, notify: Notify) -> None:
         """Queue `command` from `session` for the next flush; never waits (see `room`)."""
-        partition = self._sink.partition_of(command.partition_key)
+        partition = (command.destination, self._sink.partition_of(command.partition_key))
         self._pending.setdefault(partition, []).append(_Pending(command, session, notify))
         self._count += 1
         if self._count >= self._max_pending:

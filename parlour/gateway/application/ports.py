@@ -17,8 +17,8 @@ class CommandSink(ABC):
 
     @abstractmethod
     async def send(self, commands: Sequence[tuple[Command, Session]]) -> None:
-        """Enqueue commands of one partition, in order, each stamped with its session's user and id, as one
-        durable bus message; raises `Unavailable` if it cannot."""
+        """Enqueue commands of one destination and partition, in order, each stamped with its session's user
+        and id, as one durable bus message; raises `Unavailable` if it cannot."""
 
 
 class SessionEvents(ABC):

@@ -66,6 +66,13 @@ MESSAGE_NEW = "message.new"
 MESSAGE_PREFIX = "message."
 
 
+class Destination(StrEnum):
+    """The service a forwarded command is for."""
+
+    MESSAGING = "messaging"  # on the command partition of its key
+    PRESENCE = "presence"  # on presence's topic (`activity`)
+
+
 @dataclass(frozen=True, slots=True)
 class Close:
     """A close the session decided: code and reason, and whether buffered frames go out first."""
@@ -77,7 +84,8 @@ class Close:
 
 @dataclass(frozen=True, slots=True)
 class Forward:
-    """A client command for messaging; `payload` is the frame re-encoded from its struct, identity-free.
+    """A client command for another service; `payload` is the frame re-encoded from its struct,
+    identity-free.
 
     `partition_key` is the chat the command is about; None for a command routed by its sender.
     """
@@ -86,6 +94,7 @@ class Forward:
     partition_key: str | None
     payload: bytes
     client_id: str | None = None
+    destination: Destination = Destination.MESSAGING
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from parlour.gateway.domain.protocol import (
     ClientPong,
     Close,
     CloseCode,
+    Destination,
     ErrorCode,
     Forward,
     FrameInfo,
@@ -64,13 +65,14 @@ class SessionLimits:
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """A client command to hand to messaging, on the partition of `partition_key`."""
+    """A client command to hand to another service (`destination`), on the partition of `partition_key`."""
 
     type: str
     partition_key: str
     payload: bytes
     client_id: str | None = None
     resume: bool = False  # the command a `resume` became: its failure ends the resume
+    destination: Destination = Destination.MESSAGING
 
 
 _ABUSE_CLOSE = {
@@ -123,7 +125,9 @@ class Session:
             return
         if isinstance(inbound, Forward):
             key = self.user_id if inbound.partition_key is None else inbound.partition_key
-            self._commands.append(Command(inbound.type, key, inbound.payload, inbound.client_id))
+            self._commands.append(
+                Command(inbound.type, key, inbound.payload, inbound.client_id, destination=inbound.destination)
+            )
         elif isinstance(inbound, ClientPing):
             self._enqueue(pong_frame(inbound.id))
         elif isinstance(inbound, ResumeRequest):

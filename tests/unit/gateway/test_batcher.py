@@ -12,6 +12,7 @@ import pytest
 from parlour.common.errors import Unavailable
 from parlour.gateway.application.batcher import CommandBatcher
 from parlour.gateway.application.ports import CommandSink
+from parlour.gateway.domain.protocol import Destination
 from parlour.gateway.domain.session import Command, Session, SessionLimits
 
 
@@ -48,6 +49,16 @@ async def test_commands_of_one_partition_leave_together_in_order() -> None:
     assert sorted(sink.sent) == [["k1", "k3"], ["k2"]]
     await batcher.flush()
     assert len(sink.sent) == 2, "nothing is sent twice"
+
+
+async def test_commands_for_presence_never_share_a_bus_message_with_those_for_messaging() -> None:
+    sink, owner = Sink(), session()
+    batcher = CommandBatcher(sink)
+    batcher.submit(command("alice", "k1"), owner, lambda: None)
+    batcher.submit(Command("activity", "alice", b"{}", "k2", destination=Destination.PRESENCE), owner, lambda: None)
+    batcher.submit(command("alice", "k3"), owner, lambda: None)
+    await batcher.flush()
+    assert sorted(sink.sent) == [["k1", "k3"], ["k2"]]
 
 
 @pytest.mark.parametrize("failure", [Unavailable("the bus is down"), RuntimeError("a bug")])

@@ -19,6 +19,7 @@ from parlour.gateway.adapters.codec import (
 from parlour.gateway.domain.protocol import (
     ClientPing,
     ClientPong,
+    Destination,
     ErrorCode,
     Forward,
     FrameInfo,
@@ -142,3 +143,17 @@ def test_deliveries_and_session_events_round_trip() -> None:
     assert delivery.items[1].session_id == "s"
     event = msgspec.json.decode(encode_session_event("a", "s", "g", 1.5), type=SessionEvent)
     assert event == SessionEvent(user_id="a", session_id="s", gateway_id="g", at=1.5)
+
+
+def test_activity_goes_to_presence_keyed_by_its_sender() -> None:
+    result = decode({"type": "activity", "state": "idle", "user_id": "mallory"})
+    assert isinstance(result, Forward)
+    assert (result.type, result.partition_key, result.destination) == ("activity", None, Destination.PRESENCE)
+    assert json.loads(result.payload) == {"type": "activity", "state": "idle"}
+
+
+@pytest.mark.parametrize("state", ["asleep", None, 1])
+def test_an_activity_with_an_unknown_state_is_an_invalid_frame(state: object) -> None:
+    result = decode({"type": "activity", "state": state})
+    assert isinstance(result, Rejected)
+    assert result.code is ErrorCode.INVALID_FRAME
