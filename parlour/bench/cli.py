@@ -87,7 +87,7 @@ def _target(
     messaging: int,
     gateways: int,
     log_level: str,
-    presence: bool,
+    presence: bool = True,
 ) -> Iterator[Target]:
     if url is not None:
         base = url.rstrip("/")
