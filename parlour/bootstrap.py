@@ -37,6 +37,7 @@ from parlour.common.settings import Mode, Settings
 from parlour.common.tokens import HttpJwksSource, JwksSource, TokenVerifier
 from parlour.gateway.service import build_gateway
 from parlour.messaging.service import build_messaging
+from parlour.presence.service import build_presence
 from parlour.web.service import build_web
 
 logger = structlog.get_logger(__name__)
@@ -46,6 +47,7 @@ SERVICES: dict[str, ServiceBuilder] = {
     "auth": build_auth,
     "gateway": build_gateway,
     "messaging": build_messaging,
+    "presence": build_presence,
     "web": build_web,
 }
 

@@ -56,10 +56,19 @@ def run(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Folder for the database and signing keys.")] = None,
+    without: Annotated[
+        list[ServiceName] | None,
+        typer.Option(help="Leave this service out (repeatable), e.g. `--without presence` to compare."),
+    ] = None,
 ) -> None:
     """Start every service in one process (embedded mode): SQLite, in-memory bus and store."""
     settings = _settings(mode=Mode.EMBEDDED, host=host, port=port, data_dir=data_dir)
-    _serve(settings, list(SERVICES))
+    left_out = {service.value for service in without or []}
+    services = [name for name in SERVICES if name not in left_out]
+    if not services:
+        typer.echo("every service was left out: nothing to run", err=True)
+        raise typer.Exit(2)
+    _serve(settings, services)
 
 
 @app.command()

@@ -152,6 +152,25 @@ async def test_a_ttl_must_be_a_positive_number_of_seconds(kv: Harness, ttl: floa
         await kv.store.add_member("s", "m", ttl)
 
 
+async def test_get_many_reads_each_live_value_in_order_in_one_call(kv: Harness) -> None:
+    await kv.store.set("a", b"1")
+    await kv.store.set("b", b"2", ttl=kv.unit)
+    await kv.store.set("c", b"3", ttl=kv.unit * 8)
+    await kv.store.add_member("set", "m", kv.unit * 8)
+    assert await kv.store.get_many(["c", "absent", "a", "b", "a"]) == [b"3", None, b"1", b"2", b"1"]
+    await kv.advance(kv.unit)
+    assert await kv.store.get_many(["a", "b", "c", "set"]) == [b"1", None, b"3", None]
+    assert await kv.store.get_many([]) == []
+
+
+async def test_get_many_reads_a_thousand_keys(kv: Harness) -> None:
+    keys = [f"k{i}" for i in range(1000)]
+    for key in keys[::2]:
+        await kv.store.set(key, key.encode())
+    values = await kv.store.get_many(keys)
+    assert values == [key.encode() if i % 2 == 0 else None for i, key in enumerate(keys)]
+
+
 async def test_take_returns_the_value_once(kv: Harness) -> None:
     await kv.store.set("pass", b"user-1", ttl=kv.unit)
     assert await kv.store.take("pass") == b"user-1"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -33,6 +34,11 @@ class KeyValueStore(ABC):
     @abstractmethod
     async def get(self, key: str) -> bytes | None:
         """The live value under `key`, or None."""
+
+    @abstractmethod
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The live value under each key, in order: one round trip. None where there is no value, also for
+        a key that holds a set, a hash or nothing (like Redis's MGET, which never refuses a kind)."""
 
     @abstractmethod
     async def take(self, key: str) -> bytes | None:

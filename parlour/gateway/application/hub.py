@@ -15,8 +15,7 @@ Invariants (docs/subsystems/gateway.md):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ import structlog
 from parlour.common.bus import DeliveryRoute
 from parlour.common.clock import Clock
 from parlour.common.contracts import user_key
+from parlour.common.locks import KeyedLocks
 from parlour.gateway.application.ports import SessionEvents
 from parlour.gateway.domain.protocol import CloseCode, FrameInfo
 from parlour.gateway.domain.session import Session
@@ -49,27 +49,6 @@ class _Local:
     auth_session_id: str | None
 
 
-class _KeyedLocks:
-    """One asyncio lock per key, forgotten when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-
 class Hub:
     """Registers sessions, keeps user routes bound, and fans delivered frames out to local sessions."""
 
@@ -81,7 +60,7 @@ class Hub:
         self._by_id: dict[str, _Local] = {}
         self._by_user: dict[str, dict[str, _Local]] = {}
         self._by_auth_session: dict[str, dict[str, _Local]] = {}
-        self._locks = _KeyedLocks()
+        self._locks = KeyedLocks()
         self._empty = asyncio.Event()
         self._empty.set()
         self.draining = False

@@ -14,6 +14,7 @@ import builtins
 import enum
 import heapq
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from parlour.common.clock import Clock
@@ -95,6 +96,11 @@ class InMemoryKeyValueStore(KeyValueStore):
     async def get(self, key: str) -> bytes | None:
         entry = self._live(key, self._now())
         return None if entry is None else _blob(entry, key)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        now = self._now()
+        entries = [self._live(key, now) for key in keys]
+        return [entry.value if entry is not None and isinstance(entry.value, bytes) else None for entry in entries]
 
     async def take(self, key: str) -> bytes | None:
         entry = self._live(key, self._now())

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -193,6 +193,13 @@ class RedisKeyValueStore(KeyValueStore):
         with self._translated():
             value = await self._client.get(self._key(key))
         return cast("bytes | None", value)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        with self._translated():
+            values = await self._client.mget([self._key(key) for key in keys])
+        return cast("list[bytes | None]", values)
 
     async def take(self, key: str) -> bytes | None:
         with self._translated():

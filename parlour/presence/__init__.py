@@ -1,0 +1,1 @@
+"""Presence: who is online, away, or last seen when, told only to the users who share a chat."""

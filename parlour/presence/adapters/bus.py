@@ -1,0 +1,146 @@
+"""Presence on the bus: session events, `activity` commands and membership changes in; `presence` frames out.
+
+In: `session.opened` / `session.closed` (`SessionEvent`, from the gateways), the `CommandBatch`es the
+gateways publish on `PRESENCE_COMMANDS_KEY` (each command one of `TO_PRESENCE`, stamped with its user and
+session), and messaging's `chat.members_changed`. A body that does not decode is parked by the bus
+(msgspec's errors); a command inside a batch that does not decode is skipped and logged (the gateway
+validated it already: only a bug or a newer gateway sends one).
+
+Out: `presence` frames (docs/protocol.md, "presence"), each user's entry encoded once per flush and
+shared by every frame naming them, as `Delivery` batches on the watchers' user keys, cut into bus
+messages of at most `MAX_DELIVERY_BYTES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+import msgspec
+import structlog
+
+from parlour.common.bus import BusMessage, MessageBus
+from parlour.common.bus.port import MalformedMessage
+from parlour.common.contracts import (
+    DELIVERY,
+    SESSION_CLOSED,
+    SESSION_OPENED,
+    CommandBatch,
+    Delivery,
+    DeliveryItem,
+    SessionEvent,
+    user_key,
+)
+from parlour.common.contracts import commands as wire
+from parlour.common.contracts import events as service
+from parlour.presence.application.handlers import PresenceHandlers
+from parlour.presence.application.ports import Frames
+from parlour.presence.domain.model import Seen, Status
+
+log = structlog.get_logger(__name__)
+
+MEMBERS_CHANGED_KEY = service.service_key(service.ChatMembersChanged)
+# One bus message carries frames up to about this size; a flush for many watchers becomes several.
+MAX_DELIVERY_BYTES = 256 * 1024
+
+_session_decoder = msgspec.json.Decoder(SessionEvent)
+_batch_decoder = msgspec.json.Decoder(CommandBatch)
+_command_decoder = msgspec.json.Decoder(wire.PresenceFrame)
+_service_decoder = msgspec.json.Decoder(service.ServiceEvents)
+_encoder = msgspec.json.Encoder()
+
+
+class SessionEventConsumer:
+    """`session.opened` / `session.closed`, in the order the gateways published them."""
+
+    def __init__(self, handlers: PresenceHandlers) -> None:
+        self._handlers = handlers
+
+    async def __call__(self, messages: Sequence[BusMessage]) -> None:
+        for message in messages:
+            event = _session_decoder.decode(message.body)
+            if message.type == SESSION_OPENED:
+                await self._handlers.session_opened(event.user_id, event.session_id, event.gateway_id)
+            elif message.type == SESSION_CLOSED:
+                await self._handlers.session_closed(event.user_id, event.session_id, event.gateway_id)
+            else:
+                raise MalformedMessage(f"not a session event: {message.type!r}")
+
+
+class PresenceCommandConsumer:
+    """The commands clients send to presence (`activity`), stamped by their gateway."""
+
+    def __init__(self, handlers: PresenceHandlers) -> None:
+        self._handlers = handlers
+
+    async def __call__(self, messages: Sequence[BusMessage]) -> None:
+        for message in messages:
+            for command in _batch_decoder.decode(message.body).commands:
+                try:
+                    frame = _command_decoder.decode(command.command)
+                except msgspec.DecodeError as error:
+                    log.warning("presence.command_skipped", user_id=command.user_id, error=str(error))
+                    continue
+                await self._handlers.report_activity(command.user_id, command.session_id, idle=frame.state == "idle")
+
+
+class MembershipConsumer:
+    """Messaging's `chat.members_changed`: the projection of who shares a chat with whom."""
+
+    def __init__(self, handlers: PresenceHandlers) -> None:
+        self._handlers = handlers
+
+    async def __call__(self, messages: Sequence[BusMessage]) -> None:
+        for message in messages:
+            for event in _service_decoder.decode(message.body).events:
+                if isinstance(event, service.ChatMembersChanged):
+                    await self._handlers.members_changed(event.chat_id, event.version, event.member_ids)
+
+
+class _Entry(msgspec.Struct):
+    user_id: str
+    status: Status
+    last_seen: datetime | None
+
+
+def entry(user_id: str, seen: Seen) -> bytes:
+    """One user's object in a `presence` frame's `users`."""
+    last_seen = None if seen.last_seen is None else datetime.fromtimestamp(seen.last_seen, UTC)
+    return _encoder.encode(_Entry(user_id, seen.status, last_seen))
+
+
+def presence_frame(entries: Sequence[bytes]) -> bytes:
+    """A `presence` frame from encoded entries."""
+    return b'{"type":"presence","users":[' + b",".join(entries) + b"]}"
+
+
+class BusFrames(Frames):
+    """`presence` frames as `Delivery` batches to the watchers' user keys."""
+
+    def __init__(self, bus: MessageBus, max_bytes: int = MAX_DELIVERY_BYTES) -> None:
+        self._bus = bus
+        self._max_bytes = max_bytes
+
+    async def snapshot(self, user_id: str, session_id: str | None, seen: Mapping[str, Seen]) -> None:
+        frame = presence_frame([entry(other, view) for other, view in seen.items()])
+        item = DeliveryItem(user_ids=[user_id], frame=msgspec.Raw(frame), session_id=session_id)
+        await self._publish([item])
+
+    async def updates(self, updates: Sequence[tuple[Sequence[str], Mapping[str, Seen]]]) -> None:
+        encoded: dict[str, bytes] = {}
+        items: list[DeliveryItem] = []
+        size = 0
+        for watchers, seen in updates:
+            entries = [encoded.get(u) or encoded.setdefault(u, entry(u, view)) for u, view in seen.items()]
+            frame = presence_frame(entries)
+            items.append(DeliveryItem(user_ids=list(watchers), frame=msgspec.Raw(frame)))
+            size += len(frame) + 40 * len(watchers)
+            if size >= self._max_bytes:
+                await self._publish(items)
+                items, size = [], 0
+        if items:
+            await self._publish(items)
+
+    async def _publish(self, items: list[DeliveryItem]) -> None:
+        keys = sorted({user_key(user_id) for item in items for user_id in item.user_ids})
+        await self._bus.publish(keys, BusMessage(type=DELIVERY, body=_encoder.encode(Delivery(items=items))))

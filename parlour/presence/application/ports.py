@@ -1,0 +1,109 @@
+"""What the presence use cases need from outside: the shared state, the chat projection, the settings
+table, and a way to send frames to users' connections."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from parlour.presence.domain.model import LiveSession, Presence, Seen
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySession:
+    """A session recorded under the gateway that holds it."""
+
+    user_id: str
+    session_id: str
+
+
+class PresenceState(ABC):
+    """The state every presence process shares (the key-value store): each user's sessions, their
+    presence and hidden flag, and which gateways hold sessions."""
+
+    @abstractmethod
+    async def sessions(self, user_id: str) -> dict[str, LiveSession | None]:
+        """The user's recorded sessions by id; None marks one closed a short while ago (a tombstone, so a
+        late `session.opened` cannot bring it back)."""
+
+    @abstractmethod
+    async def open_session(self, user_id: str, session_id: str, session: LiveSession) -> None:
+        """Record a live session, also under its gateway."""
+
+    @abstractmethod
+    async def close_session(self, user_id: str, session_id: str, gateway_id: str) -> None:
+        """Replace the session with a tombstone and drop it from its gateway's sessions."""
+
+    @abstractmethod
+    async def presence(self, user_ids: Sequence[str]) -> dict[str, tuple[Presence, bool]]:
+        """Each user's presence and hidden flag (never seen: offline, not hidden); one round trip."""
+
+    @abstractmethod
+    async def save_presence(self, user_id: str, presence: Presence) -> None:
+        """Store the user's presence."""
+
+    @abstractmethod
+    async def set_hidden(self, user_ids: Collection[str], hidden: bool) -> None:
+        """Mirror the users' privacy setting."""
+
+    @abstractmethod
+    async def gateways(self) -> tuple[set[str], set[str]]:
+        """(gateways that hold recorded sessions, gateways whose lease is live)."""
+
+    @abstractmethod
+    async def sessions_of_gateway(self, gateway_id: str) -> list[GatewaySession]:
+        """The sessions recorded under a gateway."""
+
+    @abstractmethod
+    async def forget_gateway(self, gateway_id: str) -> None:
+        """Drop a dead gateway whose sessions have all been closed."""
+
+
+class Contacts(ABC):
+    """Presence's own projection of chat membership (from `chat.members_changed`)."""
+
+    @abstractmethod
+    async def apply(self, chat_id: str, version: int, member_ids: Collection[str]) -> set[str] | None:
+        """Replace the chat's members if `version` is newer than the one held; returns the members
+        added (all of them for a new chat), or None when the change was not newer."""
+
+    @abstractmethod
+    async def of(self, user_id: str) -> set[str]:
+        """Everyone who shares at least one chat with the user, the user excluded."""
+
+    @abstractmethod
+    async def among(self, user_id: str, candidates: Collection[str]) -> set[str]:
+        """The candidates who share at least one chat with the user."""
+
+    @abstractmethod
+    async def memberships(self, user_ids: Collection[str]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+        """(the chats of each user, the members of each of those chats): what `plan` needs."""
+
+
+class PrivacySettings(ABC):
+    """The privacy setting of each user (presence's own table)."""
+
+    @abstractmethod
+    async def hidden(self, user_id: str) -> bool:
+        """Whether the user hides their presence (False if never set)."""
+
+    @abstractmethod
+    async def set_hidden(self, user_id: str, hidden: bool) -> None:
+        """Store the setting."""
+
+    @abstractmethod
+    async def hiding(self) -> list[str]:
+        """Every user who hides their presence."""
+
+
+class Frames(ABC):
+    """Sends `presence` frames to users' connections."""
+
+    @abstractmethod
+    async def snapshot(self, user_id: str, session_id: str | None, seen: Mapping[str, Seen]) -> None:
+        """One frame of these users' presence for one session of the user (every session when None)."""
+
+    @abstractmethod
+    async def updates(self, updates: Sequence[tuple[Sequence[str], Mapping[str, Seen]]]) -> None:
+        """For each (watchers, seen users) one frame to every session of those watchers."""

@@ -1,0 +1,108 @@
+"""Wires the presence service from the process's infrastructure (called by the composition root).
+
+On the exit stack, in the order they close (reverse): the bus consumers (closed first), the flusher and
+the sweep (supervised tasks), then nothing else: the state lives in the key-value store and the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from parlour.common.bus import BatchHandler, MessageBus
+from parlour.common.bus.background import TaskSet
+from parlour.common.clock import Clock
+from parlour.common.contracts import PRESENCE_COMMANDS_KEY, SESSION_CLOSED, SESSION_OPENED
+from parlour.common.errors import Unavailable
+from parlour.common.service import Infrastructure, ServiceParts
+from parlour.presence.adapters.bus import (
+    MEMBERS_CHANGED_KEY,
+    BusFrames,
+    MembershipConsumer,
+    PresenceCommandConsumer,
+    SessionEventConsumer,
+)
+from parlour.presence.adapters.http import presence_router
+from parlour.presence.adapters.kv import KeyValuePresenceState
+from parlour.presence.adapters.sql import SqlContacts, SqlPrivacySettings
+from parlour.presence.application.fanout import Fanout
+from parlour.presence.application.handlers import PresenceHandlers
+from parlour.presence.infrastructure.tables import settings as settings_table
+
+log = structlog.get_logger(__name__)
+
+# How often the changes that gathered go out (at most one frame per watcher per interval).
+FLUSH_SECONDS = 1.0
+# How often the sweep looks for gateways whose lease lapsed.
+SWEEP_SECONDS = 1.0
+# Bus messages a consumer takes at once.
+BATCH = 64
+
+
+@dataclass
+class Presence:
+    """The wired presence service: its use cases and its fan-out."""
+
+    handlers: PresenceHandlers
+    fanout: Fanout
+
+    async def start(self, bus: MessageBus, stack: AsyncExitStack) -> None:
+        """Mirror the settings, then run the flusher and the sweep and consume the bus until `stack` closes."""
+        await self.handlers.mirror_settings()
+        tasks = TaskSet()
+        stack.push_async_callback(tasks.cancel_all)
+        tasks.spawn(self.fanout.run(), name="presence.flush")
+        tasks.spawn(sweep_forever(self.handlers, SWEEP_SECONDS), name="presence.sweep")
+        consumers: list[tuple[str, list[str], BatchHandler]] = [
+            ("presence.sessions", [SESSION_OPENED, SESSION_CLOSED], SessionEventConsumer(self.handlers)),
+            ("presence.commands", [PRESENCE_COMMANDS_KEY], PresenceCommandConsumer(self.handlers)),
+            ("presence.memberships", [MEMBERS_CHANGED_KEY], MembershipConsumer(self.handlers)),
+        ]
+        for name, keys, consumer in consumers:
+            subscription = await bus.subscribe(name, keys, consumer, max_batch=BATCH)
+            stack.push_async_callback(subscription.close)
+
+
+def wire_presence(infra: Infrastructure, clock: Clock | None = None) -> Presence:
+    """Build the presence service on the process's engine, key-value store, bus and clock."""
+    clock = clock or infra.clock
+    state = KeyValuePresenceState(infra.kv)
+    contacts = SqlContacts(infra.engine)
+    frames = BusFrames(infra.bus)
+    fanout = Fanout(state, contacts, frames, clock, interval=FLUSH_SECONDS)
+    handlers = PresenceHandlers(state, contacts, SqlPrivacySettings(infra.engine), frames, fanout, clock)
+    return Presence(handlers, fanout)
+
+
+async def sweep_forever(handlers: PresenceHandlers, interval: float) -> None:
+    """Close the sessions of lapsed gateways every `interval`; a failed sweep is logged and tried again."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await handlers.sweep()
+        except Exception as error:
+            log.warning("presence.sweep_failed", error=f"{type(error).__name__}: {error}")
+
+
+async def build_presence(infra: Infrastructure, stack: AsyncExitStack) -> ServiceParts:
+    """The presence service: its routes, its consumers and background tasks (on `stack`), a schema check."""
+    presence = wire_presence(infra)
+    await presence.start(infra.bus, stack)
+
+    async def schema_ready() -> None:
+        await _check_schema(infra.engine)
+
+    return ServiceParts(routers=[presence_router(presence.handlers)], readiness={"presence.schema": schema_ready})
+
+
+async def _check_schema(engine: AsyncEngine) -> None:
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(select(settings_table.c.user_id).limit(1))
+    except Exception as error:
+        raise Unavailable("The presence tables are missing: run `parlour migrate`.") from error

@@ -1,0 +1,193 @@
+"""The presence use cases on the in-memory key-value store (the embedded production store) and SQLite,
+with a manual clock: leases that lapse, late and repeated events, activity, and the coalesced fan-out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from parlour.common.clock import ManualClock
+from parlour.common.contracts import GATEWAY_LEASES
+from parlour.common.db import create_engine, migrate
+from parlour.common.kv.memory import InMemoryKeyValueStore
+from parlour.presence.adapters.kv import KeyValuePresenceState
+from parlour.presence.adapters.sql import SqlContacts, SqlPrivacySettings
+from parlour.presence.application.fanout import Fanout
+from parlour.presence.application.handlers import PresenceHandlers
+from parlour.presence.application.ports import Frames
+from parlour.presence.domain.model import Seen, Status
+
+LEASE = 3.0
+
+
+@dataclass
+class RecordedFrames(Frames):
+    snapshots: list[tuple[str, str | None, dict[str, Seen]]] = field(default_factory=list)
+    sent: list[tuple[tuple[str, ...], dict[str, Seen]]] = field(default_factory=list)
+
+    async def snapshot(self, user_id: str, session_id: str | None, seen: Mapping[str, Seen]) -> None:
+        self.snapshots.append((user_id, session_id, dict(seen)))
+
+    async def updates(self, updates: Sequence[tuple[Sequence[str], Mapping[str, Seen]]]) -> None:
+        self.sent.extend((tuple(watchers), dict(seen)) for watchers, seen in updates)
+
+    def heard_by(self, watcher: str) -> list[dict[str, Seen]]:
+        return [seen for watchers, seen in self.sent if watcher in watchers]
+
+
+@dataclass
+class World:
+    clock: ManualClock
+    kv: InMemoryKeyValueStore
+    frames: RecordedFrames
+    fanout: Fanout
+    handlers: PresenceHandlers
+    contacts: SqlContacts
+
+    async def lease(self, gateway_id: str) -> None:
+        await self.kv.add_member(GATEWAY_LEASES, gateway_id, LEASE)
+
+    async def flush(self) -> int:
+        self.clock.advance(1.0)
+        return await self.fanout.flush()
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'presence.db'}")
+    await migrate(engine)
+    clock = ManualClock()
+    kv = InMemoryKeyValueStore(clock)
+    state, contacts, frames = KeyValuePresenceState(kv), SqlContacts(engine), RecordedFrames()
+    fanout = Fanout(state, contacts, frames, clock)
+    handlers = PresenceHandlers(state, contacts, SqlPrivacySettings(engine), frames, fanout, clock)
+    await contacts.apply("chat", 1, ["alice", "bob", "carol"])
+    yield World(clock, kv, frames, fanout, handlers, contacts)
+    await engine.dispose()
+
+
+async def status(world: World, user_id: str) -> Status:
+    ((_, seen),) = await world.handlers.look_up(user_id, [user_id])
+    return seen.status
+
+
+async def test_the_sessions_of_a_gateway_whose_lease_lapsed_are_closed_by_the_sweep(world: World) -> None:
+    await world.lease("g1")
+    await world.lease("g2")
+    await world.handlers.session_opened("bob", "s1", "g1")
+    await world.handlers.session_opened("carol", "s2", "g1")
+    await world.handlers.session_opened("carol", "s3", "g2")
+    world.clock.advance(LEASE - 0.5)
+    await world.lease("g2")
+    assert await world.handlers.sweep() == 0, "both leases live"
+    world.clock.advance(0.5)
+    assert await world.handlers.sweep() == 2, "g1 lapsed: its two sessions are closed"
+    assert await status(world, "bob") is Status.OFFLINE
+    assert await status(world, "carol") is Status.ONLINE, "carol's other session lives on g2"
+    ((_, bob),) = await world.handlers.look_up("alice", ["bob"])
+    assert bob == Seen(Status.OFFLINE, world.clock.now())
+    assert await world.handlers.sweep() == 0, "a dead gateway is swept once"
+
+
+async def test_a_session_opened_on_an_already_dead_gateway_is_swept_again(world: World) -> None:
+    await world.lease("g1")
+    await world.handlers.session_opened("bob", "s1", "g1")
+    world.clock.advance(LEASE)
+    assert await world.handlers.sweep() == 1
+    await world.handlers.session_opened("bob", "s2", "g1")  # an event that was still on its way
+    assert await world.handlers.sweep() == 1
+    assert await status(world, "bob") is Status.OFFLINE
+
+
+async def test_a_late_open_after_its_close_and_a_repeated_open_change_nothing(world: World) -> None:
+    await world.lease("g1")
+    await world.handlers.session_closed("bob", "s1", "g1")
+    await world.handlers.session_opened("bob", "s1", "g1")
+    assert await status(world, "bob") is Status.OFFLINE
+    await world.handlers.session_opened("bob", "s2", "g1")
+    await world.handlers.session_opened("bob", "s2", "g1")
+    assert [s for s in world.frames.snapshots if s[1] == "s2"] == [
+        ("bob", "s2", {"alice": Seen(Status.OFFLINE, None), "carol": Seen(Status.OFFLINE, None)})
+    ], "one snapshot for the session, of its contacts only"
+    await world.handlers.session_closed("bob", "s2", "g1")
+    assert await status(world, "bob") is Status.OFFLINE
+
+
+async def test_activity_makes_a_user_away_when_every_session_is_idle_and_ignores_unknown_sessions(
+    world: World,
+) -> None:
+    await world.lease("g1")
+    await world.handlers.session_opened("bob", "s1", "g1")
+    await world.handlers.session_opened("bob", "s2", "g1")
+    await world.handlers.report_activity("bob", "nobody", idle=True)
+    await world.handlers.report_activity("bob", "s1", idle=True)
+    assert await status(world, "bob") is Status.ONLINE
+    await world.handlers.report_activity("bob", "s2", idle=True)
+    assert await status(world, "bob") is Status.AWAY
+    await world.handlers.session_closed("bob", "s2", "g1")
+    assert await status(world, "bob") is Status.AWAY
+    await world.handlers.report_activity("bob", "s1", idle=False)
+    assert await status(world, "bob") is Status.ONLINE
+
+
+async def test_many_changes_within_a_second_reach_each_watcher_as_one_frame_naming_each_user_once(
+    world: World,
+) -> None:
+    await world.lease("g1")
+    for round_ in range(3):
+        await world.handlers.session_opened("bob", f"b{round_}", "g1")
+        await world.handlers.session_closed("bob", f"b{round_}", "g1")
+    await world.handlers.session_opened("carol", "c1", "g1")
+    assert await world.flush() == 3, "alice, bob and carol each get one frame"
+    left_at = world.clock.now() - 1
+    assert world.frames.heard_by("alice") == [
+        {"bob": Seen(Status.OFFLINE, left_at), "carol": Seen(Status.ONLINE, None)}
+    ]
+    assert world.frames.heard_by("bob") == [{"carol": Seen(Status.ONLINE, None)}]
+    assert await world.fanout.flush() == 0, "nothing changed since"
+
+
+async def test_a_flush_waits_for_its_interval(world: World) -> None:
+    await world.lease("g1")
+    await world.handlers.session_opened("bob", "b1", "g1")
+    assert await world.flush() == 2
+    await world.handlers.session_closed("bob", "b1", "g1")
+    world.clock.advance(0.5)
+    assert await world.fanout.flush() == 0, "half a second after the last flush: not yet"
+    world.clock.advance(0.5)
+    assert await world.fanout.flush() == 2
+
+
+async def test_hiding_is_heard_as_offline_and_showing_again_as_the_truth(world: World) -> None:
+    await world.lease("g1")
+    await world.handlers.session_opened("bob", "b1", "g1")
+    await world.flush()
+    await world.handlers.set_hidden("bob", True)
+    await world.flush()
+    assert world.frames.heard_by("alice")[-1] == {"bob": Seen(Status.OFFLINE, None)}
+    await world.handlers.set_hidden("bob", True)
+    assert await world.flush() == 0, "hiding again changes nothing anyone sees"
+    await world.handlers.set_hidden("bob", False)
+    await world.flush()
+    assert world.frames.heard_by("alice")[-1] == {"bob": Seen(Status.ONLINE, None)}
+    assert await world.handlers.hidden("bob") is False
+
+
+async def test_a_newcomer_hears_the_members_and_they_hear_the_newcomer(world: World) -> None:
+    await world.lease("g1")
+    await world.handlers.session_opened("alice", "a1", "g1")
+    await world.handlers.session_opened("dan", "d1", "g1")
+    await world.flush()
+    await world.handlers.members_changed("chat", 2, ["alice", "bob", "carol", "dan"])
+    assert world.frames.snapshots[-1] == (
+        "dan",
+        None,
+        {"alice": Seen(Status.ONLINE, None), "bob": Seen(Status.OFFLINE, None), "carol": Seen(Status.OFFLINE, None)},
+    )
+    await world.flush()
+    assert world.frames.heard_by("alice")[-1] == {"dan": Seen(Status.ONLINE, None)}
+    await world.handlers.members_changed("chat", 2, ["alice"])
+    assert await world.contacts.of("alice") == {"bob", "carol", "dan"}, "a repeated version is ignored"
