@@ -26,9 +26,10 @@ def shows(frame: Frame, user_id: str, status: str) -> bool:
 
 
 async def seen_as(client: Client, user_id: str, status: str, within: float = 10.0) -> dict[str, Any]:
-    """Wait for a `presence` frame showing the user with `status`; their entry. Earlier frames stay."""
-    frame = await client.take(lambda f: shows(f, user_id, status), within)
-    entry = entry_of(frame, user_id)
+    """Read frames until one shows the user with `status` (those before it are read and dropped: what the
+    user looked like before does not count); their entry."""
+    frames = await client.until(lambda f: shows(f, user_id, status), within)
+    entry = entry_of(frames[-1], user_id)
     assert entry is not None
     return entry
 

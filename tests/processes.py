@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -106,3 +107,45 @@ def distributed_env(namespace: str, database_url: str, data_dir: Path, **values:
         PARLOUR_LOG_LEVEL="WARNING",
         **values,
     )
+
+
+class Deployment:
+    """`parlour serve` processes of one namespace, each started with its own extra settings."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env = env
+        self.cwd = cwd
+        self.stack = ExitStack()
+        self.processes: dict[str, tuple[ExitStack, subprocess.Popen[bytes]]] = {}
+        self.urls: dict[str, str] = {}
+
+    def start(self, name: str, service: str, **settings: str) -> str:
+        port = free_port()
+        env = {**self.env, **settings, "PARLOUR_PORT": str(port)}
+        stack = ExitStack()
+        self.processes[name] = (
+            stack,
+            stack.enter_context(parlour_process("serve", service, env=env, cwd=self.cwd, port=port)),
+        )
+        self.stack.callback(stack.close)
+        url = self.urls[name] = f"http://127.0.0.1:{port}"
+        if service == "auth":
+            self.env["PARLOUR_AUTH_URL"] = url
+        return url
+
+    def stop(self, name: str) -> None:
+        """SIGTERM, as an operator stops a process."""
+        stack, _ = self.processes.pop(name)
+        stack.close()
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: no drain, no goodbye."""
+        stack, process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+        stack.close()
+
+    async def exit_code(self, name: str, within: float = 60.0) -> int:
+        """Wait for the process to end by itself; its exit code (negative: the signal that ended it)."""
+        _, process = self.processes[name]
+        return await asyncio.to_thread(process.wait, within)

@@ -24,8 +24,7 @@ from parlour.presence.adapters.bus import (
     MEMBERS_CHANGED_KEY,
     BusFrames,
     MembershipConsumer,
-    PresenceCommandConsumer,
-    SessionEventConsumer,
+    SessionConsumer,
 )
 from parlour.presence.adapters.http import presence_router
 from parlour.presence.adapters.kv import KeyValuePresenceState
@@ -59,8 +58,11 @@ class Presence:
         tasks.spawn(self.fanout.run(), name="presence.flush")
         tasks.spawn(sweep_forever(self.handlers, SWEEP_SECONDS), name="presence.sweep")
         consumers: list[tuple[str, list[str], BatchHandler]] = [
-            ("presence.sessions", [SESSION_OPENED, SESSION_CLOSED], SessionEventConsumer(self.handlers)),
-            ("presence.commands", [PRESENCE_COMMANDS_KEY], PresenceCommandConsumer(self.handlers)),
+            (
+                "presence.sessions",
+                [SESSION_OPENED, SESSION_CLOSED, PRESENCE_COMMANDS_KEY],
+                SessionConsumer(self.handlers),
+            ),
             ("presence.memberships", [MEMBERS_CHANGED_KEY], MembershipConsumer(self.handlers)),
         ]
         for name, keys, consumer in consumers:

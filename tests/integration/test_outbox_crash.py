@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -23,45 +21,11 @@ from parlour.common.db import create_engine
 from tests import services
 from tests.clients import new_account
 from tests.databases import migrate_database
-from tests.processes import distributed_env, free_port, parlour_process
+from tests.processes import Deployment, distributed_env
 from tests.waiting import eventually
 from tests.ws_client import Client, group_chat
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
-
-
-class Deployment:
-    """`parlour serve` processes of one namespace, each started with its own extra settings."""
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env = env
-        self.cwd = cwd
-        self.stack = ExitStack()
-        self.processes: dict[str, tuple[ExitStack, subprocess.Popen[bytes]]] = {}
-
-    def start(self, name: str, service: str, **settings: str) -> str:
-        port = free_port()
-        env = {**self.env, **settings, "PARLOUR_PORT": str(port)}
-        stack = ExitStack()
-        self.processes[name] = (
-            stack,
-            stack.enter_context(parlour_process("serve", service, env=env, cwd=self.cwd, port=port)),
-        )
-        self.stack.callback(stack.close)
-        url = f"http://127.0.0.1:{port}"
-        if service == "auth":
-            self.env["PARLOUR_AUTH_URL"] = url
-        return url
-
-    def stop(self, name: str) -> None:
-        """SIGTERM, as an operator stops a process."""
-        stack, _ = self.processes.pop(name)
-        stack.close()
-
-    async def exit_code(self, name: str, within: float = 60.0) -> int:
-        """Wait for the process to end by itself; its exit code (negative: the signal that ended it)."""
-        _, process = self.processes[name]
-        return await asyncio.to_thread(process.wait, within)
 
 
 @pytest.fixture

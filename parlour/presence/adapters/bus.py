@@ -1,10 +1,10 @@
 """Presence on the bus: session events, `activity` commands and membership changes in; `presence` frames out.
 
-In: `session.opened` / `session.closed` (`SessionEvent`, from the gateways), the `CommandBatch`es the
+In: `session.opened` / `session.closed` (`SessionEvent`, from the gateways) and the `CommandBatch`es the
 gateways publish on `PRESENCE_COMMANDS_KEY` (each command one of `TO_PRESENCE`, stamped with its user and
-session), and messaging's `chat.members_changed`. A body that does not decode is parked by the bus
-(msgspec's errors); a command inside a batch that does not decode is skipped and logged (the gateway
-validated it already: only a bug or a newer gateway sends one).
+session), all on one queue; and messaging's `chat.members_changed` on another. A body that does not
+decode is parked by the bus (msgspec's errors); a command inside a batch that does not decode is skipped
+and logged (the gateway validated it already: only a bug or a newer gateway sends one).
 
 Out: `presence` frames (docs/protocol.md, "presence"), each user's entry encoded once per flush and
 shared by every frame naming them, as `Delivery` batches on the watchers' user keys, cut into bus
@@ -22,6 +22,7 @@ import structlog
 from parlour.common.bus import BusMessage, MessageBus
 from parlour.common.bus.port import MalformedMessage
 from parlour.common.contracts import (
+    COMMANDS,
     DELIVERY,
     SESSION_CLOSED,
     SESSION_OPENED,
@@ -50,38 +51,35 @@ _service_decoder = msgspec.json.Decoder(service.ServiceEvents)
 _encoder = msgspec.json.Encoder()
 
 
-class SessionEventConsumer:
-    """`session.opened` / `session.closed`, in the order the gateways published them."""
+class SessionConsumer:
+    """One queue for what happens to sessions: `session.opened`, the `activity` commands of the session,
+    `session.closed`. A gateway publishes a session's opening before it reads the session's first frame,
+    so in one queue an `activity` never overtakes the opening of its session."""
 
     def __init__(self, handlers: PresenceHandlers) -> None:
         self._handlers = handlers
 
     async def __call__(self, messages: Sequence[BusMessage]) -> None:
         for message in messages:
+            if message.type == COMMANDS:
+                await self._commands(message)
+                continue
             event = _session_decoder.decode(message.body)
             if message.type == SESSION_OPENED:
                 await self._handlers.session_opened(event.user_id, event.session_id, event.gateway_id)
             elif message.type == SESSION_CLOSED:
                 await self._handlers.session_closed(event.user_id, event.session_id, event.gateway_id)
             else:
-                raise MalformedMessage(f"not a session event: {message.type!r}")
+                raise MalformedMessage(f"not a session event nor a command batch: {message.type!r}")
 
-
-class PresenceCommandConsumer:
-    """The commands clients send to presence (`activity`), stamped by their gateway."""
-
-    def __init__(self, handlers: PresenceHandlers) -> None:
-        self._handlers = handlers
-
-    async def __call__(self, messages: Sequence[BusMessage]) -> None:
-        for message in messages:
-            for command in _batch_decoder.decode(message.body).commands:
-                try:
-                    frame = _command_decoder.decode(command.command)
-                except msgspec.DecodeError as error:
-                    log.warning("presence.command_skipped", user_id=command.user_id, error=str(error))
-                    continue
-                await self._handlers.report_activity(command.user_id, command.session_id, idle=frame.state == "idle")
+    async def _commands(self, message: BusMessage) -> None:
+        for command in _batch_decoder.decode(message.body).commands:
+            try:
+                frame = _command_decoder.decode(command.command)
+            except msgspec.DecodeError as error:
+                log.warning("presence.command_skipped", user_id=command.user_id, error=str(error))
+                continue
+            await self._handlers.report_activity(command.user_id, command.session_id, idle=frame.state == "idle")
 
 
 class MembershipConsumer:

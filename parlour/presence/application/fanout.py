@@ -58,10 +58,10 @@ class Fanout:
         """Flush whenever changes wait and the interval since the last flush has passed; until cancelled."""
         while True:
             await self._wake.wait()
-            delay = self._pending.due(self._clock.monotonic())
-            if delay > 0:
+            self._wake.clear()  # changes noted from here on go out with this flush or wake the next one
+            # asyncio may end a sleep a little early (its clock's resolution): sleep until really due.
+            while (delay := self._pending.due(self._clock.monotonic())) > 0:  # noqa: ASYNC110 - a timer, no event
                 await asyncio.sleep(delay)
-            self._wake.clear()
             try:
                 await self.flush()
             except Exception as error:  # the store, the database or the bus is down: these changes are lost
