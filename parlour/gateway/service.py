@@ -77,7 +77,7 @@ async def build_gateway(infra: Infrastructure, stack: AsyncExitStack) -> Service
     hubs.append(hub)
     # Leased before the first session opens, given up after the drain (the stack closes in reverse).
     lease = GatewayLease(infra.kv, name, settings.gateway_lease_ttl_seconds, clock, hub.resync)
-    await lease.renew()
+    await lease.start()
     stack.push_async_callback(lease.release)
 
     tasks = TaskSet()

@@ -29,6 +29,7 @@ from parlour.presence.adapters.bus import (
 from parlour.presence.adapters.http import presence_router
 from parlour.presence.adapters.kv import KeyValuePresenceState
 from parlour.presence.adapters.sql import SqlContacts, SqlPrivacySettings
+from parlour.presence.application.contacts import MembershipView
 from parlour.presence.application.fanout import Fanout
 from parlour.presence.application.handlers import PresenceHandlers
 from parlour.presence.infrastructure.tables import settings as settings_table
@@ -44,7 +45,7 @@ BATCH = 64
 
 
 @dataclass
-class Presence:
+class PresenceService:
     """The wired presence service: its use cases and its fan-out."""
 
     handlers: PresenceHandlers
@@ -70,15 +71,15 @@ class Presence:
             stack.push_async_callback(subscription.close)
 
 
-def wire_presence(infra: Infrastructure, clock: Clock | None = None) -> Presence:
+def wire_presence(infra: Infrastructure, clock: Clock | None = None) -> PresenceService:
     """Build the presence service on the process's engine, key-value store, bus and clock."""
     clock = clock or infra.clock
     state = KeyValuePresenceState(infra.kv)
-    contacts = SqlContacts(infra.engine)
+    contacts = MembershipView(SqlContacts(infra.engine), clock)
     frames = BusFrames(infra.bus)
     fanout = Fanout(state, contacts, frames, clock, interval=FLUSH_SECONDS)
     handlers = PresenceHandlers(state, contacts, SqlPrivacySettings(infra.engine), frames, fanout, clock)
-    return Presence(handlers, fanout)
+    return PresenceService(handlers, fanout)
 
 
 async def sweep_forever(handlers: PresenceHandlers, interval: float) -> None:

@@ -14,10 +14,12 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from parlour.common.clock import ManualClock
 from parlour.common.db import alembic_config, create_engine, migrate
 from parlour.messaging.infrastructure.tables import chats as messaging_chats
 from parlour.messaging.infrastructure.tables import members as messaging_members
 from parlour.presence.adapters.sql import SqlContacts, SqlPrivacySettings
+from parlour.presence.application.contacts import MembershipView
 
 
 def _id() -> str:
@@ -32,8 +34,13 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+def view(engine: AsyncEngine) -> MembershipView:
+    """The projection as the use cases read it (its cache forgets a chat this process changes)."""
+    return MembershipView(SqlContacts(engine), ManualClock())
+
+
 async def test_a_membership_change_replaces_the_members_and_says_who_was_added(engine: AsyncEngine) -> None:
-    contacts = SqlContacts(engine)
+    contacts = view(engine)
     chat, a, b, c = _id(), _id(), _id(), _id()
     assert await contacts.apply(chat, 1, [a, b]) == {a, b}
     assert await contacts.apply(chat, 2, [a, b, c]) == {c}
@@ -44,7 +51,7 @@ async def test_a_membership_change_replaces_the_members_and_says_who_was_added(e
 
 
 async def test_a_change_no_newer_than_the_one_held_changes_nothing(engine: AsyncEngine) -> None:
-    contacts = SqlContacts(engine)
+    contacts = view(engine)
     chat, a, b, c = _id(), _id(), _id(), _id()
     assert await contacts.apply(chat, 5, [a, b]) == {a, b}
     assert await contacts.apply(chat, 4, [a, c]) is None
@@ -53,7 +60,7 @@ async def test_a_change_no_newer_than_the_one_held_changes_nothing(engine: Async
 
 
 async def test_contacts_span_every_chat_once_and_never_the_user(engine: AsyncEngine) -> None:
-    contacts = SqlContacts(engine)
+    contacts = view(engine)
     a, b, c, d = _id(), _id(), _id(), _id()
     await contacts.apply(_id(), 1, [a, b])
     await contacts.apply(_id(), 1, [a, b, c])
@@ -71,9 +78,12 @@ async def test_memberships_give_the_chats_of_each_user_and_the_members_of_each_c
     g, d, a, b, c = _id(), _id(), _id(), _id(), _id()
     await contacts.apply(g, 1, [a, b, c])
     await contacts.apply(d, 1, [a, b])
-    chats_of, members_of = await contacts.memberships([a, c, "nobody"])
-    assert chats_of == {a: {g, d}, c: {g}}
-    assert members_of == {g: {a, b, c}, d: {a, b}}
+    assert await contacts.chats_of([a, c, "nobody"]) == {a: {g, d}, c: {g}}
+    assert await contacts.members_of([g, d, "no-chat"]) == {g: {a, b, c}, d: {a, b}}
+    many = [_id() for _ in range(1200)]
+    await contacts.apply(g, 2, many)
+    assert await contacts.members_of([g]) == {g: set(many)}, "more rows than one IN list"
+    assert await contacts.chats_of(many[:700]) == {user: {g} for user in many[:700]}
 
 
 async def test_the_privacy_setting_is_stored_and_changed(engine: AsyncEngine) -> None:
@@ -104,7 +114,7 @@ async def test_the_migration_backfills_the_chats_that_exist_at_their_membership_
             rows = [{"chat_id": "c1", "user_id": u, "role": "member", "joined_at": now} for u in ("a", "b")]
             await connection.execute(insert(messaging_members), rows)
         await migrate(engine)
-        contacts = SqlContacts(engine)
+        contacts = view(engine)
         assert await contacts.of("a") == {"b"}
         assert await contacts.apply("c1", 7, ["a"]) is None, "older changes still on their way change nothing"
         assert await contacts.apply("c1", 8, ["a", "b", "c"]) == {"c"}

@@ -27,6 +27,19 @@ def test_parlour_run_serves_health_docs_metrics_and_auth(tmp_path: Path) -> None
     assert list((data_dir / "keys").glob("*.pem")), "a signing key is generated on first run"
 
 
+def test_parlour_run_without_presence_serves_the_rest_and_no_presence(tmp_path: Path) -> None:
+    port = free_port()
+    args = ("run", "--port", str(port), "--data-dir", str(tmp_path / "data"), "--without", "presence")
+    with parlour_process(*args, env=parlour_env(), cwd=tmp_path, port=port):
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/health").json()["ready"] is True
+        assert httpx.get(f"{base}/api/presence/settings").status_code == 404
+        assert httpx.get(f"{base}/api/chats").status_code == 401, "messaging is there"
+    refused = run_parlour("run", "--without", "nonsense", env=parlour_env(), cwd=tmp_path)
+    assert refused.returncode != 0
+    assert "presence" in refused.stderr
+
+
 def test_keys_rotate_adds_a_key_the_running_server_signs_with(tmp_path: Path) -> None:
     port = free_port()
     env = parlour_env(PARLOUR_DATA_DIR=str(tmp_path / "data"))

@@ -81,7 +81,6 @@ async def test_a_thousand_members_coming_online_at_once_reach_a_watcher_in_a_bou
             connections = await storm
             elapsed = settled - started
             bound = math.ceil(elapsed) + 2
-            print(f"storm: {len(connections)} connected, settled after {elapsed:.1f} s, {len(frames)} frames")
             assert len(frames) <= bound, f"{len(frames)} frames in {elapsed:.1f} s: more than {bound}"
             for frame in frames:
                 ids = [entry["user_id"] for entry in frame["users"]]

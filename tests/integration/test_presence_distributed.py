@@ -62,18 +62,15 @@ class Clients:
     g2: httpx.AsyncClient
 
 
-def url(deployment: Deployment, name: str) -> str:
-    return deployment.urls[name]
-
-
 @pytest.fixture
 async def http(deployment: Deployment) -> AsyncIterator[Clients]:
+    urls = deployment.urls
     async with (
-        httpx.AsyncClient(base_url=url(deployment, "auth"), timeout=20) as auth,
-        httpx.AsyncClient(base_url=url(deployment, "messaging"), timeout=20) as messaging,
-        httpx.AsyncClient(base_url=url(deployment, "presence"), timeout=20) as presence,
-        httpx.AsyncClient(base_url=url(deployment, "g1"), timeout=20) as g1,
-        httpx.AsyncClient(base_url=url(deployment, "g2"), timeout=20) as g2,
+        httpx.AsyncClient(base_url=urls["auth"], timeout=20) as auth,
+        httpx.AsyncClient(base_url=urls["messaging"], timeout=20) as messaging,
+        httpx.AsyncClient(base_url=urls["presence"], timeout=20) as presence,
+        httpx.AsyncClient(base_url=urls["g1"], timeout=20) as g1,
+        httpx.AsyncClient(base_url=urls["g2"], timeout=20) as g2,
     ):
         yield Clients(auth, messaging, presence, g1, g2)
 
@@ -179,4 +176,22 @@ async def test_a_client_that_stops_answering_pings_goes_offline_within_interval_
         assert (await silent.closed())[0] == 4002, "cut for the missing pong"
     finally:
         deployment.stop("pingy")
+    await a.close()
+
+
+async def test_a_restarted_presence_process_still_knows_who_is_online(deployment: Deployment, http: Clients) -> None:
+    alice, bob = await new_account(http.auth, "a"), await new_account(http.auth, "b")
+    await direct_chat(http.messaging, alice, bob)
+    a = await Client.connect(http.g1, alice)
+    await snapshot(a)
+    b = await Client.connect(http.g2, bob)
+    await seen_as(a, bob.user_id, "online")
+
+    deployment.stop("presence")
+    await b.close()  # its `session.closed` waits in presence's durable queue
+    async with httpx.AsyncClient(base_url=deployment.start("presence", "presence"), timeout=20) as presence:
+        gone = await seen_as(a, bob.user_id, "offline")
+        assert gone["last_seen"] is not None
+        asked = await look_up(presence, bob, alice.user_id)
+        assert asked.json()["users"] == [{"user_id": alice.user_id, "status": "online", "last_seen": None}]
     await a.close()

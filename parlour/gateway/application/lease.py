@@ -43,6 +43,15 @@ class GatewayLease:
         """Seconds between renewals: a third of the TTL, so two may fail before it lapses."""
         return self.ttl / 3
 
+    async def start(self) -> None:
+        """The first renewal, before any session opens. If the store is down the gateway starts anyway
+        (readiness shows the store) and the first renewal that succeeds counts as one after a lapse."""
+        try:
+            await self.renew()
+        except Exception as error:
+            logger.warning("gateway.lease_renewal_failed", error=f"{type(error).__name__}: {error}")
+            self._renewed_at = self._clock.monotonic() - self.ttl
+
     async def renew(self) -> None:
         """Extend the lease by a TTL from now; raises what the store raises."""
         started = self._clock.monotonic()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import msgspec
 import structlog
@@ -101,6 +102,7 @@ class _Entry(msgspec.Struct):
     last_seen: datetime | None
 
 
+@lru_cache(maxsize=65_536)  # a snapshot names every contact: most of them alike since the last one
 def entry(user_id: str, seen: Seen) -> bytes:
     """One user's object in a `presence` frame's `users`."""
     last_seen = None if seen.last_seen is None else datetime.fromtimestamp(seen.last_seen, UTC)

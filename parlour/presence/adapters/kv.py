@@ -17,6 +17,7 @@ session's entries last `SESSION_SECONDS` (a connection open longer is taken for 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from functools import lru_cache
 
 import msgspec
 
@@ -123,6 +124,7 @@ def _session(value: bytes) -> LiveSession | None:
     return LiveSession(record.gateway_id, record.idle)
 
 
+@lru_cache(maxsize=4096)  # a few distinct values (a status and a last seen) come back again and again
 def _presence(value: bytes | None) -> Presence:
     if value is None:
         return NEVER_SEEN

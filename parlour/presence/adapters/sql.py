@@ -1,8 +1,9 @@
 """Presence's SQL repositories (SQLite and PostgreSQL alike): the membership projection and the setting.
 
 Contacts are read as memberships, never as a pairwise join of every chat's members: the chats of the
-users asked about, then those chats' members, so a flush of a thousand changes in a group of a thousand
-reads two thousand rows, not a million. IN lists go in slices of `_SLICE` (SQLite's variable limit).
+users asked about, then those chats' members (which `MembershipView` caches), so a flush of a thousand
+changes in a group of a thousand reads two thousand rows, not a million. IN lists go in slices of
+`_SLICE` (SQLite's variable limit).
 """
 
 from __future__ import annotations
@@ -68,12 +69,6 @@ class SqlContacts(Contacts):
             await work.commit()
         return added
 
-    async def of(self, user_id: str) -> set[str]:
-        query = select(members.c.user_id).where(members.c.chat_id.in_(_user_chats)).distinct()
-        async with self._engine.connect() as connection:
-            rows = await connection.execute(query, {"user_id": user_id})
-            return set(rows.scalars()) - {user_id}
-
     async def among(self, user_id: str, candidates: Collection[str]) -> set[str]:
         found: set[str] = set()
         query = (
@@ -86,18 +81,19 @@ class SqlContacts(Contacts):
                 found.update((await connection.execute(query, {"user_id": user_id, "ids": list(part)})).scalars())
         return found
 
-    async def memberships(self, user_ids: Collection[str]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-        chats_of: dict[str, set[str]] = {}
-        members_of: dict[str, set[str]] = {}
+    async def chats_of(self, user_ids: Collection[str]) -> dict[str, set[str]]:
+        return await self._pairs(_chats_of, user_ids)
+
+    async def members_of(self, chat_ids: Collection[str]) -> dict[str, set[str]]:
+        return await self._pairs(_members_of, chat_ids)
+
+    async def _pairs(self, query: Any, keys: Collection[str]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
         async with self._engine.connect() as connection:
-            for part in _slices(sorted(user_ids)):
-                for user_id, chat_id in await connection.execute(_chats_of, {"ids": list(part)}):
-                    chats_of.setdefault(user_id, set()).add(chat_id)
-            chat_ids = sorted({chat for found in chats_of.values() for chat in found})
-            for part in _slices(chat_ids):
-                for chat_id, user_id in await connection.execute(_members_of, {"ids": list(part)}):
-                    members_of.setdefault(chat_id, set()).add(user_id)
-        return chats_of, members_of
+            for part in _slices(sorted(keys)):
+                for key, value in await connection.execute(query, {"ids": list(part)}):
+                    found.setdefault(key, set()).add(value)
+        return found
 
 
 class SqlPrivacySettings(PrivacySettings):

@@ -14,7 +14,8 @@ import asyncio
 import structlog
 
 from parlour.common.clock import Clock
-from parlour.presence.application.ports import Contacts, Frames, PresenceState
+from parlour.presence.application.contacts import MembershipView
+from parlour.presence.application.ports import Frames, PresenceState
 from parlour.presence.domain.coalescing import PendingChanges, plan
 from parlour.presence.domain.model import Seen, seen
 
@@ -30,7 +31,7 @@ class Fanout:
     def __init__(
         self,
         state: PresenceState,
-        contacts: Contacts,
+        contacts: MembershipView,
         frames: Frames,
         clock: Clock,
         *,

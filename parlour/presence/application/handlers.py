@@ -15,8 +15,9 @@ import structlog
 
 from parlour.common.clock import Clock
 from parlour.common.locks import KeyedLocks
+from parlour.presence.application.contacts import MembershipView
 from parlour.presence.application.fanout import Fanout, seen_of
-from parlour.presence.application.ports import Contacts, Frames, PresenceState, PrivacySettings
+from parlour.presence.application.ports import Frames, PresenceState, PrivacySettings
 from parlour.presence.domain.errors import UserNotFound
 from parlour.presence.domain.model import LiveSession, Seen, after, seen
 
@@ -29,7 +30,7 @@ class PresenceHandlers:
     def __init__(
         self,
         state: PresenceState,
-        contacts: Contacts,
+        contacts: MembershipView,
         settings: PrivacySettings,
         frames: Frames,
         fanout: Fanout,

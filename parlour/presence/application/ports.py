@@ -69,16 +69,16 @@ class Contacts(ABC):
         added (all of them for a new chat), or None when the change was not newer."""
 
     @abstractmethod
-    async def of(self, user_id: str) -> set[str]:
-        """Everyone who shares at least one chat with the user, the user excluded."""
-
-    @abstractmethod
     async def among(self, user_id: str, candidates: Collection[str]) -> set[str]:
         """The candidates who share at least one chat with the user."""
 
     @abstractmethod
-    async def memberships(self, user_ids: Collection[str]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-        """(the chats of each user, the members of each of those chats): what `plan` needs."""
+    async def chats_of(self, user_ids: Collection[str]) -> dict[str, set[str]]:
+        """The chats of each user (users in none are left out)."""
+
+    @abstractmethod
+    async def members_of(self, chat_ids: Collection[str]) -> dict[str, set[str]]:
+        """The members of each chat (chats without members are left out)."""
 
 
 class PrivacySettings(ABC):

@@ -1,15 +1,16 @@
 """The presence service's errors, each with a stable code (docs/errors.md). The tree::
 
-ParlourError (parlour.common.errors)
-├── InvalidInput
-│   └── InvalidUserIds     user_ids_invalid   no ids, more than the limit, or an id that breaks the id rule
-└── NotFound
-    └── UserNotFound       user_not_found     an id that is neither the caller nor a contact, or no user
+    ParlourError (parlour.common.errors)
+    └── NotFound
+        └── UserNotFound    user_not_found    an id that is neither the caller nor a contact, or no user
+
+A malformed `user_ids` (none, more than 500, an id that breaks the id rule) never reaches the use cases:
+the route's schema refuses it as `invalid_input` (422), exactly as the OpenAPI document states it.
 """
 
 from __future__ import annotations
 
-from parlour.common.errors import InvalidInput, NotFound
+from parlour.common.errors import NotFound
 
 
 class UserNotFound(NotFound):
@@ -18,8 +19,3 @@ class UserNotFound(NotFound):
 
     code = "user_not_found"
     default_message = "unknown user"
-
-
-class InvalidUserIds(InvalidInput):
-    code = "user_ids_invalid"
-    default_message = "Ask for 1 to 500 comma-separated user ids, each of 1-64 letters, digits, '_' or '-'."

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 
 class Status(StrEnum):
@@ -69,6 +70,7 @@ def after(previous: Presence, sessions: Iterable[LiveSession], now: float) -> Pr
     return Presence(status, previous.last_seen)
 
 
+@lru_cache(maxsize=4096)  # pure, and asked for every contact of every snapshot: a few distinct answers
 def seen(presence: Presence, *, hidden: bool) -> Seen:
     """What a watcher sees: nothing but offline when hidden, `last_seen` only when offline."""
     if hidden:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from parlour.common.clock import ManualClock
 from parlour.common.contracts import GATEWAY_LEASES
+from parlour.common.errors import Unavailable
 from parlour.common.kv.memory import InMemoryKeyValueStore
 from parlour.gateway.application.lease import GatewayLease
 
@@ -48,3 +49,25 @@ async def test_releasing_the_lease_removes_it_at_once() -> None:
     await held.renew()
     await held.release()
     assert await kv.members(GATEWAY_LEASES) == set()
+
+
+class _DownStore(InMemoryKeyValueStore):
+    down = True
+
+    async def add_member(self, key: str, member: str, ttl: float) -> None:
+        if self.down:
+            raise Unavailable("the store is down")
+        await super().add_member(key, member, ttl)
+
+
+async def test_a_gateway_that_starts_while_the_store_is_down_treats_its_first_lease_as_after_a_lapse() -> None:
+    clock, lapses = ManualClock(), list[str]()
+    kv = _DownStore(clock)
+    held = GatewayLease(kv, "g1", 30.0, clock, lambda: lapses.append("lapsed"))
+    await held.start()
+    assert await kv.members(GATEWAY_LEASES) == set()
+    kv.down = False
+    clock.advance(held.interval)
+    await held.renew()
+    assert lapses == ["lapsed"], "sessions admitted meanwhile are closed, to be announced again"
+    assert await kv.members(GATEWAY_LEASES) == {"g1"}

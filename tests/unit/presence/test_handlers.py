@@ -3,7 +3,7 @@ with a manual clock: leases that lapse, late and repeated events, activity, and 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from parlour.common.db import create_engine, migrate
 from parlour.common.kv.memory import InMemoryKeyValueStore
 from parlour.presence.adapters.kv import KeyValuePresenceState
 from parlour.presence.adapters.sql import SqlContacts, SqlPrivacySettings
+from parlour.presence.application.contacts import MembershipView
 from parlour.presence.application.fanout import Fanout
 from parlour.presence.application.handlers import PresenceHandlers
 from parlour.presence.application.ports import Frames
@@ -45,7 +46,7 @@ class World:
     frames: RecordedFrames
     fanout: Fanout
     handlers: PresenceHandlers
-    contacts: SqlContacts
+    contacts: MembershipView
 
     async def lease(self, gateway_id: str) -> None:
         await self.kv.add_member(GATEWAY_LEASES, gateway_id, LEASE)
@@ -61,7 +62,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     await migrate(engine)
     clock = ManualClock()
     kv = InMemoryKeyValueStore(clock)
-    state, contacts, frames = KeyValuePresenceState(kv), SqlContacts(engine), RecordedFrames()
+    state, frames = KeyValuePresenceState(kv), RecordedFrames()
+    contacts = MembershipView(SqlContacts(engine), clock)
     fanout = Fanout(state, contacts, frames, clock)
     handlers = PresenceHandlers(state, contacts, SqlPrivacySettings(engine), frames, fanout, clock)
     await contacts.apply("chat", 1, ["alice", "bob", "carol"])
@@ -191,3 +193,23 @@ async def test_a_newcomer_hears_the_members_and_they_hear_the_newcomer(world: Wo
     assert world.frames.heard_by("alice")[-1] == {"dan": Seen(Status.ONLINE, None)}
     await world.handlers.members_changed("chat", 2, ["alice"])
     assert await world.contacts.of("alice") == {"bob", "carol", "dan"}, "a repeated version is ignored"
+
+
+async def test_a_chats_members_are_read_once_per_second_and_at_once_after_a_change_here(world: World) -> None:
+    reads: list[list[str]] = []
+    projection = world.contacts._contacts
+    members_of = projection.members_of
+
+    async def counted(chat_ids: Collection[str]) -> dict[str, set[str]]:
+        reads.append(sorted(chat_ids))
+        return await members_of(chat_ids)
+
+    projection.members_of = counted  # type: ignore[method-assign]
+    assert await world.contacts.of("alice") == {"bob", "carol"}
+    assert await world.contacts.of("bob") == {"alice", "carol"}
+    assert reads == [["chat"]], "the second look-up used the cache"
+    await world.contacts.apply("chat", 2, ["alice", "bob", "carol", "dan"])
+    assert await world.contacts.of("alice") == {"bob", "carol", "dan"}, "a change made here is seen at once"
+    world.clock.advance(1.0)
+    await world.contacts.of("alice")
+    assert len(reads) == 3, "read again after a change, and after a second"
