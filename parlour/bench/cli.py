@@ -4,6 +4,7 @@
     parlour bench fanout --topology distributed --members 1000
     parlour bench connections --topology fastapi-peer --connections 5000
     parlour bench storm --url http://127.0.0.1:8000 --clients 500
+    parlour bench connections --topology distributed --no-presence
     parlour bench --compare a.json b.json
 
 Exit status: 0 when every correctness check passed, 1 when one failed (lost, duplicated, reordered,
@@ -19,6 +20,7 @@ from typing import Annotated
 
 import typer
 
+from parlour.bench import presence as presence_checks
 from parlour.bench.accounts import Endpoints, SetupError
 from parlour.bench.ledger import Verdict
 from parlour.bench.result import BenchResult, render_comparison, render_table
@@ -46,6 +48,13 @@ Window = Annotated[int, typer.Option(min=1, help="Flat out: messages in flight p
 Batch = Annotated[bool, typer.Option(help="Parlour: receive several waiting frames as one `batch` frame.")]
 Profile = Annotated[
     Path | None, typer.Option(help="py-spy the target's processes while measuring; stacks go to this folder.")
+]
+Presence = Annotated[
+    bool,
+    typer.Option(
+        help="Parlour: run the presence service (embedded `parlour run --without presence` when off; distributed, "
+        "one `parlour serve presence` or none). With --url: whether the target runs it."
+    ),
 ]
 BodySize = Annotated[int, typer.Option(min=1, max=60_000, help="Bytes per message body.")]
 
@@ -78,13 +87,14 @@ def _target(
     messaging: int,
     gateways: int,
     log_level: str,
+    presence: bool = True,
 ) -> Iterator[Target]:
     if url is not None:
         base = url.rstrip("/")
         endpoints = Endpoints(auth_url or base, api_url or base, tuple(gateway_url or [base]))
         yield attached(endpoints, dialect, list(gateway_pid or []))
         return
-    with launch(topology, messaging=messaging, gateways=gateways, log_level=log_level) as target:
+    with launch(topology, messaging=messaging, gateways=gateways, log_level=log_level, presence=presence) as target:
         yield target
 
 
@@ -113,7 +123,8 @@ def _execute(
         result.write(out)
         typer.echo(f"result written to {out}")
     if not result.ok:
-        violations = {k: v for k, v in result.correctness.items() if k in Verdict.VIOLATIONS and v}
+        checks = (*Verdict.VIOLATIONS, *presence_checks.VIOLATIONS)
+        violations = {k: v for k, v in result.correctness.items() if k in checks and v}
         typer.secho(f"CORRECTNESS FAILED: {violations}", fg="red", bold=True, err=True)
         raise typer.Exit(1)
 
@@ -140,6 +151,7 @@ def send(
     progress: Progress = True,
     profile: Profile = None,
     batch: Batch = True,
+    presence: Presence = True,
 ) -> None:
     """U users in 1:1 chats send: delivered msgs/s, ack and end-to-end latency."""
     from parlour.bench.scenarios import send as scenario  # noqa: PLC0415
@@ -148,7 +160,14 @@ def send(
     _execute(
         "send",
         _pick(target_options),
-        Options(workers=workers, body_size=body_size, progress=progress, profile_dir=profile, batch=batch),
+        Options(
+            workers=workers,
+            body_size=body_size,
+            progress=progress,
+            profile_dir=profile,
+            batch=batch,
+            presence=presence,
+        ),
         out,
         lambda session: scenario.run(session, users=users, rate=rate or None, duration=duration, window=window),
     )
@@ -176,6 +195,7 @@ def fanout(
     progress: Progress = True,
     profile: Profile = None,
     batch: Batch = True,
+    presence: Presence = True,
 ) -> None:
     """One group of M members: deliveries/s and delivery latency."""
     from parlour.bench.scenarios import fanout as scenario  # noqa: PLC0415
@@ -184,7 +204,14 @@ def fanout(
     _execute(
         "fanout",
         _pick(target_options),
-        Options(workers=workers, body_size=body_size, progress=progress, profile_dir=profile, batch=batch),
+        Options(
+            workers=workers,
+            body_size=body_size,
+            progress=progress,
+            profile_dir=profile,
+            batch=batch,
+            presence=presence,
+        ),
         out,
         lambda session: scenario.run(session, members=members, rate=rate or None, duration=duration, window=window),
     )
@@ -210,13 +237,19 @@ def connections(
     progress: Progress = True,
     profile: Profile = None,
     batch: Batch = True,
+    presence: Presence = True,
 ) -> None:
     """N idle authenticated connections: connects/s, gateway memory and CPU per connection."""
     from parlour.bench.scenarios import connections as scenario  # noqa: PLC0415
 
     target_options = dict(locals())
     options = Options(
-        workers=workers, connect_concurrency=concurrency, progress=progress, profile_dir=profile, batch=batch
+        workers=workers,
+        connect_concurrency=concurrency,
+        progress=progress,
+        profile_dir=profile,
+        batch=batch,
+        presence=presence,
     )
     _execute(
         "connections",
@@ -232,6 +265,14 @@ def storm(
     clients: Annotated[int, typer.Option(min=1, help="Clients cut off at once (each has a partner that stays).")] = 500,
     messages: Annotated[int, typer.Option(min=0, help="Messages each partner sends while they are away.")] = 5,
     concurrency: Annotated[int, typer.Option(min=1, help="Reconnects in flight per client process.")] = 64,
+    presence_bound: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="With presence: every storm client must be shown online to an observer within the "
+            "reconnects' duration plus this many seconds.",
+        ),
+    ] = 2.0,
     topology: Topology = "embedded",
     url: Url = None,
     auth_url: AuthUrl = None,
@@ -247,17 +288,25 @@ def storm(
     progress: Progress = True,
     profile: Profile = None,
     batch: Batch = True,
+    presence: Presence = True,
 ) -> None:
-    """N clients drop at once and resume: time until all are live and caught up."""
+    """N clients drop at once and resume: time until all are live, caught up, and (presence) shown online."""
     from parlour.bench.scenarios import storm as scenario  # noqa: PLC0415
 
     target_options = dict(locals())
     _execute(
         "storm",
         _pick(target_options),
-        Options(workers=workers, connect_concurrency=concurrency, progress=progress, profile_dir=profile, batch=batch),
+        Options(
+            workers=workers,
+            connect_concurrency=concurrency,
+            progress=progress,
+            profile_dir=profile,
+            batch=batch,
+            presence=presence,
+        ),
         out,
-        lambda session: scenario.run(session, clients=clients, messages=messages),
+        lambda session: scenario.run(session, clients=clients, messages=messages, presence_bound=presence_bound),
     )
 
 
@@ -272,6 +321,7 @@ _TARGET_KEYS = (
     "messaging",
     "gateways",
     "log_level",
+    "presence",
 )
 
 

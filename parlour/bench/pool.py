@@ -138,6 +138,10 @@ class Progress:
             f"sent {totals['sent']:,}  acked {totals['acked']:,}  received {totals['received']:,} "
             f"({self._rate:,.0f}/s)"
         )
+        if totals["presence"]:
+            line += f"  presence frames {totals['presence']:,}"
+        if totals["watched_online"]:
+            line += f" (the observer is shown {totals['watched_online']:,} online)"
         bad = {key: totals[key] for key in ("rejected", "errors", "disconnects") if totals[key]}
         if bad:
             line += "  " + " ".join(f"{key} {value:,}" for key, value in bad.items())

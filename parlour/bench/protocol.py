@@ -49,6 +49,12 @@ class ServerError(NamedTuple):
     reason: str
 
 
+class Presence(NamedTuple):
+    """A `presence` frame: (user id, status) of each user in it, in the frame's order."""
+
+    users: tuple[tuple[str, str], ...]
+
+
 class Ready:
     """The connection is live: subscribed, and caught up when it asked to resume (one instance: READY)."""
 
@@ -61,7 +67,7 @@ class Probe:
     __slots__ = ()
 
 
-Event = Ack | New | Rejected | ServerError | Ready | Probe
+Event = Ack | New | Rejected | ServerError | Presence | Ready | Probe
 
 
 class _Batch(msgspec.Struct, tag_field="type", tag="batch"):
@@ -165,6 +171,8 @@ class ParlourDialect:
             events.append(New(frame["chat_id"], frame["seq"], frame["sender_id"], frame["body"]))
         elif kind == "message.ack":
             events.append(Ack(frame["client_id"], frame["chat_id"], frame["seq"]))
+        elif kind == "presence":
+            events.append(Presence(tuple((str(user["user_id"]), str(user["status"])) for user in frame["users"])))
         elif kind == "resume.done" or (kind == "hello" and self.ready_on_hello):
             events.append(READY)
         elif kind == "message.rejected":

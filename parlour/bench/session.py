@@ -43,6 +43,7 @@ class Options:
     progress: bool = True
     batch: bool = True  # Parlour: receive `batch` frames (?batch=1)
     profile_dir: Path | None = None  # py-spy the target's processes during the measured window
+    presence: bool = True  # Parlour: start the presence service (or, with --url, that the target runs it)
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Collected:
     last_ready_ns: int = 0
     errors: list[str] = field(default_factory=list)
     close_codes: Counter[str] = field(default_factory=Counter)
+    presence_frames: int = 0  # received by all clients since the workers started
 
 
 class Session:
@@ -68,11 +70,24 @@ class Session:
         self.progress = Progress(scenario, enabled=options.progress)
         self.ledger = DeliveryLedger()
         self.notes: list[str] = []
+        self.violations: dict[str, int] = {}  # checks a scenario adds to the ledger's (presence.VIOLATIONS)
         self.load_average = os.getloadavg()
         self.dialect = DIALECTS[target.dialect]
         self.profile: dict[str, Any] = {}
         self._profiler: Profiler | None = None
         self._profile_phase = ""
+
+    @property
+    def presence(self) -> bool:
+        """Whether the target runs presence: as the bench started it, or as declared for one attached to."""
+        if not self.dialect.server_seq:
+            return False
+        return self.target.presence if self.target.presence is not None else self.options.presence
+
+    def presence_label(self) -> str:
+        if not self.dialect.server_seq:
+            return "n/a"
+        return ("on" if self.presence else "off") + (" (declared)" if self.target.presence is None else "")
 
     def start_profile(self, phase: str) -> None:
         """Sample the target's processes until `finish_profile` (with --profile); stacks in DIR/scenario/phase."""
@@ -156,6 +171,7 @@ class Session:
             collected.last_ready_ns = max(collected.last_ready_ns, report.last_ready_ns)
             collected.errors += report.errors
             collected.close_codes.update(report.close_codes)
+        collected.presence_frames = pool.totals()["presence"]
         return collected
 
     def saturation(self, collected: Collected, target_cpu: dict[str, float]) -> dict[str, Any]:
@@ -183,19 +199,30 @@ class Session:
             self.notes += collected.errors[:5]
         if collected and collected.close_codes:
             self.notes.append("close codes: " + ", ".join(f"{k} x{v}" for k, v in collected.close_codes.items()))
+        if collected and self.dialect.server_seq:
+            metrics = {**metrics, "presence_frames": collected.presence_frames}
+            self._note_presence(collected.presence_frames)
+        correctness = {**verdict.to_dict(), **self.violations}
+        correctness["ok"] = verdict.ok and not any(self.violations.values())
         result = BenchResult(
             scenario=self.scenario,
             target=self.target.name,
-            params=params,
+            params={**params, "presence": self.presence_label()},
             metrics={name: round(value, 3) for name, value in metrics.items()},
             latency_ms={name: hist.summary_ms() for name, hist in latency.items() if hist.count},
-            correctness=verdict.to_dict(),
+            correctness=correctness,
             saturation=saturation,
             environment=self.environment(),
             notes=self.notes,
             profile=self.profile,
         )
         return result, verdict
+
+    def _note_presence(self, frames: int) -> None:
+        if self.presence and not frames:
+            self.notes.append("presence is on, yet no client received a presence frame")
+        elif not self.presence and frames:
+            self.notes.append(f"presence is off, yet clients received {frames:,} presence frames")
 
     def environment(self) -> dict[str, Any]:
         versions = {}

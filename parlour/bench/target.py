@@ -3,6 +3,8 @@
 A started target runs as subprocesses on free ports with a fresh data folder (embedded), or a fresh
 PostgreSQL database and a unique namespace (distributed), and is removed again when the run ends.
 Parlour targets get cheap password hashing and raised login limits: the bench measures chat, not argon2.
+A started Parlour target runs the presence service unless told not to (`presence=False`: embedded
+`parlour run --without presence`; distributed, no `parlour serve presence` process).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class Target:
     server_pids: dict[str, int] = field(default_factory=dict)  # role -> pid, for CPU figures
     env: dict[str, str] = field(default_factory=dict)  # what the bench set for the target
     log_dir: Path | None = None
+    presence: bool | None = None  # whether the bench started the presence service; None: not ours to say
 
 
 def free_port() -> int:
@@ -126,25 +129,29 @@ def _serve_argv(command: list[str], port: int) -> list[str]:
 
 
 @contextmanager
-def embedded(log_level: str = "WARNING") -> Iterator[Target]:
-    """`parlour run` in a fresh data folder on a free port."""
+def embedded(log_level: str = "WARNING", *, presence: bool = True) -> Iterator[Target]:
+    """`parlour run` in a fresh data folder on a free port (`--without presence` unless `presence`)."""
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="parlour-bench-")))
         processes = _Processes(workdir)
         stack.callback(processes.stop)
         port = free_port()
         env = {**BENCH_ENV, "PARLOUR_MODE": "embedded", "PARLOUR_LOG_LEVEL": log_level}
-        argv = _serve_argv(["run", "--data-dir", str(workdir / "data")], port)
+        without = [] if presence else ["--without", "presence"]
+        argv = _serve_argv(["run", "--data-dir", str(workdir / "data"), *without], port)
         process = processes.start("parlour-run", argv, env, port)
         base = f"http://127.0.0.1:{port}"
-        yield Target(
-            "parlour embedded", "parlour", Endpoints.single(base), [process.pid], {"parlour": process.pid}, env, workdir
-        )
+        name = "parlour embedded" if presence else "parlour embedded without presence"
+        pids = {"parlour": process.pid}
+        yield Target(name, "parlour", Endpoints.single(base), [process.pid], pids, env, workdir, presence)
 
 
 @contextmanager
-def distributed(messaging: int = 1, gateways: int = 1, log_level: str = "WARNING") -> Iterator[Target]:
-    """Auth, `messaging` messaging and `gateways` gateway processes on PostgreSQL, RabbitMQ and Redis."""
+def distributed(
+    messaging: int = 1, gateways: int = 1, log_level: str = "WARNING", *, presence: bool = True
+) -> Iterator[Target]:
+    """Auth, `messaging` messaging, `gateways` gateway and (with `presence`) one presence process, on
+    PostgreSQL, RabbitMQ and Redis."""
     run_id = uuid.uuid4().hex[:10]
     database, namespace = f"parlour_bench_{run_id}", f"bench{run_id}"
     with ExitStack() as stack:
@@ -176,6 +183,7 @@ def distributed(messaging: int = 1, gateways: int = 1, log_level: str = "WARNING
         plan = [("auth", "auth", auth_port)]
         plan += [(f"messaging-{index}", "messaging", port) for index, port in enumerate(api_ports)]
         plan += [(f"gateway-{index}", "gateway", port) for index, port in enumerate(gateway_ports)]
+        plan += [("presence", "presence", free_port())] if presence else []
         started = [
             (name, processes.spawn(name, _serve_argv(["serve", service], port), env), port)
             for name, service, port in plan
@@ -189,8 +197,8 @@ def distributed(messaging: int = 1, gateways: int = 1, log_level: str = "WARNING
             api=f"http://127.0.0.1:{api_ports[0]}",
             gateways=tuple(f"http://127.0.0.1:{port}" for port in gateway_ports),
         )
-        name = f"parlour distributed ({messaging} messaging, {gateways} gateway)"
-        yield Target(name, "parlour", endpoints, gateway_pids, pids, env, workdir)
+        name = f"parlour distributed ({messaging} messaging, {gateways} gateway{'' if presence else ', no presence'})"
+        yield Target(name, "parlour", endpoints, gateway_pids, pids, env, workdir, presence)
 
 
 @contextmanager
@@ -237,13 +245,15 @@ def attached(endpoints: Endpoints, dialect: str, gateway_pids: list[int]) -> Tar
 
 
 @contextmanager
-def launch(topology: str, *, messaging: int = 1, gateways: int = 1, log_level: str = "WARNING") -> Iterator[Target]:
-    """Start `topology` and yield it; everything it made is gone afterwards."""
+def launch(
+    topology: str, *, messaging: int = 1, gateways: int = 1, log_level: str = "WARNING", presence: bool = True
+) -> Iterator[Target]:
+    """Start `topology` and yield it; everything it made is gone afterwards (`presence`: Parlour only)."""
     if topology == "embedded":
-        with embedded(log_level) as target:
+        with embedded(log_level, presence=presence) as target:
             yield target
     elif topology == "distributed":
-        with distributed(messaging, gateways, log_level) as target:
+        with distributed(messaging, gateways, log_level, presence=presence) as target:
             yield target
     elif topology in PEERS:
         with peer(topology) as target:

@@ -2,7 +2,8 @@
 
 The coordinator sends `(command, argument)` over a pipe and reads `(command, result)` back; progress goes
 through a shared array of counters (one row per worker) so the coordinator can show a live line without
-asking. Commands: provision, assign, connect, probe, load, stop_load, reset_stats, drop, report, close.
+asking. Commands: provision, assign, direct_chats, chats_with, connect, probe, burst, load, stop_load, reset_stats,
+drop, presence, report, close.
 """
 
 from __future__ import annotations
@@ -23,11 +24,35 @@ from parlour.bench.accounts import Endpoints
 from parlour.bench.client import Link, open_link
 from parlour.bench.http import HttpClient
 from parlour.bench.ledger import DeliveryLedger
-from parlour.bench.protocol import DIALECTS, Ack, Dialect, Event, New, Probe, Ready, Rejected, ServerError, stamp_body
+from parlour.bench.presence import PresenceWatch
+from parlour.bench.protocol import (
+    DIALECTS,
+    Ack,
+    Dialect,
+    Event,
+    New,
+    Presence,
+    Probe,
+    Ready,
+    Rejected,
+    ServerError,
+    stamp_body,
+)
 from parlour.bench.stats import LatencyHistogram
 
-COUNTERS = ("sent", "acked", "received", "ready", "probed", "rejected", "errors", "disconnects")
-SENT, ACKED, RECEIVED, READY, PROBED, REJECTED, ERRORS, DISCONNECTS = range(len(COUNTERS))
+COUNTERS = (
+    "sent",
+    "acked",
+    "received",
+    "ready",
+    "probed",
+    "rejected",
+    "errors",
+    "disconnects",
+    "presence",  # presence frames received by any client
+    "watched_online",  # a gauge: users the observer's last report shows online
+)
+SENT, ACKED, RECEIVED, READY, PROBED, REJECTED, ERRORS, DISCONNECTS, PRESENCE, WATCHED_ONLINE = range(len(COUNTERS))
 MAX_ERRORS_KEPT = 20
 
 
@@ -42,6 +67,7 @@ class ClientSpec:
     gateway: str = ""
     chats: list[str] = field(default_factory=list)
     sends_to: str | None = None
+    watches: list[str] = field(default_factory=list)  # user ids whose presence this client observes
 
 
 @dataclass(frozen=True)
@@ -131,6 +157,8 @@ class Client:
                 self._on_ack(event, now)
             elif type(event) is Ready:
                 pass  # the link resolves its `ready` future; `Worker._connect` counts it
+            elif type(event) is Presence:
+                worker.on_presence(self, event, now)
             elif type(event) is Probe:
                 if not self.probed:
                     self.probed = True
@@ -197,6 +225,7 @@ class Worker:
         self._load_mark: tuple[float, float] | None = None
         self.load_cpu_percent: float | None = None
         self.http = HttpClient(plan.connect_concurrency)
+        self.watch: PresenceWatch | None = None
         self._stats_since = (time.monotonic(), _cpu_seconds())
 
     def bump(self, counter: int) -> None:
@@ -205,6 +234,11 @@ class Worker:
     def note_error(self, message: str) -> None:
         if len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append(message)
+
+    def on_presence(self, client: Client, event: Presence, now: int) -> None:
+        self.bump(PRESENCE)
+        if self.watch is not None and client.spec.watches:
+            self.counters[self.base + WATCHED_ONLINE] += self.watch.feed(event.users, now)
 
     def on_arrival(self, body: str, now: int) -> None:
         self.bump(RECEIVED)
@@ -258,18 +292,27 @@ class Worker:
     async def do_assign(self, specs: list[ClientSpec]) -> int:
         for spec in specs:
             self.clients[spec.index] = Client(spec, self)
+            if spec.watches:
+                self.watch = PresenceWatch(frozenset(spec.watches))
         return len(specs)
 
     async def do_direct_chats(self, pairs: list[tuple[int, int]]) -> list[str]:
+        return await self._direct_chats([(self.clients[a].spec.token, self.clients[b].spec.user_id) for a, b in pairs])
+
+    async def do_chats_with(self, argument: tuple[str, list[int]]) -> list[str]:
+        """Each client of `indices` opens a direct chat with the user `user_id` (who is not ours)."""
+        user_id, indices = argument
+        return await self._direct_chats([(self.clients[index].spec.token, user_id) for index in indices])
+
+    async def _direct_chats(self, pairs: list[tuple[str, str]]) -> list[str]:
         http, api = self.http, self.plan.endpoints.api
         limit = asyncio.Semaphore(16)
 
-        async def one(first: int, second: int) -> str:
-            a, b = self.clients[first].spec, self.clients[second].spec
+        async def one(token: str, other_user_id: str) -> str:
             async with limit:
-                return await accounts.create_direct_chat(http, api, a.token, b.user_id)
+                return await accounts.create_direct_chat(http, api, token, other_user_id)
 
-        return list(await asyncio.gather(*(one(a, b) for a, b in pairs)))
+        return list(await asyncio.gather(*(one(token, other) for token, other in pairs)))
 
     async def do_connect(self, argument: dict[str, Any]) -> ConnectReport:
         """Connect `indices` (all by default); with `resume`, each waits for resume.done (live, caught up)."""
@@ -384,6 +427,10 @@ class Worker:
         async with asyncio.timeout(10):
             await asyncio.gather(*(link.closed() for link in links), return_exceptions=True)
         return len(links)
+
+    async def do_presence(self, _: object) -> PresenceWatch | None:
+        """The observer's view so far (None in a worker without an observer)."""
+        return self.watch
 
     async def do_report(self, _: object) -> WorkerReport:
         since, cpu = self._stats_since

@@ -1,8 +1,8 @@
 """`parlour bench`, each scenario for a few seconds at small N: the run completes and every check passes.
 
 These check correctness only (nothing lost, duplicated or reordered; the exit status; the result file),
-never speed. The embedded target is started once and attached to with `--url`, except for the test that
-lets `--topology embedded` start its own.
+never speed. The embedded target is started once (with presence) and attached to with `--url`, except for
+the tests that let `--topology` start their own (one embedded without presence).
 """
 
 from __future__ import annotations
@@ -68,12 +68,33 @@ def test_connections_opens_every_connection_and_measures_the_gateway(tmp_path: P
     result = _bench(tmp_path, "connections", *_attach(embedded), "--connections", "50", "--idle", "1")
     assert result["metrics"]["connections"] == 50
     assert "gateway_kib_per_connection" in result["metrics"]
+    assert "target_idle_cpu_us_per_conn_per_s" in result["metrics"]
+    assert result["params"]["presence"] == "on (declared)"
+    assert result["metrics"]["presence_frames"] > 0  # each session's first presence frame, after `hello`
 
 
-def test_storm_clients_resume_with_exactly_what_they_missed(tmp_path: Path, embedded: Target) -> None:
-    result = _bench(tmp_path, "storm", *_attach(embedded), "--clients", "10", "--messages", "3")
+def test_storm_clients_resume_with_exactly_what_they_missed_also_without_presence(tmp_path: Path) -> None:
+    arguments = ["--topology", "embedded", "--no-presence", "--clients", "10", "--messages", "3"]
+    result = _bench(tmp_path, "storm", *arguments)
     assert result["metrics"]["missed_messages"] == 30
     assert result["correctness"]["delivered"] == result["correctness"]["expected_deliveries"]
+    assert result["target"] == "parlour embedded without presence"
+    assert result["params"]["presence"] == "off"
+    assert result["metrics"]["presence_frames"] == 0
+    assert "presence_settled_s" not in result["metrics"]
+
+
+def test_storm_with_presence_shows_every_storm_client_online_to_the_observer_in_time(
+    tmp_path: Path, embedded: Target
+) -> None:
+    result = _bench(tmp_path, "storm", *_attach(embedded), "--clients", "10", "--messages", "1", "--presence")
+    metrics = result["metrics"]
+    assert result["params"]["presence"] == "on (declared)"
+    assert result["correctness"]["presence_unsettled"] == 0
+    assert metrics["presence_settled_s"] <= metrics["seconds_until_all_live"] + result["params"]["presence_bound_s"]
+    assert metrics["observer_presence_frames_since_reconnect"] > 0
+    assert metrics["observer_presence_reports"] >= 3 * 10  # each storm client: online, offline, online again
+    assert any(note.startswith("presence settled in ") for note in result["notes"])
 
 
 @pytest.mark.parametrize("peer", ["fastapi-peer", "socketio-peer"])
@@ -97,3 +118,15 @@ def test_send_on_a_started_distributed_target_delivers_every_message(tmp_path: P
     result = _bench(tmp_path, "send", "--topology", "distributed", "--users", "6", "--duration", "1")
     assert result["correctness"]["delivered"] == result["correctness"]["acked"] > 0
     assert result["target"].startswith("parlour distributed")
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.rabbitmq
+def test_storm_on_a_started_distributed_target_with_its_presence_process_settles(tmp_path: Path) -> None:
+    for service in ("postgres", "redis", "rabbitmq"):
+        require(service)
+    result = _bench(tmp_path, "storm", "--topology", "distributed", "--clients", "5", "--messages", "1")
+    assert result["params"]["presence"] == "on"
+    assert result["correctness"]["presence_unsettled"] == 0
+    assert "presence_settled_s" in result["metrics"]
