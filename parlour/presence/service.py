@@ -24,6 +24,7 @@ from parlour.presence.adapters.bus import (
     MEMBERS_CHANGED_KEY,
     BusFrames,
     MembershipConsumer,
+    PresenceMetrics,
     SessionConsumer,
 )
 from parlour.presence.adapters.http import presence_router
@@ -46,10 +47,11 @@ BATCH = 64
 
 @dataclass
 class PresenceService:
-    """The wired presence service: its use cases and its fan-out."""
+    """The wired presence service: its use cases, its fan-out and what it counts."""
 
     handlers: PresenceHandlers
     fanout: Fanout
+    metrics: PresenceMetrics
 
     async def start(self, bus: MessageBus, stack: AsyncExitStack) -> None:
         """Mirror the settings, then run the flusher and the sweep and consume the bus until `stack` closes."""
@@ -57,12 +59,12 @@ class PresenceService:
         tasks = TaskSet()
         stack.push_async_callback(tasks.cancel_all)
         tasks.spawn(self.fanout.run(), name="presence.flush")
-        tasks.spawn(sweep_forever(self.handlers, SWEEP_SECONDS), name="presence.sweep")
+        tasks.spawn(sweep_forever(self.handlers, self.metrics, SWEEP_SECONDS), name="presence.sweep")
         consumers: list[tuple[str, list[str], BatchHandler]] = [
             (
                 "presence.sessions",
                 [SESSION_OPENED, SESSION_CLOSED, PRESENCE_COMMANDS_KEY],
-                SessionConsumer(self.handlers),
+                SessionConsumer(self.handlers, self.metrics),
             ),
             ("presence.memberships", [MEMBERS_CHANGED_KEY], MembershipConsumer(self.handlers)),
         ]
@@ -76,18 +78,19 @@ def wire_presence(infra: Infrastructure, clock: Clock | None = None) -> Presence
     clock = clock or infra.clock
     state = KeyValuePresenceState(infra.kv)
     contacts = MembershipView(SqlContacts(infra.engine), clock)
-    frames = BusFrames(infra.bus)
+    metrics = PresenceMetrics(infra.metrics.registry)
+    frames = BusFrames(infra.bus, metrics)
     fanout = Fanout(state, contacts, frames, clock, interval=FLUSH_SECONDS)
     handlers = PresenceHandlers(state, contacts, SqlPrivacySettings(infra.engine), frames, fanout, clock)
-    return PresenceService(handlers, fanout)
+    return PresenceService(handlers, fanout, metrics)
 
 
-async def sweep_forever(handlers: PresenceHandlers, interval: float) -> None:
+async def sweep_forever(handlers: PresenceHandlers, metrics: PresenceMetrics, interval: float) -> None:
     """Close the sessions of lapsed gateways every `interval`; a failed sweep is logged and tried again."""
     while True:
         await asyncio.sleep(interval)
         try:
-            await handlers.sweep()
+            metrics.lapsed_sessions.inc(await handlers.sweep())
         except Exception as error:
             log.warning("presence.sweep_failed", error=f"{type(error).__name__}: {error}")
 

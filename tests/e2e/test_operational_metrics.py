@@ -37,7 +37,8 @@ async def test_a_sent_message_shows_in_the_rates_latency_queues_and_session_metr
         text = (await http.get("/metrics")).text
         consumed = sample(text, "parlour_bus_consumed_total", type="delivery")
         measured = sample(text, "parlour_gateway_delivery_latency_seconds_count")
-        ready = consumed and measured == consumed and "parlour_bus_queue_messages{" in text
+        snapshots = sample(text, "parlour_presence_frames_total", kind="snapshot")
+        ready = consumed and measured == consumed and "parlour_bus_queue_messages{" in text and snapshots
         return text if ready else None
 
     text = await eventually(scraped, what="every delivery consumed and measured, and the queues sampled")
@@ -56,6 +57,9 @@ async def test_a_sent_message_shows_in_the_rates_latency_queues_and_session_metr
     assert sample(text, "parlour_bus_parked_messages", queue="parked") == 0
     assert sample(text, "parlour_outbox_lag_seconds") == 0
     assert sample(text, "parlour_gateway_sessions") == 2
+    assert sample(text, "parlour_presence_events_total", kind="session.opened") == 2
+    assert (sample(text, "parlour_presence_frames_total", kind="snapshot") or 0) >= 2  # one after each hello
+    assert sample(text, "parlour_presence_lapsed_sessions_total") == 0
 
     await member.close()
     await sender.close()

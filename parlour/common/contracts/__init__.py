@@ -13,8 +13,8 @@ Messaging → gateways (events, routing keys = `user.<id>` of every recipient):
     a rejection, a resume answer), that session; `frame` is the server→client WebSocket frame, encoded once
     by the sender and written to the sockets as it is.
 
-Every event messaging publishes carries the header `PUBLISHED_AT` (Unix time, when it left), from which
-a gateway measures its commit-to-socket latency.
+Every `Delivery` carries the header `PUBLISHED_AT` (Unix time, when it left: `published_now()`), from
+which a gateway measures publication-to-socket latency (messaging publishes right after its commit).
 
 Messaging → services (events, routing keys `messaging.<type>`): `ServiceEvents` (events.py).
 
@@ -32,6 +32,8 @@ Presence → gateways: `Delivery` batches of `presence` frames on the watchers' 
 
 from __future__ import annotations
 
+import time
+
 import msgspec
 
 COMMANDS = "client.commands"
@@ -41,6 +43,13 @@ SESSION_CLOSED = "session.closed"
 USER_REGISTERED = "user.registered"
 USER_REGISTERED_KEY = "auth.user.registered"
 PUBLISHED_AT = "parlour-published-at"
+
+
+def published_now() -> dict[str, str]:
+    """The `PUBLISHED_AT` header of a message leaving now (wall time: the gateways are other processes)."""
+    return {PUBLISHED_AT: repr(time.time())}
+
+
 PRESENCE_COMMANDS_KEY = "presence.commands"
 # The key-value set whose members are the gateways alive now (each with its own expiry: a lease).
 GATEWAY_LEASES = "gateway.leases"

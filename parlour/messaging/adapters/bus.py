@@ -14,7 +14,6 @@ service event on `messaging.<type>`.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from parlour.common import tracing
 from parlour.common.bus import BusMessage, MessageBus
 from parlour.common.bus.port import MalformedMessage
-from parlour.common.contracts import COMMANDS, DELIVERY, PUBLISHED_AT, CommandBatch, Delivery, UserRegistered, user_key
+from parlour.common.contracts import COMMANDS, DELIVERY, CommandBatch, Delivery, UserRegistered, published_now, user_key
 from parlour.common.contracts import commands as wire
 from parlour.common.contracts import events as service
 from parlour.common.contracts.limits import FrameEnvelope, string_or_none
@@ -230,7 +229,7 @@ class BusEventChannel(EventChannel):
     async def publish(self, publications: Sequence[Publication], ref: str | None) -> None:
         # The publication's time rides along, for the gateways' commit-to-socket latency: inline it is the
         # commit's, a relay's catch-up is later (a cross-process measure, so wall time on both ends).
-        headers = {PUBLISHED_AT: repr(time.time())}
+        headers = published_now()
         # Different keys: no order to keep between them, so their confirms are awaited together.
         await asyncio.gather(
             *(

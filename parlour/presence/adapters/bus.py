@@ -19,6 +19,7 @@ from functools import lru_cache
 
 import msgspec
 import structlog
+from prometheus_client import CollectorRegistry, Counter
 
 from parlour.common.bus import BusMessage, MessageBus
 from parlour.common.bus.port import MalformedMessage
@@ -31,6 +32,7 @@ from parlour.common.contracts import (
     Delivery,
     DeliveryItem,
     SessionEvent,
+    published_now,
     user_key,
 )
 from parlour.common.contracts import commands as wire
@@ -52,13 +54,38 @@ _service_decoder = msgspec.json.Decoder(service.ServiceEvents)
 _encoder = msgspec.json.Encoder()
 
 
+class PresenceMetrics:
+    """What presence counts: the session events and commands it applied, the frames it sent, and the
+    sessions it closed because their gateway's lease lapsed (a gateway that died)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Counter(
+            "parlour_presence_events",
+            "Session events and commands applied by presence, by kind (session.opened, session.closed, activity).",
+            ["kind"],
+            registry=registry,
+        )
+        self.frames = Counter(
+            "parlour_presence_frames",
+            "`presence` frames published, by kind (snapshot after hello, coalesced update).",
+            ["kind"],
+            registry=registry,
+        )
+        self.lapsed_sessions = Counter(
+            "parlour_presence_lapsed_sessions",
+            "Sessions closed by the sweep because their gateway's lease lapsed.",
+            registry=registry,
+        )
+
+
 class SessionConsumer:
     """One queue for what happens to sessions: `session.opened`, the `activity` commands of the session,
     `session.closed`. A gateway publishes a session's opening before it reads the session's first frame,
     so in one queue an `activity` never overtakes the opening of its session."""
 
-    def __init__(self, handlers: PresenceHandlers) -> None:
+    def __init__(self, handlers: PresenceHandlers, metrics: PresenceMetrics) -> None:
         self._handlers = handlers
+        self._metrics = metrics
 
     async def __call__(self, messages: Sequence[BusMessage]) -> None:
         opened: list[tuple[str, str]] = []  # their snapshots go out together, after the batch
@@ -67,6 +94,7 @@ class SessionConsumer:
                 await self._commands(message)
                 continue
             event = _session_decoder.decode(message.body)
+            self._metrics.events.labels(message.type).inc()
             if message.type == SESSION_OPENED:
                 live = await self._handlers.session_opened(
                     event.user_id, event.session_id, event.gateway_id, snapshot=False
@@ -88,6 +116,7 @@ class SessionConsumer:
                 log.warning("presence.command_skipped", user_id=command.user_id, error=str(error))
                 continue
             await self._handlers.report_activity(command.user_id, command.session_id, idle=frame.state == "idle")
+            self._metrics.events.labels(wire.command_type(frame)).inc()
 
 
 class MembershipConsumer:
@@ -124,8 +153,9 @@ def presence_frame(entries: Sequence[bytes]) -> bytes:
 class BusFrames(Frames):
     """`presence` frames as `Delivery` batches to the watchers' user keys."""
 
-    def __init__(self, bus: MessageBus, max_bytes: int = MAX_DELIVERY_BYTES) -> None:
+    def __init__(self, bus: MessageBus, metrics: PresenceMetrics, max_bytes: int = MAX_DELIVERY_BYTES) -> None:
         self._bus = bus
+        self._metrics = metrics
         self._max_bytes = max_bytes
 
     async def snapshots(self, snapshots: Sequence[Snapshot]) -> None:
@@ -133,11 +163,13 @@ class BusFrames(Frames):
             DeliveryItem(user_ids=[s.user_id], frame=msgspec.Raw(self._frame(s.seen)), session_id=s.session_id)
             for s in snapshots
         )
+        self._metrics.frames.labels("snapshot").inc(len(snapshots))
 
     async def updates(self, updates: Sequence[tuple[Sequence[str], Mapping[str, Seen]]]) -> None:
         await self._publish_all(
             DeliveryItem(user_ids=list(watchers), frame=msgspec.Raw(self._frame(seen))) for watchers, seen in updates
         )
+        self._metrics.frames.labels("update").inc(sum(len(watchers) for watchers, _ in updates))
 
     @staticmethod
     def _frame(seen: Mapping[str, Seen]) -> bytes:
@@ -157,4 +189,5 @@ class BusFrames(Frames):
 
     async def _publish(self, items: list[DeliveryItem]) -> None:
         keys = sorted({user_key(user_id) for item in items for user_id in item.user_ids})
-        await self._bus.publish(keys, BusMessage(type=DELIVERY, body=_encoder.encode(Delivery(items=items))))
+        body = _encoder.encode(Delivery(items=items))
+        await self._bus.publish(keys, BusMessage(type=DELIVERY, body=body, headers=published_now()))
