@@ -43,6 +43,7 @@ class Options:
     progress: bool = True
     batch: bool = True  # Parlour: receive `batch` frames (?batch=1)
     profile_dir: Path | None = None  # py-spy the target's processes during the measured window
+    reconnect: bool = False  # chaos: clients reconnect and resume instead of counting a disconnect as failed
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Collected:
     last_ready_ns: int = 0
     errors: list[str] = field(default_factory=list)
     close_codes: Counter[str] = field(default_factory=Counter)
+    recovered: LatencyHistogram = field(default_factory=LatencyHistogram)  # reconnecting: lost -> live
 
 
 class Session:
@@ -97,6 +99,7 @@ class Session:
                 body_size=self.options.body_size,
                 connect_concurrency=self.options.connect_concurrency,
                 batch=self.options.batch,
+                reconnect=self.options.reconnect,
             )
             for slot in range(count)
         ]
@@ -156,6 +159,7 @@ class Session:
             collected.last_ready_ns = max(collected.last_ready_ns, report.last_ready_ns)
             collected.errors += report.errors
             collected.close_codes.update(report.close_codes)
+            collected.recovered.merge(report.recovered)
         return collected
 
     def saturation(self, collected: Collected, target_cpu: dict[str, float]) -> dict[str, Any]:
@@ -178,7 +182,7 @@ class Session:
         saturation: dict[str, Any],
         collected: Collected | None = None,
     ) -> tuple[BenchResult, Verdict]:
-        verdict = self.ledger.verdict()
+        verdict = self.ledger.verdict(at_least_once=self.options.reconnect)
         if collected and collected.errors and not verdict.ok:
             self.notes += collected.errors[:5]
         if collected and collected.close_codes:
