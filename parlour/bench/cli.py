@@ -277,6 +277,7 @@ def chaos(
     spacing: Annotated[float, typer.Option(min=0, help="Seconds between two pairs of faults.")] = 20,
     down: Annotated[float, typer.Option(min=0, help="Seconds a killed process or server stays down.")] = 3,
     settle_timeout: Annotated[float, typer.Option(min=1, help="Bound on the wait for quiescence.")] = 180,
+    keep_logs: Annotated[Path | None, typer.Option(help="Copy every process's and server's log here.")] = None,
     body_size: BodySize = 64,
     workers: Workers = None,
     out: Out = None,
@@ -300,7 +301,11 @@ def chaos(
             stack.append(private)
             backing = Backing(private.postgres.url, private.rabbitmq.url, private.redis.url, private=True)
             with distributed(messaging=2, gateways=2, log_level=log_level, backing=backing) as started:
-                yield started
+                try:
+                    yield started
+                finally:
+                    if keep_logs is not None:
+                        servers.copy_logs([started.log_dir, private.root], keep_logs)
 
     options = Options(workers=workers, body_size=body_size, progress=progress, reconnect=True)
     _execute(
@@ -319,6 +324,45 @@ def chaos(
             spacing=spacing,
             down=down,
             settle_timeout=settle_timeout,
+        ),
+    )
+
+
+@bench_app.command()
+def soak(
+    users: Annotated[int, typer.Option(min=2, help="Users, in pairs, each pair one direct chat.")] = 200,
+    rate: Annotated[float, typer.Option(min=1, help="Messages/s offered in total.")] = 1000,
+    duration: Annotated[float, typer.Option(min=1, help="Seconds of load.")] = 1800,
+    interval: Annotated[float, typer.Option(min=1, help="Seconds between two samples.")] = 10,
+    warmup: Annotated[float | None, typer.Option(help="Seconds before RSS counts (default: a tenth).")] = None,
+    max_rss_growth: Annotated[float, typer.Option(help="Fail at this RSS growth after warm-up, %.")] = 5.0,
+    max_fd_drift: Annotated[int, typer.Option(min=0, help="Fail when a process's descriptors drift more.")] = 10,
+    messaging: Messaging = 2,
+    gateways: Gateways = 2,
+    body_size: BodySize = 64,
+    workers: Workers = None,
+    out: Out = None,
+    log_level: LogLevel = "WARNING",
+    progress: Progress = True,
+) -> None:
+    """A steady rate for a long time: RSS, descriptors, queues, keys and connections; nothing left after."""
+    from parlour.bench.scenarios import soak as scenario  # noqa: PLC0415
+    from parlour.bench.target import distributed  # noqa: PLC0415
+
+    _execute(
+        "soak",
+        lambda: distributed(messaging=messaging, gateways=gateways, log_level=log_level),
+        Options(workers=workers, body_size=body_size, progress=progress),
+        out,
+        lambda session: scenario.run(
+            session,
+            users=users,
+            rate=rate,
+            duration=duration,
+            interval=interval,
+            warmup=duration / 10 if warmup is None else warmup,
+            max_rss_growth=max_rss_growth,
+            max_fd_drift=max_fd_drift,
         ),
     )
 

@@ -233,6 +233,7 @@ class PrivateServers:
     redis: Redis
     postgres: Postgres
     rabbitmq: RabbitMQ
+    root: Path
 
     def by_name(self, name: str) -> Server:
         server: Server = getattr(self, name)
@@ -267,4 +268,12 @@ def private_servers() -> Iterator[PrivateServers]:
             stack.callback(server.kill)
         for server in (redis, postgres, rabbitmq):
             server.start()
-        yield PrivateServers(redis, postgres, rabbitmq)
+        yield PrivateServers(redis, postgres, rabbitmq, root)
+
+
+def copy_logs(folders: list[Path | None], into: Path) -> None:
+    """Every `*.log` under `folders` into `into` (flattened: parent folder name, then the file's)."""
+    into.mkdir(parents=True, exist_ok=True)
+    for folder in folders:
+        for log in folder.rglob("*.log") if folder is not None else ():
+            shutil.copyfile(log, into / f"{log.parent.name}-{log.name}")
