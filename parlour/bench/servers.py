@@ -197,6 +197,14 @@ class RabbitMQ:
         log.close()
         _wait("rabbitmq", lambda: _answers(self.port) and self._ready(), self.folder / "server.log")
 
+    def queue_depth(self, queue: str) -> int:
+        """Messages waiting in `queue` (-1 when the node cannot say, 0 when there is no such queue)."""
+        listed = self.cli("rabbitmqctl", "list_queues", "name", "messages", "--no-table-headers")
+        if listed.returncode != 0:
+            return -1
+        rows = [line.split() for line in listed.stdout.splitlines()]
+        return next((int(row[1]) for row in rows if len(row) == 2 and row[0] == queue), 0)
+
     def _ready(self) -> bool:
         return self.cli("rabbitmq-diagnostics", "check_port_connectivity", timeout=30).returncode == 0
 

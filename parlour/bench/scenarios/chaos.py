@@ -10,7 +10,8 @@ system is quiet: every client live, nothing unacknowledged, no open gap; every c
 what it missed (the final read), and the ledger judges each client's state (ledger.py, at least once).
 
 PASSED means: 0 acknowledged messages lost, 0 out of order, 0 duplicates in any client's state, no seq
-conflict or gap, no message refused, and every fault recovered.
+conflict or gap, no message refused, every fault recovered, and nothing parked in the dead-letter queue
+(a valid command parked by an outage is a message the system gave up on).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def run(
         healed = _final_read(session, pool)
         collected = session.collect(pool)
         pool.call("close")
+        parked = servers.rabbitmq.queue_depth(f"{session.target.env['PARLOUR_NAMESPACE']}.parked")
     finally:
         pool.close()
         session.progress.done()
@@ -90,6 +92,7 @@ def run(
         "faults_recovered": sum(1 for r in timeline if r["recovered_at"] is not None),
         "recovery_seconds_max": max((r["recovery_seconds"] or 0 for r in timeline), default=0),
         "healed_by_final_read": healed,
+        "parked_messages": parked,
     }
     params = {
         "clients": clients,
@@ -109,8 +112,10 @@ def run(
         collected,
     )
     result.timeline = timeline
-    if metrics["faults_recovered"] < metrics["faults"] or not settled:
-        result.correctness = {**result.correctness, "ok": False, "faults_unrecovered_or_unsettled": True}
+    if parked:
+        session.notes.append(f"{parked} bus messages parked (dead-lettered): `parlour dlq list` says why")
+    if metrics["faults_recovered"] < metrics["faults"] or not settled or parked:
+        result.correctness = {**result.correctness, "ok": False, "faults_unrecovered_unsettled_or_parked": True}
     return result
 
 
