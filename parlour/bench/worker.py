@@ -432,6 +432,10 @@ class Worker:
                         await self._log_in_again(client)
                     self.note_error(f"client {client.spec.index} reconnect: {type(error).__name__}: {error}")
                     continue
+                link = client.link
+                if link is None or link.transport is None or link.transport.is_disconnected:
+                    client.link = None  # closed between `resume.done` and here: its close was not ours to see
+                    continue
                 self.recovered.record((time.monotonic_ns() - lost) / 1e9)
                 client.reconnecting = False
                 client.flush(time.monotonic_ns())
