@@ -57,6 +57,8 @@ def test_every_acked_message_reaches_every_member_once_in_order_through_every_fa
     assert checked["acked"] >= 3000
     assert checked["delivered"] == checked["expected_deliveries"] > checked["acked"]  # groups fan out
     assert checked["reconnects"] > 0  # the faults did cut clients off, and they came back
+    assert result["metrics"]["parked_messages"] == 0
+    assert result["metrics"]["logged_out_token_refused"] == 1  # Redis restarted empty; the logout held
     timeline = result["timeline"]
     assert sorted(fault["kind"] for fault in timeline) == sorted(KINDS)
     assert all(fault["recovery_seconds"] is not None and not fault["error"] for fault in timeline), timeline

@@ -10,16 +10,21 @@ system is quiet: every client live, nothing unacknowledged, no open gap; every c
 what it missed (the final read), and the ledger judges each client's state (ledger.py, at least once).
 
 PASSED means: 0 acknowledged messages lost, 0 out of order, 0 duplicates in any client's state, no seq
-conflict or gap, no message refused, every fault recovered, and nothing parked in the dead-letter queue
-(a valid command parked by an outage is a message the system gave up on).
+conflict or gap, no message refused, every fault recovered, nothing parked in the dead-letter queue (a
+valid command parked by an outage is a message the system gave up on), and a token logged out before the
+faults still refused after them (Redis restarts empty).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections import deque
 from typing import Any
 
+import httpx
+
+from parlour.bench.accounts import PASSWORD
 from parlour.bench.faults import Schedule
 from parlour.bench.pool import WorkerPool
 from parlour.bench.procstat import cpu_usage, sample_all
@@ -49,6 +54,7 @@ def run(
     if clients < 4:
         raise ScenarioError("chaos needs at least 4 clients (pairs and a group)")
     specs = session.new_specs(clients)
+    canary = _logged_out_token(session.target.endpoints.auth)
     pool = session.start_pool(clients)
     try:
         groups = _chats(session, pool, specs, group_size)
@@ -82,6 +88,9 @@ def run(
     if not settled:
         session.notes.append(f"not quiet within {settle_timeout:g} s of the end of the load: {settled}")
     verdict = session.ledger.verdict(at_least_once=True)
+    revoked_still = _still_refused(session.target.endpoints.auth, canary)
+    if not revoked_still:
+        session.notes.append("a token logged out before the faults was accepted again after them")
     metrics: dict[str, float] = {
         "messages_acked": verdict.acked,
         "acked_and_delivered": verdict.delivered,
@@ -93,6 +102,7 @@ def run(
         "recovery_seconds_max": max((r["recovery_seconds"] or 0 for r in timeline), default=0),
         "healed_by_final_read": healed,
         "parked_messages": parked,
+        "logged_out_token_refused": int(revoked_still),
     }
     params = {
         "clients": clients,
@@ -114,7 +124,7 @@ def run(
     result.timeline = timeline
     if parked:
         session.notes.append(f"{parked} bus messages parked (dead-lettered): `parlour dlq list` says why")
-    if metrics["faults_recovered"] < metrics["faults"] or not settled or parked:
+    if metrics["faults_recovered"] < metrics["faults"] or not settled or parked or not revoked_still:
         result.correctness = {**result.correctness, "ok": False, "faults_unrecovered_unsettled_or_parked": True}
     return result
 
@@ -147,6 +157,24 @@ def _chats(session: Session, pool: WorkerPool, specs: list[ClientSpec], group_si
                 session.ledger.member(chat_id, index)
     pool.call("assign", parts)
     return parts
+
+
+def _logged_out_token(auth: str) -> str:
+    """The access token of a session logged out before the faults (a Redis restart must not revive it)."""
+    credentials = {"username": f"canary{uuid.uuid4().hex[:12]}", "password": PASSWORD}
+    with httpx.Client(base_url=auth, timeout=30) as http:
+        http.post("/auth/users", json=credentials).raise_for_status()
+        answer = http.post("/auth/sessions", json=credentials)
+        answer.raise_for_status()
+        token = str(answer.json()["access_token"])
+        http.delete("/auth/sessions/current", headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+    return token
+
+
+def _still_refused(auth: str, token: str) -> bool:
+    with httpx.Client(base_url=auth, timeout=30) as http:
+        answer = http.get("/auth/users/me", headers={"Authorization": f"Bearer {token}"})
+    return answer.status_code == 401
 
 
 def _health_check(pool: WorkerPool, clients: int) -> Any:
