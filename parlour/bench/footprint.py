@@ -145,5 +145,6 @@ def drift(samples: list[Sample], warmup: float) -> dict[str, float]:
         fds_start = statistics.median(s.fds[name] for s in head if name in s.fds)
         figures[f"{name}_fd_drift"] = statistics.median(s.fds[name] for s in tail if name in s.fds) - fds_start
     for kind in ("queues", "bindings", "exchanges"):
-        figures[f"{kind}_drift"] = getattr(tail[-1], kind) - getattr(head[0], kind) if settled else 0
+        read = [getattr(sample, kind) for sample in settled if getattr(sample, kind) >= 0]  # -1: unreadable
+        figures[f"{kind}_drift"] = read[-1] - read[0] if read else 0
     return figures
