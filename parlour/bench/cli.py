@@ -120,7 +120,12 @@ def _execute(
         violations = {
             k: v for k, v in result.correctness.items() if k in Verdict.VIOLATIONS and v and k not in tolerated
         }
-        typer.secho(f"CORRECTNESS FAILED: {violations}", fg="red", bold=True, err=True)
+        failed = {
+            k: v
+            for k in ("soak_checks_failed", "faults_unrecovered_unsettled_or_parked")
+            if (v := result.correctness.get(k))
+        }
+        typer.secho(f"CORRECTNESS FAILED: {violations | failed}", fg="red", bold=True, err=True)
         raise typer.Exit(1)
 
 

@@ -10,7 +10,7 @@ redemption; and one set of recent revocations, which each gateway reads once a s
 of revoked sessions.
 
 The store may lose them (Redis restarted without persistence, an embedded process restarted): a marker
-key without expiry says the entries are all there. When it is missing, auth writes every session its
+key says the entries are all there. When it is missing, auth writes every session its
 database revoked within the entries' lifetime again (`AuthHandlers.restore_revocations`), then the marker.
 """
 
@@ -57,7 +57,9 @@ class Revocations:
         return await self._kv.get(INTACT_KEY) is not None
 
     async def mark_intact(self) -> None:
-        await self._kv.set(INTACT_KEY, b"1")
+        """The marker expires like the entries (nothing of a deployment stays in the store for good): when
+        it does, the next check restores again, which rewrites what is there already."""
+        await self._kv.set(INTACT_KEY, b"1", ttl=self._ttl)
 
     async def is_revoked(self, session_id: str) -> bool:
         """Whether `session_id` was revoked while its access tokens may still be valid."""
