@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+
+import structlog
 
 from parlour.auth.adapters.events import BusUserEvents
 from parlour.auth.adapters.http import auth_router
@@ -19,6 +23,10 @@ from parlour.common.revocations import Revocations
 from parlour.common.service import Infrastructure, ServiceParts
 from parlour.common.settings import Settings
 from parlour.common.tokens import JwksSource
+
+# How often auth checks that the key-value store still holds the revocations (a restart empties Redis).
+REVOCATIONS_CHECK_SECONDS = 0.5
+logger = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -73,4 +81,25 @@ async def build_auth(infra: Infrastructure, stack: AsyncExitStack) -> ServicePar
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         revocations=Revocations.of(infra.kv, settings),
     )
+    keeper = asyncio.create_task(keep_revocations(handlers, REVOCATIONS_CHECK_SECONDS), name="auth.revocations")
+    stack.push_async_callback(_cancel, keeper)
     return AuthParts(routers=[auth_router(handlers, ring.jwks)], jwks_source=KeyRingJwksSource(ring))
+
+
+async def keep_revocations(handlers: AuthHandlers, interval: float) -> None:
+    """Every `interval` s, restore the revocations if the store lost them; failures are logged, never fatal."""
+    while True:
+        try:
+            restored = await handlers.restore_revocations()
+        except Exception:
+            logger.warning("auth.revocations_unrestorable", exc_info=True)
+        else:
+            if restored:
+                logger.warning("auth.revocations_restored", sessions=restored)
+        await asyncio.sleep(interval)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -13,7 +13,11 @@ PASSWORD = "bench-password-1"
 
 
 class SetupError(RuntimeError):
-    """The target refused a set-up request; the message says which and why."""
+    """The target refused a set-up request; the message says which and why (`status`: its HTTP status)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class Endpoints:
 
 def _checked(response: Response, what: str) -> dict[str, Any]:
     if response.status_code >= 400:
-        raise SetupError(f"{what}: {response.status_code} {response.text[:300]}")
+        raise SetupError(f"{what}: {response.status_code} {response.text[:300]}", response.status_code)
     body: dict[str, Any] = response.json()
     return body
 
@@ -60,6 +64,13 @@ async def sign_up_and_log_in(http: HttpClient, auth: str, username: str) -> tupl
         me = await http.get(f"{auth}/auth/users/me", headers={"Authorization": f"Bearer {token}"})
         user = _checked(me, "who am I")
     return str(user["id"]), token
+
+
+async def log_in(http: HttpClient, auth: str, username: str) -> str:
+    """A new access token for an existing bench account (the old one expired)."""
+    credentials = {"username": username, "password": PASSWORD}
+    answer = await _post(http, f"{auth}/auth/sessions", "log in", json=credentials)
+    return str(_checked(answer, "log in")["access_token"])
 
 
 async def issue_pass(http: HttpClient, gateway: str, token: str) -> str:

@@ -90,6 +90,10 @@ async def open_link(
         link.send_text(frame)
     if ready_now:
         link.ready.set_result(None)
-    async with asyncio.timeout(within):
-        await link.ready
+    try:
+        async with asyncio.timeout(within):
+            await link.ready
+    except BaseException:
+        link.drop()  # never two sockets: one that did not get ready in time is cut, not left open
+        raise
     return link

@@ -10,6 +10,18 @@ Every scenario feeds one `DeliveryLedger` per worker process; the coordinator me
 
 A sender that also receives its own message (an echo to the sending session) is allowed, but the echo is
 checked for duplicates and order like any other arrival.
+
+Under faults (`verdict(at_least_once=True)`, the chaos run) the rules are the web client's, Jepsen-style:
+a message is judged by the client's *state* (messages kept by `(chat_id, seq)`), not by the wire.
+
+- acked and delivered / acked and lost (`lost`): every acknowledged message is in every member's state;
+- `duplicated`: one message in the state twice: one `client_id` carried at two `seq`s, or acked with two;
+- `out_of_order`: a sender's message acknowledged with a lower `seq` than one of its own acknowledged
+  before it was sent: every member would show them in the wrong order;
+- `unacked`: never acknowledged (the client may send it again, same `client_id`): counted, allowed;
+- allowed and counted too: `redelivered` (an arrival of a `seq` the client had: dropped),
+  `reordered_arrivals` (n+1 after n+2: the client waits for it), `reacked` (a resend's repeated ack with
+  the original `seq`) and `reconnects`.
 """
 
 from __future__ import annotations
@@ -37,6 +49,12 @@ class Verdict:
     seq_gaps: int = 0
     rejected: int = 0
     unexpected_disconnects: int = 0
+    # At least once (chaos): counted, not violations.
+    redelivered: int = 0
+    reordered_arrivals: int = 0
+    reacked: int = 0
+    reconnects: int = 0
+    at_least_once: bool = False
 
     VIOLATIONS = (
         "lost",
@@ -49,13 +67,16 @@ class Verdict:
         "unexpected_disconnects",
     )
 
+    TOLERATED_UNDER_FAULTS = ("unacked", "unexpected_disconnects")
+
     @property
     def ok(self) -> bool:
-        return not any(getattr(self, name) for name in self.VIOLATIONS)
+        return not self.violations()
 
     def violations(self) -> dict[str, int]:
         """Every violation count that is not zero."""
-        return {name: getattr(self, name) for name in self.VIOLATIONS if getattr(self, name)}
+        names = [n for n in self.VIOLATIONS if not (self.at_least_once and n in self.TOLERATED_UNDER_FAULTS)]
+        return {name: getattr(self, name) for name in names if getattr(self, name)}
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
@@ -71,6 +92,8 @@ class _Chat:
     duplicate_acks: int = 0
     conflicts: int = 0
     arrivals: dict[Receiver, array[int]] = field(default_factory=dict)
+    carried: dict[int, str] = field(default_factory=dict)  # seq -> client_id its message.new carried
+    carried_conflicts: int = 0  # one seq carrying two client ids
 
 
 class DeliveryLedger:
@@ -80,6 +103,8 @@ class DeliveryLedger:
         self._chats: dict[str, _Chat] = {}
         self.rejected = 0
         self.unexpected_disconnects = 0
+        self.reconnects = 0
+        self.sender_reorders = 0
 
     def _chat(self, chat_id: str) -> _Chat:
         chat = self._chats.get(chat_id)
@@ -124,10 +149,21 @@ class DeliveryLedger:
             stream = arrivals[receiver] = array("q")
         stream.append(seq)
 
+    def carried(self, chat_id: str, seq: int, client_id: str) -> None:
+        """`seq` of `chat_id` arrived carrying the message sent as `client_id` (chaos bodies say which)."""
+        if not client_id:
+            return
+        chat = self._chat(chat_id)
+        known = chat.carried.setdefault(seq, client_id)
+        if known != client_id:
+            chat.carried_conflicts += 1
+
     def merge(self, other: DeliveryLedger) -> None:
         """Fold another process's records into this ledger (arrivals of one receiver come from one process)."""
         self.rejected += other.rejected
         self.unexpected_disconnects += other.unexpected_disconnects
+        self.reconnects += other.reconnects
+        self.sender_reorders += other.sender_reorders
         for chat_id, theirs in other._chats.items():
             mine = self._chat(chat_id)
             mine.members |= theirs.members
@@ -140,12 +176,26 @@ class DeliveryLedger:
                 self.acked(chat_id, theirs.sent[client_id], client_id, seq)
             for receiver, stream in theirs.arrivals.items():
                 mine.arrivals.setdefault(receiver, array("q")).extend(stream)
+            mine.carried_conflicts += theirs.carried_conflicts
+            for seq, client_id in theirs.carried.items():
+                known = mine.carried.setdefault(seq, client_id)
+                if known != client_id:
+                    mine.carried_conflicts += 1
 
-    def verdict(self) -> Verdict:
-        """Judge everything recorded so far."""
-        verdict = Verdict(rejected=self.rejected, unexpected_disconnects=self.unexpected_disconnects)
+    def verdict(self, *, at_least_once: bool = False) -> Verdict:
+        """Judge everything recorded so far; `at_least_once`: by each client's state, as under faults."""
+        verdict = Verdict(
+            rejected=self.rejected,
+            unexpected_disconnects=self.unexpected_disconnects,
+            reconnects=self.reconnects,
+            at_least_once=at_least_once,
+        )
         for chat in self._chats.values():
-            _judge_chat(chat, verdict)
+            if at_least_once:
+                _judge_state(chat, verdict)
+            else:
+                _judge_chat(chat, verdict)
+        verdict.out_of_order += self.sender_reorders if at_least_once else 0
         return verdict
 
 
@@ -181,3 +231,39 @@ def _judge_stream(stream: array[int], expected: set[int], verdict: Verdict) -> N
     verdict.expected_deliveries += len(expected)
     verdict.delivered += len(expected & distinct)
     verdict.lost += len(expected - distinct)
+
+
+def _judge_state(chat: _Chat, verdict: Verdict) -> None:
+    verdict.sent += len(chat.sent)
+    verdict.acked += len(chat.ack_seqs)
+    verdict.unacked += len(chat.sent.keys() - chat.ack_seqs.keys())
+    verdict.reacked += chat.duplicate_acks
+    verdict.seq_conflicts += chat.conflicts
+    by_client: dict[str, set[int]] = {}
+    for seq, client_id in chat.carried.items():
+        by_client.setdefault(client_id, set()).add(seq)
+    for seq, (_, client_id) in chat.acks.items():
+        by_client.setdefault(client_id, set()).add(seq)
+    verdict.duplicated += sum(len(seqs) - 1 for seqs in by_client.values()) + chat.carried_conflicts
+    seen: set[int] = set(chat.acks)
+    for stream in chat.arrivals.values():
+        seen.update(stream)
+    numbered = {seq for seq in seen if seq >= 1}
+    if numbered:
+        first = 1 if chat.fresh else min(numbered)
+        verdict.seq_gaps += max(numbered) - first + 1 - len(numbered)
+    for receiver in chat.members:
+        expected = {seq for seq, (sender, _) in chat.acks.items() if sender != receiver}
+        state: set[int] = set()
+        highest = 0
+        for seq in chat.arrivals.get(receiver, array("q")):
+            if seq in state:
+                verdict.redelivered += 1
+                continue
+            if seq < highest:
+                verdict.reordered_arrivals += 1
+            highest = max(highest, seq)
+            state.add(seq)
+        verdict.expected_deliveries += len(expected)
+        verdict.delivered += len(expected & state)
+        verdict.lost += len(expected - state)

@@ -47,6 +47,7 @@ class Rejected(NamedTuple):
 class ServerError(NamedTuple):
     code: str
     reason: str
+    client_id: str = ""  # the refused `message.send`'s, when it had one (`unavailable`: send it again)
 
 
 class Presence(NamedTuple):
@@ -80,10 +81,17 @@ READY = Ready()
 PROBE = Probe()
 
 
-def stamp_body(sent_ns: int, size: int) -> str:
-    """A message body carrying its send time (monotonic ns, one clock for every process of the machine)."""
-    head = str(sent_ns)
+def stamp_body(sent_ns: int, size: int, tag: str = "") -> str:
+    """A message body carrying its send time (monotonic ns, one clock for every process of the machine),
+    then `tag` if any (the chaos run's client id: which message a `message.new` carries)."""
+    head = f"{sent_ns} {tag}" if tag else str(sent_ns)
     return head if size <= len(head) else head + " " + "x" * (size - len(head) - 1)
+
+
+def body_tag(body: str) -> str:
+    """The `tag` `stamp_body` put in `body` ("" if none)."""
+    parts = body.split(" ", 2)
+    return parts[1] if len(parts) > 1 and not parts[1].startswith("x") else ""
 
 
 def body_sent_ns(body: str) -> int | None:
@@ -178,7 +186,7 @@ class ParlourDialect:
         elif kind == "message.rejected":
             events.append(Rejected(frame.get("client_id", ""), frame.get("code", ""), frame.get("reason", "")))
         elif kind == "error":
-            events.append(ServerError(frame.get("code", ""), frame.get("reason", "")))
+            events.append(ServerError(frame.get("code", ""), frame.get("reason", ""), frame.get("client_id") or ""))
         elif kind == "ping":
             replies.append('{"type":"pong"}')
 

@@ -23,6 +23,7 @@ class BenchResult:
     environment: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     profile: dict[str, Any] = field(default_factory=dict)  # process -> {"self": [(function, %)], "inclusive": …}
+    timeline: list[dict[str, Any]] = field(default_factory=list)  # chaos: faults; soak: samples
 
     @property
     def ok(self) -> bool:
@@ -86,10 +87,19 @@ def render_table(result: BenchResult) -> str:
     width = max(len(name) for name, _ in rows)
     lines += [f"  {name.ljust(width)}  {value}" for name, value in rows]
     lines += [f"  note: {note}" for note in result.notes]
+    lines += [f"  {_timeline_row(row)}" for row in result.timeline if "kind" in row]
     for process, summary in result.profile.items():
         top = ", ".join(f"{name} {share:g}%" for name, share in summary.get("self", [])[:6])
         lines.append(f"  profile {process} (self time): {top or 'no samples'}")
     return "\n".join(lines)
+
+
+def _timeline_row(row: dict[str, Any]) -> str:
+    """A fault of the chaos timeline: when, what, how long down, how long until the system served again."""
+    recovered = f"recovered after {fmt(row['recovery_seconds'])} s" if row.get("recovery_seconds") else "NOT recovered"
+    down = f"down {fmt(row['down_seconds'])} s" if row.get("down_seconds") is not None else "not restarted"
+    line = f"fault at {row['killed_at']:7.2f} s: {row['kind']:<9} {row['victim']:<12} {down}, {recovered}"
+    return line + (f" ({row['error']})" if row.get("error") else "")
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ class Options:
     batch: bool = True  # Parlour: receive `batch` frames (?batch=1)
     profile_dir: Path | None = None  # py-spy the target's processes during the measured window
     presence: bool = True  # Parlour: start the presence service (or, with --url, that the target runs it)
+    reconnect: bool = False  # chaos: clients reconnect and resume instead of counting a disconnect as failed
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Collected:
     errors: list[str] = field(default_factory=list)
     close_codes: Counter[str] = field(default_factory=Counter)
     presence_frames: int = 0  # received by all clients since the workers started
+    recovered: LatencyHistogram = field(default_factory=LatencyHistogram)  # reconnecting: lost -> live
 
 
 class Session:
@@ -112,6 +114,7 @@ class Session:
                 body_size=self.options.body_size,
                 connect_concurrency=self.options.connect_concurrency,
                 batch=self.options.batch,
+                reconnect=self.options.reconnect,
             )
             for slot in range(count)
         ]
@@ -171,6 +174,7 @@ class Session:
             collected.last_ready_ns = max(collected.last_ready_ns, report.last_ready_ns)
             collected.errors += report.errors
             collected.close_codes.update(report.close_codes)
+            collected.recovered.merge(report.recovered)
         collected.presence_frames = pool.totals()["presence"]
         return collected
 
@@ -194,7 +198,7 @@ class Session:
         saturation: dict[str, Any],
         collected: Collected | None = None,
     ) -> tuple[BenchResult, Verdict]:
-        verdict = self.ledger.verdict()
+        verdict = self.ledger.verdict(at_least_once=self.options.reconnect)
         if collected and collected.errors and not verdict.ok:
             self.notes += collected.errors[:5]
         if collected and collected.close_codes:

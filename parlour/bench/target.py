@@ -61,6 +61,7 @@ class Target:
     env: dict[str, str] = field(default_factory=dict)  # what the bench set for the target
     log_dir: Path | None = None
     presence: bool | None = None  # whether the bench started the presence service; None: not ours to say
+    processes: _Processes | None = None  # started targets: to kill and restart one (chaos)
 
 
 def free_port() -> int:
@@ -76,6 +77,8 @@ class _Processes:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.plans: dict[str, tuple[list[str], dict[str, str]]] = {}  # name -> (argv, env), to start again
+        self.ports: dict[str, int] = {}
 
     def start(self, name: str, argv: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
         """Start one process and wait until it answers."""
@@ -85,7 +88,8 @@ class _Processes:
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         """Start one process; `wait_ready` it later (several start-ups then overlap)."""
-        log = (self.log_dir / f"{name}.log").open("wb")
+        self.plans[name] = (argv, env)
+        log = (self.log_dir / f"{name}.log").open("ab")
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=self.log_dir
         )
@@ -93,7 +97,23 @@ class _Processes:
         self.running.append((name, process))
         return process
 
+    def current(self, name: str) -> subprocess.Popen[bytes]:
+        """The latest process started under `name`."""
+        return next(process for started, process in reversed(self.running) if started == name)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL `name`: no drain, no goodbye, as a crash or an OOM kill would."""
+        process = self.current(name)
+        process.kill()
+        process.wait()
+
+    def restart(self, name: str) -> subprocess.Popen[bytes]:
+        """Start `name` again with its first argv and env (its port), and wait until it answers."""
+        argv, env = self.plans[name]
+        return self.start(name, argv, env, self.ports[name])
+
     def wait_ready(self, name: str, process: subprocess.Popen[bytes], port: int) -> None:
+        self.ports[name] = port
         deadline = time.monotonic() + START_TIMEOUT
         url = f"http://127.0.0.1:{port}/health"
         while time.monotonic() < deadline:
@@ -146,19 +166,43 @@ def embedded(log_level: str = "WARNING", *, presence: bool = True) -> Iterator[T
         yield Target(name, "parlour", Endpoints.single(base), [process.pid], pids, env, workdir, presence)
 
 
+@dataclass(frozen=True)
+class Backing:
+    """The PostgreSQL, RabbitMQ and Redis a distributed target runs on (the machine's own by default)."""
+
+    postgres: str = "postgresql://postgres@127.0.0.1:5432"  # no database: the run creates its own
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    private: bool = False  # servers of this run alone, thrown away after it: nothing to purge
+
+    @classmethod
+    def shared(cls) -> Backing:
+        return cls(
+            amqp_url=os.environ.get("PARLOUR_AMQP_URL", cls.amqp_url),
+            redis_url=os.environ.get("PARLOUR_REDIS_URL", cls.redis_url),
+        )
+
+
 @contextmanager
 def distributed(
-    messaging: int = 1, gateways: int = 1, log_level: str = "WARNING", *, presence: bool = True
+    messaging: int = 1,
+    gateways: int = 1,
+    log_level: str = "WARNING",
+    backing: Backing | None = None,
+    *,
+    presence: bool = True,
 ) -> Iterator[Target]:
     """Auth, `messaging` messaging, `gateways` gateway and (with `presence`) one presence process, on
-    PostgreSQL, RabbitMQ and Redis."""
+    PostgreSQL, RabbitMQ and Redis (the shared servers, or `backing`'s)."""
+    backing = backing or Backing.shared()
     run_id = uuid.uuid4().hex[:10]
     database, namespace = f"parlour_bench_{run_id}", f"bench{run_id}"
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="parlour-bench-")))
-        asyncio.run(_create_database(database))
-        stack.callback(lambda: asyncio.run(_drop_database(database)))
-        stack.callback(lambda: asyncio.run(_purge_namespace(namespace)))
+        asyncio.run(_create_database(backing.postgres, database))
+        if not backing.private:
+            stack.callback(lambda: asyncio.run(_drop_database(backing.postgres, database)))
+            stack.callback(lambda: asyncio.run(_purge_namespace(namespace, backing)))
         processes = _Processes(workdir)
         stack.callback(processes.stop)
         auth_port = free_port()
@@ -166,7 +210,9 @@ def distributed(
             **BENCH_ENV,
             "PARLOUR_MODE": "distributed",
             "PARLOUR_LOG_LEVEL": log_level,
-            "PARLOUR_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}",
+            "PARLOUR_DATABASE_URL": backing.postgres.replace("postgresql://", "postgresql+asyncpg://") + f"/{database}",
+            "PARLOUR_AMQP_URL": backing.amqp_url,
+            "PARLOUR_REDIS_URL": backing.redis_url,
             "PARLOUR_NAMESPACE": namespace,
             "PARLOUR_AUTH_URL": f"http://127.0.0.1:{auth_port}",
             "PARLOUR_DATA_DIR": str(workdir / "data"),
@@ -198,7 +244,7 @@ def distributed(
             gateways=tuple(f"http://127.0.0.1:{port}" for port in gateway_ports),
         )
         name = f"parlour distributed ({messaging} messaging, {gateways} gateway{'' if presence else ', no presence'})"
-        yield Target(name, "parlour", endpoints, gateway_pids, pids, env, workdir, presence)
+        yield Target(name, "parlour", endpoints, gateway_pids, pids, env, workdir, presence, processes)
 
 
 @contextmanager
@@ -246,14 +292,20 @@ def attached(endpoints: Endpoints, dialect: str, gateway_pids: list[int]) -> Tar
 
 @contextmanager
 def launch(
-    topology: str, *, messaging: int = 1, gateways: int = 1, log_level: str = "WARNING", presence: bool = True
+    topology: str,
+    *,
+    messaging: int = 1,
+    gateways: int = 1,
+    log_level: str = "WARNING",
+    presence: bool = True,
+    backing: Backing | None = None,
 ) -> Iterator[Target]:
     """Start `topology` and yield it; everything it made is gone afterwards (`presence`: Parlour only)."""
     if topology == "embedded":
         with embedded(log_level, presence=presence) as target:
             yield target
     elif topology == "distributed":
-        with distributed(messaging, gateways, log_level, presence=presence) as target:
+        with distributed(messaging, gateways, log_level, backing, presence=presence) as target:
             yield target
     elif topology in PEERS:
         with peer(topology) as target:
@@ -262,32 +314,32 @@ def launch(
         raise ValueError(f"unknown topology {topology!r}; known: {', '.join(TOPOLOGIES)}")
 
 
-async def _create_database(name: str) -> None:
+async def _create_database(server: str, name: str) -> None:
     import asyncpg  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415 - distributed runs only
 
-    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    connection = await asyncpg.connect(f"{server}/postgres")
     try:
         await connection.execute(f'CREATE DATABASE "{name}"')
     finally:
         await connection.close()
 
 
-async def _drop_database(name: str) -> None:
+async def _drop_database(server: str, name: str) -> None:
     import asyncpg  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415
 
-    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    connection = await asyncpg.connect(f"{server}/postgres")
     try:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await connection.close()
 
 
-async def _purge_namespace(namespace: str) -> None:
+async def _purge_namespace(namespace: str, backing: Backing) -> None:
     """Delete the run's Redis keys and RabbitMQ queues and exchanges (all named `<namespace>…`)."""
     import aio_pika  # noqa: PLC0415
     from redis.asyncio import Redis  # noqa: PLC0415
 
-    redis = Redis.from_url(os.environ.get("PARLOUR_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    redis = Redis.from_url(backing.redis_url)
     try:
         keys = [key async for key in redis.scan_iter(match=f"{namespace}:*", count=1000)]
         if keys:
@@ -295,7 +347,7 @@ async def _purge_namespace(namespace: str) -> None:
     finally:
         await redis.aclose()
     queues, exchanges = _rabbit_names("list_queues", namespace), _rabbit_names("list_exchanges", namespace)
-    connection = await aio_pika.connect(os.environ.get("PARLOUR_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+    connection = await aio_pika.connect(backing.amqp_url)
     async with connection:
         channel = await connection.channel()
         for queue in queues:

@@ -9,6 +9,7 @@ drop, presence, report, close.
 from __future__ import annotations
 
 import asyncio
+import random
 import resource
 import threading
 import time
@@ -20,7 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from parlour.bench import accounts
-from parlour.bench.accounts import Endpoints
+from parlour.bench.accounts import Endpoints, SetupError
 from parlour.bench.client import Link, open_link
 from parlour.bench.http import HttpClient
 from parlour.bench.ledger import DeliveryLedger
@@ -36,6 +37,7 @@ from parlour.bench.protocol import (
     Ready,
     Rejected,
     ServerError,
+    body_tag,
     stamp_body,
 )
 from parlour.bench.stats import LatencyHistogram
@@ -54,6 +56,15 @@ COUNTERS = (
 )
 SENT, ACKED, RECEIVED, READY, PROBED, REJECTED, ERRORS, DISCONNECTS, PRESENCE, WATCHED_ONLINE = range(len(COUNTERS))
 MAX_ERRORS_KEPT = 20
+# The reconnecting client (chaos), as docs/web-client.md's: equal-jitter backoff (capped lower than the web
+# client's 30 s, so a recovery time measures the server, not the client's patience), a send still unacked
+# 10 s after it went out is sent again with the same client id, a gap waits 1.5 s and is then asked for.
+BACKOFF_BASE, BACKOFF_CAP = 0.25, 5.0
+RESEND_AFTER_NS = 10 * 10**9
+GAP_WAIT_NS = int(1.5e9)
+RESUME_WAIT_NS = 30 * 10**9
+RETRY_SOON_NS = 10**9  # `error unavailable` / `rate_limited` for a send: again after about a second
+TEND_EVERY = 0.25
 
 
 @dataclass
@@ -79,6 +90,7 @@ class WorkerPlan:
     connect_timeout: float = 30.0
     connect_concurrency: int = 64
     batch: bool = True  # Parlour: ask for `batch` frames (?batch=1), as an efficient client does
+    reconnect: bool = False  # chaos: a lost connection is not a failure; reconnect, resume, send again
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,7 @@ class WorkerReport:
     errors: list[str]
     close_codes: Counter[str]
     load_cpu_percent: float | None  # CPU over the load window alone, when there was one
+    recovered: LatencyHistogram = field(default_factory=LatencyHistogram)  # reconnecting: lost -> live
 
 
 class Client:
@@ -125,6 +138,13 @@ class Client:
         self.above: dict[str, set[int]] = {}
         self.count = 0
         self.probed = False
+        # The reconnecting mode's outbox: client_id -> (frame, when it last went out; 0 = not yet).
+        self.outbox: dict[str, tuple[str, int]] = {}
+        self.floors: dict[str, int] = {}  # client_id -> own highest acked seq of its chat when first sent
+        self.own_acked: dict[str, int] = {}  # chat_id -> highest seq of my own acked messages
+        self.reconnecting = False
+        self.resume_sent_ns = 0  # a `resume` on the live link awaits its `resume.done` (gap repair)
+        self.gap_since_ns = 0
 
     def dialect(self) -> Dialect:
         plan = self.worker.plan
@@ -133,22 +153,61 @@ class Client:
 
     def send_one(self) -> None:
         chat_id = self.spec.sends_to
-        if chat_id is None or self.link is None:
+        reconnect = self.worker.plan.reconnect
+        if chat_id is None or (self.link is None and not reconnect):
             return
         self.count += 1
         client_id = f"{self.spec.index}.{self.count}"
         now = time.monotonic_ns()
-        body = stamp_body(now, self.worker.plan.body_size)
-        self.link.send_text(self.link.dialect.send(chat_id, client_id, self.count, body))
+        body = stamp_body(now, self.worker.plan.body_size, client_id if reconnect else "")
+        frame = (self.link.dialect if self.link else self.dialect()).send(chat_id, client_id, self.count, body)
+        if reconnect:  # offline, it waits in the outbox as the web client's would
+            self.outbox[client_id] = (frame, now if self.link else 0)
+            self.floors[client_id] = self.own_acked.get(chat_id, 0)
+        if self.link is not None:
+            self.link.send_text(frame)
         self.pending[client_id] = now
         self.worker.ledger.sent(chat_id, self.spec.index, client_id)
         self.worker.bump(SENT)
+
+    def flush(self, now: int, *, older_than: int = 0) -> None:
+        """(Re)send every outbox entry that has not gone out within `older_than` ns, same client id."""
+        if self.link is None:
+            return
+        for client_id, (frame, sent_ns) in list(self.outbox.items()):
+            if now - sent_ns >= older_than:
+                self.link.send_text(frame)
+                self.outbox[client_id] = (frame, now)
+
+    def repair_gap(self, now: int) -> None:
+        """A gap older than GAP_WAIT: ask for it with a `resume` on the live link (the web client pages
+        the history; the answer is the same messages)."""
+        if self.link is None or self.reconnecting:
+            return
+        if self.resume_sent_ns and now - self.resume_sent_ns < RESUME_WAIT_NS:
+            return
+        if not any(self.above.values()):
+            self.gap_since_ns = 0
+            return
+        if not self.gap_since_ns:
+            self.gap_since_ns = now
+        elif now - self.gap_since_ns >= GAP_WAIT_NS:
+            self.resync(now)
+
+    def resync(self, now: int) -> None:
+        if self.link is not None:
+            frames, _ = self.link.dialect.greeting(dict(self.watermarks))
+            for frame in frames:
+                self.link.send_text(frame)
+            self.resume_sent_ns, self.gap_since_ns = now, 0
 
     def on_events(self, link: Link, events: list[Event]) -> None:
         now = time.monotonic_ns()
         worker = self.worker
         for event in events:
             if type(event) is New:
+                if worker.plan.reconnect:
+                    self._note_new(event)
                 self._advance(event.chat_id, event.seq)
                 worker.ledger.received(event.chat_id, self.spec.index, event.seq)
                 if event.sender_id != (self.spec.user_id or str(self.spec.index)):
@@ -156,7 +215,7 @@ class Client:
             elif type(event) is Ack:
                 self._on_ack(event, now)
             elif type(event) is Ready:
-                pass  # the link resolves its `ready` future; `Worker._connect` counts it
+                self.resume_sent_ns = 0  # the link resolves its `ready` future; `Worker._connect` counts it
             elif type(event) is Presence:
                 worker.on_presence(self, event, now)
             elif type(event) is Probe:
@@ -168,10 +227,27 @@ class Client:
                 worker.bump(REJECTED)
                 worker.note_error(f"rejected {event.client_id}: {event.code} {event.reason}")
             elif type(event) is ServerError:
+                if event.client_id in self.outbox:  # `unavailable`, `rate_limited`: again soon
+                    frame, _ = self.outbox[event.client_id]
+                    self.outbox[event.client_id] = (frame, now - RESEND_AFTER_NS + RETRY_SOON_NS)
                 worker.bump(ERRORS)
                 worker.note_error(f"error frame: {event.code} {event.reason}")
 
+    def _note_new(self, event: New) -> None:
+        worker = self.worker
+        worker.ledger.carried(event.chat_id, event.seq, body_tag(event.body))
+        chat_id, seq = event.chat_id, event.seq
+        unseen = seq > self.watermarks.get(chat_id, 0) and seq not in self.above.get(chat_id, ())
+        if worker.final_read and unseen:
+            worker.healed += 1  # it reached this client only because the client asked again
+
     def _on_ack(self, event: Ack, now: int) -> None:
+        self.outbox.pop(event.client_id, None)
+        floor = self.floors.pop(event.client_id, None)
+        if floor is not None:
+            if event.seq <= floor:  # acked after one of mine that was acked before it was even sent
+                self.worker.ledger.sender_reorders += 1
+            self.own_acked[event.chat_id] = max(self.own_acked.get(event.chat_id, 0), event.seq)
         sent_ns = self.pending.pop(event.client_id, None)
         if sent_ns is not None:
             self.worker.ack_latency.record((now - sent_ns) / 1e9)
@@ -195,8 +271,16 @@ class Client:
         self.watermarks[chat_id] = mark
 
     def on_closed(self, link: Link) -> None:
-        if link is self.link:
+        current = link is self.link
+        if current:
             self.link = None
+        if self.worker.plan.reconnect:
+            if not link.dropped and current and not self.reconnecting:
+                self.worker.ledger.reconnects += 1
+                self.worker.bump(DISCONNECTS)
+                self.worker.close_codes[f"{link.close_code} {link.close_reason}".strip()] += 1
+                self.worker.reconnect(self)
+            return
         if not link.dropped:
             self.worker.ledger.unexpected_disconnects += 1
             self.worker.bump(DISCONNECTS)
@@ -227,6 +311,11 @@ class Worker:
         self.http = HttpClient(plan.connect_concurrency)
         self.watch: PresenceWatch | None = None
         self._stats_since = (time.monotonic(), _cpu_seconds())
+        self.closing = False
+        self.final_read = False
+        self.healed = 0
+        self.background: set[asyncio.Task[None]] = set()
+        self.recovered = LatencyHistogram()  # reconnecting mode: from a lost connection to live again
 
     def bump(self, counter: int) -> None:
         self.counters[self.base + counter] += 1
@@ -314,6 +403,19 @@ class Worker:
 
         return list(await asyncio.gather(*(one(token, other) for token, other in pairs)))
 
+    async def do_group_chats(self, groups: list[list[int]]) -> list[str]:
+        """A group chat per list of client indices, created by its first (all in this worker)."""
+        http, api = self.http, self.plan.endpoints.api
+        limit = asyncio.Semaphore(16)
+
+        async def one(members: list[int]) -> str:
+            owner = self.clients[members[0]].spec
+            others = [self.clients[index].spec.user_id for index in members[1:]]
+            async with limit:
+                return await accounts.create_group_chat(http, api, owner.token, f"chaos {members[0]}", others)
+
+        return list(await asyncio.gather(*(one(members) for members in groups)))
+
     async def do_connect(self, argument: dict[str, Any]) -> ConnectReport:
         """Connect `indices` (all by default); with `resume`, each waits for resume.done (live, caught up)."""
         indices = argument["indices"] if argument.get("indices") is not None else list(self.clients)
@@ -337,6 +439,83 @@ class Worker:
         await asyncio.gather(*(one(self.clients[index]) for index in indices))
         report.finished_ns = time.monotonic_ns()
         return report
+
+    def reconnect(self, client: Client) -> None:
+        """Reconnect `client` in the background: backoff, a fresh pass, resume, then its outbox again."""
+        if self.closing or client.reconnecting:
+            return
+        client.reconnecting = True
+        task = asyncio.create_task(self._reconnect(client))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def _reconnect(self, client: Client) -> None:
+        lost = time.monotonic_ns()
+        attempt = 0
+        try:
+            while not self.closing:
+                step = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)
+                await asyncio.sleep(step / 2 + random.random() * step / 2)  # noqa: S311 - jitter, not secrets
+                attempt += 1
+                try:
+                    await self._connect(client, resume=True)
+                except Exception as error:
+                    if isinstance(error, SetupError) and error.status == 401:
+                        await self._log_in_again(client)
+                    self.note_error(f"client {client.spec.index} reconnect: {type(error).__name__}: {error}")
+                    continue
+                link = client.link
+                if link is None or link.transport is None or link.transport.is_disconnected:
+                    client.link = None  # closed between `resume.done` and here: its close was not ours to see
+                    continue
+                self.recovered.record((time.monotonic_ns() - lost) / 1e9)
+                client.reconnecting = False
+                client.flush(time.monotonic_ns())
+                return
+        finally:
+            client.reconnecting = False
+
+    async def _log_in_again(self, client: Client) -> None:
+        try:
+            client.spec.token = await accounts.log_in(self.http, self.plan.endpoints.auth, client.spec.username)
+        except Exception as error:
+            self.note_error(f"client {client.spec.index} log in again: {type(error).__name__}: {error}")
+
+    async def _tend(self) -> None:
+        """Reconnecting mode: every TEND_EVERY s, send again what waits too long and ask for gaps."""
+        while not self.closing:
+            await asyncio.sleep(TEND_EVERY)
+            now = time.monotonic_ns()
+            for client in self.clients.values():
+                if client.link is not None and not client.reconnecting:
+                    client.flush(now, older_than=RESEND_AFTER_NS)
+                    client.repair_gap(now)
+
+    async def do_start_tending(self, _: object) -> int:
+        task = asyncio.create_task(self._tend())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return len(self.clients)
+
+    async def do_state(self, _: object) -> dict[str, int]:
+        """How settled this worker's clients are: offline, outbox entries, open gaps, resumes in flight."""
+        clients = self.clients.values()
+        return {
+            "offline": sum(1 for c in clients if c.link is None or c.reconnecting),
+            "outbox": sum(len(c.outbox) for c in clients),
+            "gaps": sum(1 for c in clients if any(c.above.values())),
+            "resuming": sum(1 for c in clients if c.resume_sent_ns),
+            "healed": self.healed,
+        }
+
+    async def do_resync(self, _: object) -> int:
+        """Every live client asks for what it missed (`resume` with its watermarks): the final read."""
+        self.final_read = True
+        now = time.monotonic_ns()
+        live = [client for client in self.clients.values() if client.link is not None and not client.reconnecting]
+        for client in live:
+            client.resync(now)
+        return len(live)
 
     async def _connect(self, client: Client, resume: bool) -> None:
         dialect = client.dialect()
@@ -421,6 +600,10 @@ class Worker:
         return len(dropped)
 
     async def do_close(self, _: object) -> int:
+        self.closing = True
+        for task in list(self.background):
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
         links = [client.link for client in self.clients.values() if client.link is not None]
         for link in links:
             link.close()
@@ -445,6 +628,7 @@ class Worker:
             errors=self.errors,
             close_codes=self.close_codes,
             load_cpu_percent=self.load_cpu_percent,
+            recovered=self.recovered,
         )
 
 

@@ -8,6 +8,10 @@ access-token lifetime plus the clock leeway. After that the tokens expire on the
 Two shapes of the same fact: a key per session, for the O(1) check of every REST request and every pass
 redemption; and one set of recent revocations, which each gateway reads once a second to close the sockets
 of revoked sessions.
+
+The store may lose them (Redis restarted without persistence, an embedded process restarted): a marker
+key says the entries are all there. When it is missing, auth writes every session its
+database revoked within the entries' lifetime again (`AuthHandlers.restore_revocations`), then the marker.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from parlour.common.settings import Settings
 
 RECENT_KEY = "auth.revoked"
 _SESSION_PREFIX = "auth.revoked:"
+INTACT_KEY = "auth.revoked.intact"  # present: every revocation of the lifetime is in the store
 
 
 class Revocations:
@@ -34,11 +39,27 @@ class Revocations:
         """Entries that outlive every access token a revoked session may still hold."""
         return cls(kv, settings.access_token_ttl_seconds + settings.token_leeway_seconds)
 
-    async def revoke(self, session_ids: Iterable[str]) -> None:
-        """Record `session_ids` as revoked, for every process of the deployment."""
+    @property
+    def ttl_seconds(self) -> float:
+        """How long an entry must stay: the longest an access token of a revoked session may still be valid."""
+        return self._ttl
+
+    async def revoke(self, session_ids: Iterable[str], ttl: float | None = None) -> None:
+        """Record `session_ids` as revoked, for every process of the deployment (for `ttl` s, when
+        restoring an older revocation, else the full lifetime)."""
+        ttl = self._ttl if ttl is None else ttl
         for session_id in session_ids:
-            await self._kv.set(_SESSION_PREFIX + session_id, b"1", ttl=self._ttl)
-            await self._kv.add_member(RECENT_KEY, session_id, self._ttl)
+            await self._kv.set(_SESSION_PREFIX + session_id, b"1", ttl=ttl)
+            await self._kv.add_member(RECENT_KEY, session_id, ttl)
+
+    async def intact(self) -> bool:
+        """Whether the store still holds every revocation (its marker is there)."""
+        return await self._kv.get(INTACT_KEY) is not None
+
+    async def mark_intact(self) -> None:
+        """The marker expires like the entries (nothing of a deployment stays in the store for good): when
+        it does, the next check restores again, which rewrites what is there already."""
+        await self._kv.set(INTACT_KEY, b"1", ttl=self._ttl)
 
     async def is_revoked(self, session_id: str) -> bool:
         """Whether `session_id` was revoked while its access tokens may still be valid."""

@@ -101,6 +101,21 @@ async def test_sessions_keep_their_revocation(engine: AsyncEngine) -> None:
         assert await uow.sessions.get(session.id) == revoked
 
 
+async def test_sessions_revoked_since_a_time_are_listed_with_when(engine: AsyncEngine) -> None:
+    user = await _stored_user(engine)
+    old, recent, active = [await _stored_session(engine, user) for _ in range(3)]
+    async with SqlAuthUnitOfWork(engine) as uow:
+        await uow.sessions.save(old.revoke(NOW - timedelta(minutes=20), RevocationReason.LOGOUT))
+        await uow.sessions.save(recent.revoke(NOW - timedelta(minutes=1), RevocationReason.REFRESH_TOKEN_REUSED))
+        await uow.commit()
+    async with SqlAuthUnitOfWork(engine) as uow:
+        listed = dict(await uow.sessions.revoked_since(NOW - timedelta(minutes=15)))
+    mine = {session.id for session in (old, recent, active)}
+    assert {session_id: at for session_id, at in listed.items() if session_id in mine} == {
+        recent.id: NOW - timedelta(minutes=1)
+    }
+
+
 async def test_revoke_all_revokes_and_names_only_active_sessions(engine: AsyncEngine) -> None:
     user = await _stored_user(engine)
     for _ in range(3):

@@ -221,6 +221,26 @@ async def test_a_command_that_fails_then_succeeds_is_not_parked(bus_env: BusEnv)
     assert await bus_env.bus.parked() == []
 
 
+async def test_a_command_failing_while_a_dependency_is_down_outlasts_its_attempts_and_is_never_parked(
+    bus_env: BusEnv,
+) -> None:
+    # Found by `parlour bench chaos`: a PostgreSQL restart of a few seconds parked users' messages.
+    inbox, failures = Inbox(), [0]
+
+    async def database_restarting(messages: Sequence[BusMessage]) -> None:
+        if failures[0] < MAX_ATTEMPTS + 3:
+            failures[0] += 1
+            raise Unavailable("the database is restarting")
+        await inbox.take_batch(messages)
+
+    await bus_env.bus.consume_commands(database_restarting)
+    await bus_env.bus.send_command("chat-4", message("kept"))
+    await inbox.wait_until(lambda got: len(got) == 1)
+    assert inbox.bodies() == [b"kept"]
+    assert failures[0] == MAX_ATTEMPTS + 3
+    assert await bus_env.bus.parked() == []
+
+
 async def test_a_malformed_message_is_parked_at_once(bus_env: BusEnv) -> None:
     calls: list[str] = []
 

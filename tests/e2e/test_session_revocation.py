@@ -7,10 +7,13 @@ refused, and its open WebSockets close with 4004 (docs/protocol.md). Other sessi
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 
 from tests.clients import Account, assert_problem, log_in, new_account
+from tests.harness import make_settings, running_parlour
+from tests.waiting import eventually
 from tests.ws_client import Client, direct_chat, get_pass, refused
 
 SESSION_REVOKED = 4004
@@ -96,3 +99,22 @@ async def test_logout_everywhere_closes_every_socket_of_the_user(http: httpx.Asy
     finally:
         for socket in sockets:
             await socket.close()
+
+
+async def test_a_logout_outlives_a_restart_that_empties_the_key_value_store(database_url: str, tmp_path: Path) -> None:
+    # Found reading what the chaos suite's Redis restart (no persistence) does: revocations live in the key-value
+    # store only, so a restart used to make every logged-out access token good again until it expired.
+    # Here the embedded process restarts (its in-memory store starts empty), over the same database.
+    settings = make_settings(tmp_path, database_url)
+    async with running_parlour(settings) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        account = await new_account(http)
+        assert (await http.delete("/auth/sessions/current", headers=account.headers)).status_code == 204
+        await _refused_everywhere(http, account)
+    async with running_parlour(settings) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+
+        async def refused() -> bool:
+            response = await http.get("/auth/users/me", headers=account.headers)
+            return response.status_code == 401
+
+        await eventually(refused, within=WITHIN, what="the logged-out token refused again")
+        await _refused_everywhere(http, account)

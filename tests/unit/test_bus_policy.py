@@ -7,8 +7,9 @@ import pytest
 
 from parlour.common.bus.amqp.bus import _fanout_chunks
 from parlour.common.bus.amqp.codec import user_headers
-from parlour.common.bus.policy import RetryPolicy, error_summary, is_malformed
+from parlour.common.bus.policy import RetryPolicy, error_summary, is_malformed, is_outage
 from parlour.common.bus.port import MalformedMessage
+from parlour.common.errors import Unavailable
 
 
 def test_backoff_doubles_from_the_base_delay() -> None:
@@ -23,6 +24,43 @@ def test_a_message_is_parked_after_the_last_attempt_or_at_once_when_malformed() 
     assert policy.gives_up(RuntimeError(), 3)
     assert policy.gives_up(MalformedMessage(), 1)
     assert policy.gives_up(msgspec.ValidationError("bad"), 1)
+
+
+class _AsyncpgError(Exception):
+    sqlstate = "57P03"  # cannot connect now: the database is starting up or recovering
+
+
+def _caused_by(cause: BaseException) -> RuntimeError:
+    try:
+        raise RuntimeError("wrapped") from cause
+    except RuntimeError as error:
+        return error
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        Unavailable("Redis is unavailable"),
+        ConnectionRefusedError(111, "Connection refused"),
+        TimeoutError(),
+        _caused_by(_AsyncpgError("the database system is not yet accepting connections")),
+        _caused_by(ConnectionResetError()),
+    ],
+)
+def test_a_message_failing_because_a_dependency_is_away_is_never_parked(outage: BaseException) -> None:
+    policy = RetryPolicy(max_attempts=3, base_delay=0.1)
+    assert is_outage(outage)
+    assert not any(policy.gives_up(outage, attempts) for attempts in range(1, 100))
+    assert [policy.delay(attempts) for attempts in (1, 2, 3, 50)] == [0.1, 0.2, 0.2, 0.2]  # a queue for each
+    assert {policy.delay_ms(attempts) for attempts in range(1, 100)} == set(policy.delays_ms())
+
+
+def test_a_bug_is_no_outage_and_is_parked_after_the_last_attempt() -> None:
+    policy = RetryPolicy(max_attempts=3, base_delay=0.1)
+    assert not is_outage(ValueError("a bug"))
+    assert not is_outage(_caused_by(KeyError("x")))
+    assert policy.gives_up(ValueError("a bug"), 3)
+    assert RetryPolicy(max_attempts=1).gives_up(Unavailable(), 1)  # no retry at all: nothing to wait in
 
 
 def test_malformed_means_it_can_never_succeed() -> None:

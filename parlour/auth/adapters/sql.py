@@ -103,6 +103,10 @@ class SqlSessionRepository(SessionRepository):
         )
         return [str(session_id) for session_id in result.scalars()]
 
+    async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
+        query = select(sessions.c.id, sessions.c.revoked_at).where(sessions.c.revoked_at >= since)
+        return [(str(row.id), row.revoked_at) for row in await self._connection.execute(query)]
+
     async def add_token(self, token: RefreshToken) -> None:
         await self._connection.execute(
             insert(refresh_tokens).values(

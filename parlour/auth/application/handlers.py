@@ -191,6 +191,22 @@ class AuthHandlers:
         await self._revocations.revoke(dict.fromkeys([*revoked, current_session_id]))
         return len(revoked)
 
+    async def restore_revocations(self) -> int:
+        """If the key-value store lost the revocations (emptied by a restart), write again every session
+        revoked within their lifetime, for what is left of it; returns how many (0 when nothing was lost)."""
+        if await self._revocations.intact():
+            return 0
+        now = self._clock.utcnow()
+        lifetime = self._revocations.ttl_seconds
+        async with self._uow() as uow:
+            revoked = await uow.sessions.revoked_since(now - timedelta(seconds=lifetime))
+        for session_id, revoked_at in revoked:
+            left = lifetime - (now - revoked_at).total_seconds()
+            if left > 0:
+                await self._revocations.revoke([session_id], ttl=left)
+        await self._revocations.mark_intact()
+        return len(revoked)
+
     async def get_user(self, user_id: str) -> User:
         """A user by id; `NotFound` if there is none."""
         async with self._uow() as uow:

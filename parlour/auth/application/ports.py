@@ -58,6 +58,10 @@ class SessionRepository(ABC):
         """Revoke every active session of a user; returns their ids."""
 
     @abstractmethod
+    async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
+        """(session id, when it was revoked) of every session revoked at or after `since`."""
+
+    @abstractmethod
     async def add_token(self, token: RefreshToken) -> None:
         """Store a refresh token (its hash)."""
 

@@ -3,7 +3,9 @@
 A handler failure counts as one attempt. After attempt `n` fails, the message waits
 `base_delay * 2 ** (n - 1)` seconds and is delivered again, until `max_attempts` attempts have failed;
 then it is parked with its error and attempt count. A message that can never succeed (`MalformedMessage`,
-or a msgspec decoding error raised by the handler) is parked after its first attempt.
+or a msgspec decoding error raised by the handler) is parked after its first attempt. A message that
+failed because a dependency is away (`is_outage`: the database restarting, the key-value store down) is
+never parked: it keeps waiting the longest delay between attempts until the dependency is back.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 import msgspec
 
 from parlour.common.bus.port import MalformedMessage
+from parlour.common.errors import Unavailable
 
 # Error texts travel in AMQP headers and in logs: long tracebacks stay in the log, not in the message.
 _MAX_ERROR_CHARS = 1000
@@ -32,12 +35,21 @@ class RetryPolicy:
             raise ValueError("base_delay must be positive")
 
     def gives_up(self, error: BaseException, attempts: int) -> bool:
-        """Whether a message whose attempt number `attempts` failed with `error` is to be parked."""
-        return is_malformed(error) or attempts >= self.max_attempts
+        """Whether a message whose attempt number `attempts` failed with `error` is to be parked.
+
+        Never for an outage (a dependency down or restarting, `is_outage`): the message is not at fault and
+        will succeed once the dependency is back, so it waits at the longest delay, however long that takes
+        (parking it would lose a user's message to a database restart)."""
+        if is_malformed(error):
+            return True
+        if is_outage(error) and self.max_attempts > 1:
+            return False
+        return attempts >= self.max_attempts
 
     def delay(self, attempts: int) -> float:
-        """Seconds to wait after failed attempt number `attempts` (1-based) before the next one."""
-        return self.base_delay * float(2 ** (attempts - 1))
+        """Seconds to wait after failed attempt number `attempts` (1-based) before the next one; past the
+        last retry (an outage keeps retrying) the longest delay again."""
+        return self.base_delay * float(2 ** (min(attempts, self.max_attempts - 1) - 1))
 
     def delay_ms(self, attempts: int) -> int:
         """`delay` in whole milliseconds (at least 1), as AMQP expirations are written."""
@@ -55,6 +67,30 @@ DEFAULT_RETRY = RetryPolicy()
 def is_malformed(error: BaseException) -> bool:
     """A message that failed this way will fail every time: retrying it is pointless."""
     return isinstance(error, MalformedMessage | msgspec.DecodeError)
+
+
+# SQLSTATE classes of a database that is away: 08 connection exception, 57P admin / crash shutdown,
+# cannot connect now (starting up, recovering).
+_OUTAGE_SQLSTATES = ("08", "57P")
+
+
+def is_outage(error: BaseException) -> bool:
+    """`error` says a dependency (database, broker, key-value store, another service) is down or restarting,
+    not that the message is wrong: `Unavailable`, a connection or timeout error, a database connection
+    invalidated or refused, anywhere in the chain of explicit causes (`raise … from …`)."""
+    current: BaseException | None = error
+    for _ in range(8):  # a chain is short; never loop on a cycle
+        if current is None:
+            return False
+        if isinstance(current, Unavailable | ConnectionError | TimeoutError):
+            return True
+        if getattr(current, "connection_invalidated", False):  # SQLAlchemy: the connection was lost
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_OUTAGE_SQLSTATES):
+            return True
+        current = current.__cause__ or getattr(current, "orig", None)
+    return False
 
 
 def error_summary(error: BaseException) -> str:
