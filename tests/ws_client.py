@@ -35,24 +35,33 @@ async def get_pass(http: httpx.AsyncClient, account: Account) -> str:
 
 
 class Client:
-    """One connection: receives frames (unrolling `batch`, answering the server's `ping`), sends frames."""
+    """One connection: receives frames (unrolling `batch`, answering the server's `ping`), sends frames.
 
-    def __init__(self, connection: ClientConnection, hello: Frame) -> None:
+    `presence` frames (the snapshot after `hello`, then updates) come whenever contacts change; a test of
+    something else would have to step over them, so they are set aside in `presence_frames` unless the
+    client was connected with `presence=True`, when they are read like any other frame.
+    """
+
+    def __init__(self, connection: ClientConnection, hello: Frame, *, presence: bool = False) -> None:
         self.connection = connection
         self.hello = hello
         self.session_id: str = hello["session_id"]
         self.user_id: str = hello["user_id"]
+        self.presence_frames: list[Frame] = []
+        self._reads_presence = presence
         self._pending: list[Frame] = []
 
     @classmethod
-    async def connect(cls, http: httpx.AsyncClient, account: Account, *, batch: bool = False, **options: Any) -> Client:
+    async def connect(
+        cls, http: httpx.AsyncClient, account: Account, *, batch: bool = False, presence: bool = False, **options: Any
+    ) -> Client:
         """Get a pass, open the socket, and wait for `hello` (the session is registered and routed then)."""
         query = {"batch": "1"} if batch else {}
         url = ws_url(str(http.base_url), await get_pass(http, account), **query)
         connection = await websockets.connect(url, max_size=None, **options)
         hello = json.loads(await asyncio.wait_for(connection.recv(), TIMEOUT))
         assert hello["type"] == "hello", hello
-        return cls(connection, hello)
+        return cls(connection, hello, presence=presence)
 
     async def send(self, frame: Frame) -> None:
         await self.connection.send(json.dumps(frame))
@@ -65,12 +74,13 @@ class Client:
 
     async def _read(self) -> None:
         frame = json.loads(await self.connection.recv())
-        if frame["type"] == "batch":
-            self._pending.extend(frame["frames"])
-        elif frame["type"] == "ping":
-            await self.send({"type": "pong"})
-        else:
-            self._pending.append(frame)
+        for one in frame["frames"] if frame["type"] == "batch" else [frame]:
+            if one["type"] == "ping":
+                await self.send({"type": "pong"})
+            elif one["type"] == "presence" and not self._reads_presence:
+                self.presence_frames.append(one)
+            else:
+                self._pending.append(one)
 
     async def recv(self, within: float = TIMEOUT) -> Frame:
         """The next frame (a `ping` from the server is answered and skipped)."""

@@ -20,12 +20,12 @@ async def test_a_contact_is_seen_online_within_two_seconds_and_offline_with_last
 ) -> None:
     alice, bob = await new_account(http, "a"), await new_account(http, "b")
     await direct_chat(http, alice, bob)
-    a = await Client.connect(http, alice)
+    a = await Client.connect(http, alice, presence=True)
     first = await snapshot(a)
     assert first[bob.user_id] == {"user_id": bob.user_id, "status": "offline", "last_seen": None}
 
     connected_at = time.monotonic()
-    b = await Client.connect(http, bob)
+    b = await Client.connect(http, bob, presence=True)
     await seen_as(a, bob.user_id, "online", within=ONLINE_WITHIN)
     assert time.monotonic() - connected_at <= ONLINE_WITHIN
 
@@ -46,16 +46,16 @@ async def test_two_devices_stay_online_when_one_closes_and_are_away_when_every_o
 ) -> None:
     alice, bob = await new_account(http, "a"), await new_account(http, "b")
     await direct_chat(http, alice, bob)
-    a = await Client.connect(http, alice)
+    a = await Client.connect(http, alice, presence=True)
     await snapshot(a)
-    phone, laptop = await Client.connect(http, bob), await Client.connect(http, bob)
+    phone, laptop = await Client.connect(http, bob, presence=True), await Client.connect(http, bob, presence=True)
     await seen_as(a, bob.user_id, "online")
     await phone.close()
     await laptop.send({"type": "activity", "state": "idle"})
     frames = await a.until(lambda frame: shows(frame, bob.user_id, "away"))
     assert not [f for f in frames if shows(f, bob.user_id, "offline")], "one device left: never offline"
 
-    phone = await Client.connect(http, bob)
+    phone = await Client.connect(http, bob, presence=True)
     await seen_as(a, bob.user_id, "online")
     await phone.send({"type": "activity", "state": "idle"})
     away = await seen_as(a, bob.user_id, "away")
@@ -72,11 +72,11 @@ async def test_someone_who_shares_no_chat_hears_nothing_and_is_refused_like_an_u
     alice, bob, carol = [await new_account(http, name) for name in "abc"]
     await direct_chat(http, alice, bob)
     await direct_chat(http, carol, alice)
-    c = await Client.connect(http, carol)
+    c = await Client.connect(http, carol, presence=True)
     assert bob.user_id not in await snapshot(c)
-    a = await Client.connect(http, alice)
+    a = await Client.connect(http, alice, presence=True)
     await snapshot(a)
-    b = await Client.connect(http, bob)
+    b = await Client.connect(http, bob, presence=True)
     await seen_as(a, bob.user_id, "online")
     await b.close()
     await seen_as(a, bob.user_id, "offline")
@@ -101,8 +101,8 @@ async def test_a_hidden_user_is_seen_offline_without_last_seen_and_again_as_they
     alice, bob = await new_account(http, "a"), await new_account(http, "b")
     await direct_chat(http, alice, bob)
     assert (await http.get("/api/presence/settings", headers=bob.headers)).json() == {"hidden": False}
-    a = await Client.connect(http, alice)
-    b = await Client.connect(http, bob)
+    a = await Client.connect(http, alice, presence=True)
+    b = await Client.connect(http, bob, presence=True)
     await seen_as(a, bob.user_id, "online")
 
     hidden = await http.put("/api/presence/settings", json={"hidden": True}, headers=bob.headers)
@@ -119,9 +119,9 @@ async def test_a_hidden_user_is_seen_offline_without_last_seen_and_again_as_they
     himself = await look_up(http, bob, bob.user_id)
     assert himself.json()["users"] == [{"user_id": bob.user_id, "status": "online", "last_seen": None}]
     await b.close()
-    b = await Client.connect(http, bob)
+    b = await Client.connect(http, bob, presence=True)
     assert (await http.get("/api/presence/settings", headers=bob.headers)).json() == {"hidden": True}
-    again = await Client.connect(http, alice)
+    again = await Client.connect(http, alice, presence=True)
     assert (await snapshot(again))[bob.user_id] == {"user_id": bob.user_id, "status": "offline", "last_seen": None}
 
     shown = await http.put("/api/presence/settings", json={"hidden": False}, headers=bob.headers)
@@ -136,8 +136,8 @@ async def test_the_snapshot_after_hello_names_every_contact_once_and_never_onese
     await group_chat(http, alice, [bob, carol])
     await direct_chat(http, alice, bob)
     await direct_chat(http, carol, dan)
-    b = await Client.connect(http, bob)
-    a = await Client.connect(http, alice)
+    b = await Client.connect(http, bob, presence=True)
+    a = await Client.connect(http, alice, presence=True)
     first = await a.recv()
     assert first["type"] == "presence", "presence speaks right after hello"
 
@@ -153,7 +153,7 @@ async def test_the_snapshot_after_hello_names_every_contact_once_and_never_onese
         carol.user_id: "offline",
     }
     assert not [f for f in frames if entry_of(f, alice.user_id) or entry_of(f, dan.user_id)]
-    lonely = await Client.connect(http, await new_account(http, "e"))
+    lonely = await Client.connect(http, await new_account(http, "e"), presence=True)
     assert (await lonely.recv()) == {"type": "presence", "users": []}
     for client in (a, b, lonely):
         await client.close()
@@ -161,12 +161,12 @@ async def test_the_snapshot_after_hello_names_every_contact_once_and_never_onese
 
 async def test_a_new_chat_makes_its_members_hear_of_each_other(http: httpx.AsyncClient) -> None:
     alice, bob, carol = [await new_account(http, name) for name in "abc"]
-    a, b = await Client.connect(http, alice), await Client.connect(http, bob)
+    a, b = await Client.connect(http, alice, presence=True), await Client.connect(http, bob, presence=True)
     await group_chat(http, alice, [bob])
     await seen_as(a, bob.user_id, "online")
     await seen_as(b, alice.user_id, "online")
     chat_id = await group_chat(http, alice, [bob], "second")
-    c = await Client.connect(http, carol)
+    c = await Client.connect(http, carol, presence=True)
     added = await http.post(f"/api/chats/{chat_id}/members", json={"user_id": carol.user_id}, headers=alice.headers)
     assert added.status_code == 200, added.text
     await seen_as(a, carol.user_id, "online")
@@ -199,7 +199,7 @@ async def test_the_rest_look_up_keeps_the_order_asked_and_refuses_none_or_too_ma
 async def test_an_activity_with_an_unknown_state_is_answered_with_an_invalid_frame_error(
     http: httpx.AsyncClient,
 ) -> None:
-    a = await Client.connect(http, await new_account(http, "a"))
+    a = await Client.connect(http, await new_account(http, "a"), presence=True)
     await a.send({"type": "activity", "state": "asleep"})
     error = await a.expect("error")
     assert error["code"] == "invalid_frame"

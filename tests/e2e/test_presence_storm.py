@@ -69,7 +69,7 @@ async def test_a_thousand_members_coming_online_at_once_reach_a_watcher_in_a_bou
             accounts = await _bounded(MEMBERS, lambda i: new_account(http, f"s{i}-"))
             owner, others = accounts[0], accounts[1:]
             await group_chat(http, owner, others, "storm")
-            watcher = await Client.connect(http, owner)
+            watcher = await Client.connect(http, owner, presence=True)
             everyone = {account.user_id for account in others}
             # The snapshot, or the new chat's frame if the projection was not there yet: all 999 offline.
             await watcher.take(lambda f: f["type"] == PRESENCE and {e["user_id"] for e in f["users"]} == everyone)

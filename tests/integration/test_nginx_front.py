@@ -209,9 +209,9 @@ async def test_presence_answers_through_nginx_and_sees_a_contact_on_another_gate
         one, other = await new_account(http, "p"), await new_account(http, "p")
         await direct_chat(http, one, other)
         origin = websockets.Origin(cluster.url)
-        watcher = await Client.connect(http, one, origin=origin)
+        watcher = await Client.connect(http, one, origin=origin, presence=True)
         await snapshot(watcher)
-        contact = await Client.connect(http, other, origin=origin)
+        contact = await Client.connect(http, other, origin=origin, presence=True)
         try:
             await seen_as(watcher, other.user_id, "online")
             asked = await look_up(http, one, other.user_id)

@@ -80,20 +80,20 @@ async def test_across_gateways_a_contact_goes_online_away_and_offline_and_two_de
 ) -> None:
     alice, bob = await new_account(http.auth, "a"), await new_account(http.auth, "b")
     await direct_chat(http.messaging, alice, bob)
-    a = await Client.connect(http.g1, alice)
+    a = await Client.connect(http.g1, alice, presence=True)
     assert (await snapshot(a))[bob.user_id]["status"] == "offline"
 
     connected_at = time.monotonic()
-    phone = await Client.connect(http.g2, bob)
+    phone = await Client.connect(http.g2, bob, presence=True)
     await seen_as(a, bob.user_id, "online", within=2.0)
     assert time.monotonic() - connected_at <= 2.0
-    laptop = await Client.connect(http.g1, bob)
+    laptop = await Client.connect(http.g1, bob, presence=True)
     await phone.close()
     await laptop.send({"type": "activity", "state": "idle"})
     frames = await a.until(lambda frame: shows(frame, bob.user_id, "away"))
     assert not [f for f in frames if shows(f, bob.user_id, "offline")], "one device left: never offline"
 
-    phone = await Client.connect(http.g2, bob)
+    phone = await Client.connect(http.g2, bob, presence=True)
     await seen_as(a, bob.user_id, "online")
     await phone.send({"type": "activity", "state": "idle"})
     await seen_as(a, bob.user_id, "away")
@@ -109,11 +109,11 @@ async def test_someone_who_shares_no_chat_hears_nothing_and_is_refused_over_rest
     alice, bob, carol = [await new_account(http.auth, name) for name in "abc"]
     await direct_chat(http.messaging, alice, bob)
     await group_chat(http.messaging, carol, [alice])
-    c = await Client.connect(http.g2, carol)
-    a = await Client.connect(http.g1, alice)
+    c = await Client.connect(http.g2, carol, presence=True)
+    a = await Client.connect(http.g1, alice, presence=True)
     assert bob.user_id not in await snapshot(c)
     await snapshot(a)
-    b = await Client.connect(http.g2, bob)
+    b = await Client.connect(http.g2, bob, presence=True)
     await seen_as(a, bob.user_id, "online")
     await a.close()
     frames = await c.until(lambda frame: shows(frame, alice.user_id, "offline"))
@@ -135,10 +135,10 @@ async def test_a_gateway_killed_with_sigkill_takes_its_sessions_offline_within_t
 ) -> None:
     alice, bob = await new_account(http.auth, "a"), await new_account(http.auth, "b")
     await direct_chat(http.messaging, alice, bob)
-    a = await Client.connect(http.g1, alice)
+    a = await Client.connect(http.g1, alice, presence=True)
     await snapshot(a)
     async with httpx.AsyncClient(base_url=deployment.start("doomed", "gateway"), timeout=20) as doomed:
-        b = await Client.connect(doomed, bob)
+        b = await Client.connect(doomed, bob, presence=True)
     await seen_as(a, bob.user_id, "online")
 
     deployment.kill("doomed")
@@ -157,7 +157,7 @@ async def test_a_client_that_stops_answering_pings_goes_offline_within_interval_
 ) -> None:
     alice, bob = await new_account(http.auth, "a"), await new_account(http.auth, "b")
     await direct_chat(http.messaging, alice, bob)
-    a = await Client.connect(http.g1, alice)
+    a = await Client.connect(http.g1, alice, presence=True)
     await snapshot(a)
     pingy_url = deployment.start(
         "pingy",
@@ -167,7 +167,7 @@ async def test_a_client_that_stops_answering_pings_goes_offline_within_interval_
     )
     try:
         async with httpx.AsyncClient(base_url=pingy_url, timeout=20) as pingy:
-            silent = await Client.connect(pingy, bob)  # and never reads again: no pong
+            silent = await Client.connect(pingy, bob, presence=True)  # and never reads again: no pong
         last_pong_at = time.monotonic()
         await seen_as(a, bob.user_id, "online")
         bound = PING_INTERVAL + PING_TIMEOUT + 5.0
@@ -182,9 +182,9 @@ async def test_a_client_that_stops_answering_pings_goes_offline_within_interval_
 async def test_a_restarted_presence_process_still_knows_who_is_online(deployment: Deployment, http: Clients) -> None:
     alice, bob = await new_account(http.auth, "a"), await new_account(http.auth, "b")
     await direct_chat(http.messaging, alice, bob)
-    a = await Client.connect(http.g1, alice)
+    a = await Client.connect(http.g1, alice, presence=True)
     await snapshot(a)
-    b = await Client.connect(http.g2, bob)
+    b = await Client.connect(http.g2, bob, presence=True)
     await seen_as(a, bob.user_id, "online")
 
     deployment.stop("presence")
