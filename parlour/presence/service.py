@@ -41,6 +41,8 @@ log = structlog.get_logger(__name__)
 FLUSH_SECONDS = 1.0
 # How often the sweep looks for gateways whose lease lapsed.
 SWEEP_SECONDS = 1.0
+# How often the hidden flags are written again from the settings table (their entries expire).
+MIRROR_SECONDS = 24 * 3600.0
 # Bus messages a consumer takes at once.
 BATCH = 64
 
@@ -60,6 +62,7 @@ class PresenceService:
         stack.push_async_callback(tasks.cancel_all)
         tasks.spawn(self.fanout.run(), name="presence.flush")
         tasks.spawn(sweep_forever(self.handlers, self.metrics, SWEEP_SECONDS), name="presence.sweep")
+        tasks.spawn(mirror_forever(self.handlers, MIRROR_SECONDS), name="presence.mirror")
         consumers: list[tuple[str, list[str], BatchHandler]] = [
             (
                 "presence.sessions",
@@ -93,6 +96,16 @@ async def sweep_forever(handlers: PresenceHandlers, metrics: PresenceMetrics, in
             metrics.lapsed_sessions.inc(await handlers.sweep())
         except Exception as error:
             log.warning("presence.sweep_failed", error=f"{type(error).__name__}: {error}")
+
+
+async def mirror_forever(handlers: PresenceHandlers, interval: float) -> None:
+    """Write the hidden flags again every `interval`, before their entries expire; failures are retried."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await handlers.mirror_settings()
+        except Exception as error:
+            log.warning("presence.mirror_failed", error=f"{type(error).__name__}: {error}")
 
 
 async def build_presence(infra: Infrastructure, stack: AsyncExitStack) -> ServiceParts:

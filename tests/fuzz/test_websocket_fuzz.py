@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from parlour.common.contracts.commands import COMMAND_TYPES
-from parlour.common.logging import configure_logging
+from parlour.common.logging import QuietClientFaults
 from parlour.gateway.domain.protocol import CloseCode
 from tests.clients import PASSWORD, unique_username
 from tests.harness import LoggedProblems, logged_problems, make_settings, running_parlour
@@ -116,7 +117,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         passes_per_minute=unlimited,
         login_attempts_per_address=unlimited,
     )
-    configure_logging("INFO")  # the server's own log configuration, as `parlour run` installs it
+    # The filters `parlour run` puts on the server's logger (configure_logging), here alone: the rest of the
+    # logging configuration belongs to the test process.
+    server_log = logging.getLogger("uvicorn.error")
+    quiet = QuietClientFaults()
+    server_log.addFilter(quiet)
     started: Queue[str | BaseException] = Queue()
     stop = threading.Event()
 
@@ -144,6 +149,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         finally:
             stop.set()
             thread.join(timeout=60)
+            server_log.removeFilter(quiet)
 
 
 def _field_names() -> list[str]:

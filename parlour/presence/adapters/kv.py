@@ -27,6 +27,10 @@ from parlour.presence.application.ports import GatewaySession, PresenceState
 from parlour.presence.domain.model import NEVER_SEEN, LiveSession, Presence, Status
 
 SESSION_SECONDS = 30 * 24 * 3600.0
+# How long a user's status and last seen, and a hidden flag, are kept: renewed by every change, and the
+# hidden flags by presence's mirror of its settings table (`MIRROR_SECONDS`), so a user who was last
+# seen longer ago shows offline with no `last_seen`, and nothing outlives a deployment that stopped.
+RECORD_SECONDS = 90 * 24 * 3600.0
 TOMBSTONE_SECONDS = 600.0
 _TOMBSTONE = b""
 _KNOWN_GATEWAYS = "presence.gateways"
@@ -94,12 +98,13 @@ class KeyValuePresenceState(PresenceState):
         }
 
     async def save_presence(self, user_id: str, presence: Presence) -> None:
-        await self._kv.set(_presence_key(user_id), _encoder.encode(_Presence(presence.status, presence.last_seen)))
+        value = _encoder.encode(_Presence(presence.status, presence.last_seen))
+        await self._kv.set(_presence_key(user_id), value, RECORD_SECONDS)
 
     async def set_hidden(self, user_ids: Collection[str], hidden: bool) -> None:
         for user_id in user_ids:
             if hidden:
-                await self._kv.set(_hidden_key(user_id), b"1")
+                await self._kv.set(_hidden_key(user_id), b"1", RECORD_SECONDS)
             else:
                 await self._kv.delete(_hidden_key(user_id))
 
