@@ -1,0 +1,1 @@
+"""Notifications: Web Push and signed webhooks for the members of a chat who are not looking."""
