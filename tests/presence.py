@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from tests.clients import Account
+from tests.waiting import eventually
 from tests.ws_client import Client, Frame
 
 PRESENCE = "presence"
@@ -43,3 +44,14 @@ async def snapshot(client: Client, within: float = 10.0) -> dict[str, dict[str, 
 async def look_up(http: httpx.AsyncClient, account: Account, *user_ids: str) -> httpx.Response:
     """`GET /api/presence?user_ids=…` as `account`."""
     return await http.get("/api/presence", params={"user_ids": ",".join(user_ids)}, headers=account.headers)
+
+
+async def known_as_contacts(http: httpx.AsyncClient, account: Account, *user_ids: str) -> None:
+    """Wait until presence's projection of chat membership (fed by `chat.members_changed`, on its way
+    while the chat's creation is answered) makes these users the account's contacts: a snapshot taken
+    before then does not name them yet (they come in the next update instead)."""
+
+    async def known() -> bool:
+        return (await look_up(http, account, *user_ids)).status_code == 200
+
+    await eventually(known, what=f"presence to know {user_ids} as contacts")

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from parlour.common.clock import ManualClock
 from parlour.common.errors import Unavailable
-from parlour.common.kv import KeyValueStore
+from parlour.common.kv import AddMember, DeleteKey, KeyValueStore, PutField, RemoveMember, SetValue
 from parlour.common.kv.memory import InMemoryKeyValueStore
 from parlour.common.kv.redis import RedisKeyValueStore
 from tests.services import REDIS_URL, require, unique_namespace
@@ -308,6 +308,48 @@ async def test_remove_field_says_whether_it_was_live(kv: Harness) -> None:
     await kv.advance(kv.unit)
     assert not await kv.store.remove_field("sessions", "s2")
     assert await kv.store.fields("sessions") == {}
+
+
+async def test_fields_many_reads_each_hash_in_order_and_an_absent_one_as_empty(kv: Harness) -> None:
+    await kv.store.put_field("a", "s1", b"1", kv.unit)
+    await kv.store.put_field("b", "s2", b"2", kv.unit * 3)
+    await kv.store.put_field("b", "s3", b"3", kv.unit)
+    assert await kv.store.fields_many(["b", "absent", "a"]) == [{"s2": b"2", "s3": b"3"}, {}, {"s1": b"1"}]
+    await kv.advance(kv.unit)
+    assert await kv.store.fields_many(["a", "b"]) == [{}, {"s2": b"2"}]
+    assert await kv.store.fields_many([]) == []
+
+
+async def test_write_many_applies_every_kind_of_write_in_order(kv: Harness) -> None:
+    await kv.store.set("gone", b"x")
+    await kv.store.add_member("set", "old", kv.unit * 3)
+    await kv.store.write_many(
+        [
+            SetValue("value", b"one"),
+            SetValue("value", b"two", kv.unit),
+            SetValue("lasting", b"v"),
+            DeleteKey("gone"),
+            AddMember("set", "new", kv.unit),
+            RemoveMember("set", "old"),
+            PutField("hash", "f", b"first", kv.unit * 3),
+            PutField("hash", "f", b"second", kv.unit),
+            PutField("hash", "g", b"g", kv.unit * 3),
+        ]
+    )
+    assert await kv.store.get_many(["value", "lasting", "gone"]) == [b"two", b"v", None]
+    assert await kv.store.members("set") == {"new"}
+    assert await kv.store.fields("hash") == {"f": b"second", "g": b"g"}
+    await kv.advance(kv.unit)  # every write's own TTL holds
+    assert await kv.store.get_many(["value", "lasting"]) == [None, b"v"]
+    assert await kv.store.members("set") == set()
+    assert await kv.store.fields("hash") == {"g": b"g"}
+    await kv.store.write_many([])
+
+
+async def test_write_many_with_a_write_of_the_wrong_kind_is_refused(kv: Harness) -> None:
+    await kv.store.set("plain", b"v")
+    with pytest.raises(TypeError):
+        await kv.store.write_many([PutField("plain", "f", b"x", kv.unit)])
 
 
 async def test_a_key_refuses_operations_of_another_kind(kv: Harness) -> None:

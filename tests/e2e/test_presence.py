@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 
 from tests.clients import assert_problem, new_account
-from tests.presence import entry_of, look_up, seen_as, shows, snapshot
+from tests.presence import entry_of, known_as_contacts, look_up, seen_as, shows, snapshot
 from tests.ws_client import Client, Frame, direct_chat, group_chat
 
 ONLINE_WITHIN = 2.0
@@ -20,6 +20,7 @@ async def test_a_contact_is_seen_online_within_two_seconds_and_offline_with_last
 ) -> None:
     alice, bob = await new_account(http, "a"), await new_account(http, "b")
     await direct_chat(http, alice, bob)
+    await known_as_contacts(http, alice, bob.user_id)
     a = await Client.connect(http, alice, presence=True)
     first = await snapshot(a)
     assert first[bob.user_id] == {"user_id": bob.user_id, "status": "offline", "last_seen": None}

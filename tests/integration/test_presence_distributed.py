@@ -19,7 +19,7 @@ import pytest
 from tests import services
 from tests.clients import assert_problem, new_account
 from tests.databases import migrate_database
-from tests.presence import entry_of, look_up, seen_as, shows, snapshot
+from tests.presence import entry_of, known_as_contacts, look_up, seen_as, shows, snapshot
 from tests.processes import Deployment, distributed_env
 from tests.ws_client import Client, direct_chat, group_chat
 
@@ -80,6 +80,7 @@ async def test_across_gateways_a_contact_goes_online_away_and_offline_and_two_de
 ) -> None:
     alice, bob = await new_account(http.auth, "a"), await new_account(http.auth, "b")
     await direct_chat(http.messaging, alice, bob)
+    await known_as_contacts(http.presence, alice, bob.user_id)
     a = await Client.connect(http.g1, alice, presence=True)
     assert (await snapshot(a))[bob.user_id]["status"] == "offline"
 

@@ -11,6 +11,7 @@ import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import assert_never
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,52 @@ class Counter:
 
     value: int
     expires_in: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetValue:
+    """`KeyValueStore.set` (unconditional) as one write of `write_many`."""
+
+    key: str
+    value: bytes
+    ttl: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteKey:
+    """`KeyValueStore.delete` as one write of `write_many`."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddMember:
+    """`KeyValueStore.add_member` as one write of `write_many`."""
+
+    key: str
+    member: str
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveMember:
+    """`KeyValueStore.remove_member` as one write of `write_many`."""
+
+    key: str
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class PutField:
+    """`KeyValueStore.put_field` as one write of `write_many`."""
+
+    key: str
+    field: str
+    value: bytes
+    ttl: float
+
+
+Write = SetValue | DeleteKey | AddMember | RemoveMember | PutField
 
 
 class KeyValueStore(ABC):
@@ -75,6 +122,28 @@ class KeyValueStore(ABC):
     @abstractmethod
     async def fields(self, key: str) -> dict[str, bytes]:
         """The live fields of the hash at `key`."""
+
+    async def fields_many(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        """`fields` of each key, in order, in one round trip."""
+        return [await self.fields(key) for key in keys]
+
+    async def write_many(self, writes: Sequence[Write]) -> None:
+        """Apply the writes in order, in one round trip. Each is atomic on its own, as its single method
+        is; the whole is not: a failure part-way may leave the first ones applied."""
+        for write in writes:
+            match write:
+                case SetValue(key, value, ttl):
+                    await self.set(key, value, ttl)
+                case DeleteKey(key):
+                    await self.delete(key)
+                case AddMember(key, member, ttl):
+                    await self.add_member(key, member, ttl)
+                case RemoveMember(key, member):
+                    await self.remove_member(key, member)
+                case PutField(key, field, value, ttl):
+                    await self.put_field(key, field, value, ttl)
+                case _:
+                    assert_never(write)
 
     @abstractmethod
     async def ping(self) -> None:

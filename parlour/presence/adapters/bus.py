@@ -38,7 +38,7 @@ from parlour.common.contracts import (
 from parlour.common.contracts import commands as wire
 from parlour.common.contracts import events as service
 from parlour.presence.application.handlers import PresenceHandlers
-from parlour.presence.application.ports import Frames, Snapshot
+from parlour.presence.application.ports import Activity, Closed, Frames, Opened, SessionChange, Snapshot
 from parlour.presence.domain.model import Seen, Status
 
 log = structlog.get_logger(__name__)
@@ -88,35 +88,33 @@ class SessionConsumer:
         self._metrics = metrics
 
     async def __call__(self, messages: Sequence[BusMessage]) -> None:
-        opened: list[tuple[str, str]] = []  # their snapshots go out together, after the batch
+        changes: list[SessionChange] = []
         for message in messages:
             if message.type == COMMANDS:
-                await self._commands(message)
+                changes.extend(self._activity(message))
                 continue
             event = _session_decoder.decode(message.body)
-            self._metrics.events.labels(message.type).inc()
             if message.type == SESSION_OPENED:
-                live = await self._handlers.session_opened(
-                    event.user_id, event.session_id, event.gateway_id, snapshot=False
-                )
-                if live:
-                    opened.append((event.user_id, event.session_id))
+                changes.append(Opened(event.user_id, event.session_id, event.gateway_id))
             elif message.type == SESSION_CLOSED:
-                await self._handlers.session_closed(event.user_id, event.session_id, event.gateway_id)
+                changes.append(Closed(event.user_id, event.session_id, event.gateway_id))
             else:
                 raise MalformedMessage(f"not a session event nor a command batch: {message.type!r}")
-        if opened:
-            await self._handlers.send_snapshots(opened)
+            self._metrics.events.labels(message.type).inc()
+        # The whole batch in one go (its reads and writes batched); the snapshots go out together after.
+        await self._handlers.send_snapshots(await self._handlers.apply(changes))
 
-    async def _commands(self, message: BusMessage) -> None:
+    def _activity(self, message: BusMessage) -> list[SessionChange]:
+        changes: list[SessionChange] = []
         for command in _batch_decoder.decode(message.body).commands:
             try:
                 frame = _command_decoder.decode(command.command)
             except msgspec.DecodeError as error:
                 log.warning("presence.command_skipped", user_id=command.user_id, error=str(error))
                 continue
-            await self._handlers.report_activity(command.user_id, command.session_id, idle=frame.state == "idle")
+            changes.append(Activity(command.user_id, command.session_id, frame.state == "idle"))
             self._metrics.events.labels(wire.command_type(frame)).inc()
+        return changes
 
 
 class MembershipConsumer:

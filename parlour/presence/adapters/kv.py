@@ -22,8 +22,8 @@ from functools import lru_cache
 import msgspec
 
 from parlour.common.contracts import GATEWAY_LEASES
-from parlour.common.kv import KeyValueStore
-from parlour.presence.application.ports import GatewaySession, PresenceState
+from parlour.common.kv import AddMember, DeleteKey, KeyValueStore, PutField, RemoveMember, SetValue, Write
+from parlour.presence.application.ports import GatewaySession, PresenceState, StateChanges
 from parlour.presence.domain.model import NEVER_SEEN, LiveSession, Presence, Status
 
 SESSION_SECONDS = 30 * 24 * 3600.0
@@ -74,19 +74,31 @@ class KeyValuePresenceState(PresenceState):
     def __init__(self, kv: KeyValueStore) -> None:
         self._kv = kv
 
-    async def sessions(self, user_id: str) -> dict[str, LiveSession | None]:
-        fields = await self._kv.fields(_sessions_key(user_id))
-        return {session_id: _session(value) for session_id, value in fields.items()}
+    async def sessions_of(self, user_ids: Collection[str]) -> dict[str, dict[str, LiveSession | None]]:
+        users = list(user_ids)
+        hashes = await self._kv.fields_many([_sessions_key(user_id) for user_id in users])
+        return {
+            user_id: {session_id: _session(value) for session_id, value in fields.items()}
+            for user_id, fields in zip(users, hashes, strict=True)
+        }
 
-    async def open_session(self, user_id: str, session_id: str, session: LiveSession) -> None:
-        value = _encoder.encode(_Session(session.gateway_id, session.idle))
-        await self._kv.put_field(_sessions_key(user_id), session_id, value, SESSION_SECONDS)
-        await self._kv.add_member(_gateway_key(session.gateway_id), f"{user_id} {session_id}", SESSION_SECONDS)
-        await self._kv.add_member(_KNOWN_GATEWAYS, session.gateway_id, SESSION_SECONDS)
-
-    async def close_session(self, user_id: str, session_id: str, gateway_id: str) -> None:
-        await self._kv.put_field(_sessions_key(user_id), session_id, _TOMBSTONE, TOMBSTONE_SECONDS)
-        await self._kv.remove_member(_gateway_key(gateway_id), f"{user_id} {session_id}")
+    async def apply(self, changes: StateChanges) -> None:
+        writes: list[Write] = [
+            # Known first: the sweep reads the known gateways before the live ones.
+            AddMember(_KNOWN_GATEWAYS, gateway_id, SESSION_SECONDS)
+            for gateway_id in sorted({session.gateway_id for _, _, session in changes.recorded})
+        ]
+        for user_id, session_id, session in changes.recorded:
+            value = _encoder.encode(_Session(session.gateway_id, session.idle))
+            writes.append(PutField(_sessions_key(user_id), session_id, value, SESSION_SECONDS))
+            writes.append(AddMember(_gateway_key(session.gateway_id), f"{user_id} {session_id}", SESSION_SECONDS))
+        for user_id, session_id, gateway_id in changes.closed:
+            writes.append(PutField(_sessions_key(user_id), session_id, _TOMBSTONE, TOMBSTONE_SECONDS))
+            writes.append(RemoveMember(_gateway_key(gateway_id), f"{user_id} {session_id}"))
+        for user_id, presence in changes.presence.items():
+            value = _encoder.encode(_Presence(presence.status, presence.last_seen))
+            writes.append(SetValue(_presence_key(user_id), value, RECORD_SECONDS))
+        await self._kv.write_many(writes)
 
     async def presence(self, user_ids: Sequence[str]) -> dict[str, tuple[Presence, bool]]:
         keys = [_presence_key(user_id) for user_id in user_ids] + [_hidden_key(user_id) for user_id in user_ids]
@@ -97,16 +109,12 @@ class KeyValuePresenceState(PresenceState):
             for index, user_id in enumerate(user_ids)
         }
 
-    async def save_presence(self, user_id: str, presence: Presence) -> None:
-        value = _encoder.encode(_Presence(presence.status, presence.last_seen))
-        await self._kv.set(_presence_key(user_id), value, RECORD_SECONDS)
-
     async def set_hidden(self, user_ids: Collection[str], hidden: bool) -> None:
-        for user_id in user_ids:
-            if hidden:
-                await self._kv.set(_hidden_key(user_id), b"1", RECORD_SECONDS)
-            else:
-                await self._kv.delete(_hidden_key(user_id))
+        writes: list[Write] = [
+            SetValue(_hidden_key(user_id), b"1", RECORD_SECONDS) if hidden else DeleteKey(_hidden_key(user_id))
+            for user_id in user_ids
+        ]
+        await self._kv.write_many(writes)
 
     async def gateways(self) -> tuple[set[str], set[str]]:
         # Known first: a gateway that records its first session after this read is live in the next one.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from parlour.presence.domain.model import LiveSession, Presence, Seen
 
@@ -18,30 +18,63 @@ class GatewaySession:
     session_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A session opened on a gateway (`session.opened`)."""
+
+    user_id: str
+    session_id: str
+    gateway_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """A session closed, or its gateway died (`session.closed`, the sweep)."""
+
+    user_id: str
+    session_id: str
+    gateway_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """The client said whether its person is idle (`activity`)."""
+
+    user_id: str
+    session_id: str
+    idle: bool
+
+
+SessionChange = Opened | Closed | Activity
+
+
+@dataclass(slots=True)
+class StateChanges:
+    """What one batch of session changes writes, in one round trip: sessions recorded (opened, or their
+    idle flag changed), sessions closed (each with its gateway), and users' new presence."""
+
+    recorded: list[tuple[str, str, LiveSession]] = field(default_factory=list)
+    closed: list[tuple[str, str, str]] = field(default_factory=list)
+    presence: dict[str, Presence] = field(default_factory=dict)
+
+
 class PresenceState(ABC):
     """The state every presence process shares (the key-value store): each user's sessions, their
     presence and hidden flag, and which gateways hold sessions."""
 
     @abstractmethod
-    async def sessions(self, user_id: str) -> dict[str, LiveSession | None]:
-        """The user's recorded sessions by id; None marks one closed a short while ago (a tombstone, so a
-        late `session.opened` cannot bring it back)."""
+    async def sessions_of(self, user_ids: Collection[str]) -> dict[str, dict[str, LiveSession | None]]:
+        """Each user's recorded sessions by id, in one round trip; None marks one closed a short while
+        ago (a tombstone, so a late `session.opened` cannot bring it back)."""
 
     @abstractmethod
-    async def open_session(self, user_id: str, session_id: str, session: LiveSession) -> None:
-        """Record a live session, also under its gateway."""
-
-    @abstractmethod
-    async def close_session(self, user_id: str, session_id: str, gateway_id: str) -> None:
-        """Replace the session with a tombstone and drop it from its gateway's sessions."""
+    async def apply(self, changes: StateChanges) -> None:
+        """Write a batch's changes in one round trip: a recorded session also under its gateway, a closed
+        one replaced by a tombstone and dropped from its gateway's sessions."""
 
     @abstractmethod
     async def presence(self, user_ids: Sequence[str]) -> dict[str, tuple[Presence, bool]]:
         """Each user's presence and hidden flag (never seen: offline, not hidden); one round trip."""
-
-    @abstractmethod
-    async def save_presence(self, user_id: str, presence: Presence) -> None:
-        """Store the user's presence."""
 
     @abstractmethod
     async def set_hidden(self, user_ids: Collection[str], hidden: bool) -> None:

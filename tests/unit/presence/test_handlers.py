@@ -12,13 +12,14 @@ import pytest
 from parlour.common.clock import ManualClock
 from parlour.common.contracts import GATEWAY_LEASES
 from parlour.common.db import create_engine, migrate
+from parlour.common.kv import Write
 from parlour.common.kv.memory import InMemoryKeyValueStore
 from parlour.presence.adapters.kv import KeyValuePresenceState
 from parlour.presence.adapters.sql import SqlContacts, SqlPrivacySettings
 from parlour.presence.application.contacts import MembershipView
 from parlour.presence.application.fanout import Fanout
 from parlour.presence.application.handlers import PresenceHandlers
-from parlour.presence.application.ports import Frames, Snapshot
+from parlour.presence.application.ports import Activity, Closed, Frames, Opened, Snapshot
 from parlour.presence.domain.model import Seen, Status
 
 LEASE = 3.0
@@ -222,7 +223,7 @@ async def test_the_snapshots_of_a_batch_of_openings_go_out_in_one_publication(wo
     await world.lease("g1")
     await world.contacts.apply("other", 1, ["dan", "erin"])
     for user_id in ("alice", "bob", "dan"):
-        assert await world.handlers.session_opened(user_id, f"s-{user_id}", "g1", snapshot=False)
+        assert await world.handlers.apply([Opened(user_id, f"s-{user_id}", "g1")])
     assert world.frames.publications == 0
     await world.handlers.send_snapshots([("alice", "s-alice"), ("bob", "s-bob"), ("dan", "s-dan")])
     assert world.frames.publications == 1
@@ -232,3 +233,61 @@ async def test_the_snapshots_of_a_batch_of_openings_go_out_in_one_publication(wo
         ("bob", "s-bob", {"alice": online, "carol": offline}),
         ("dan", "s-dan", {"erin": offline}),
     ]
+
+
+class CountingStore(InMemoryKeyValueStore):
+    """The in-memory store, counting the calls that would each be one round trip to Redis."""
+
+    calls = 0
+
+    async def fields_many(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        self.calls += 1
+        return await super().fields_many(keys)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        self.calls += 1
+        return await super().get_many(keys)
+
+    async def write_many(self, writes: Sequence[Write]) -> None:
+        self.calls += 1
+        await super().write_many(writes)
+
+
+async def test_a_batch_of_a_thousand_openings_costs_three_store_round_trips(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'presence.db'}")
+    await migrate(engine)
+    clock = ManualClock()
+    kv = CountingStore(clock)
+    state, frames = KeyValuePresenceState(kv), RecordedFrames()
+    contacts = MembershipView(SqlContacts(engine), clock)
+    fanout = Fanout(state, contacts, frames, clock, capacity=2_000)
+    handlers = PresenceHandlers(state, contacts, SqlPrivacySettings(engine), frames, fanout, clock)
+    try:
+        live = await handlers.apply([Opened(f"u{i}", f"s{i}", "g1") for i in range(1_000)])
+        assert len(live) == 1_000
+        assert kv.calls == 3, "one read of sessions, one of presence, one write"
+        ((_, seen),) = await handlers.look_up("u7", ["u7"])
+        assert seen.status is Status.ONLINE
+    finally:
+        await engine.dispose()
+
+
+async def test_changes_in_one_batch_apply_in_order_as_they_would_one_by_one(world: World) -> None:
+    await world.lease("g1")
+    live = await world.handlers.apply(
+        [
+            Opened("bob", "b1", "g1"),
+            Opened("bob", "b2", "g1"),
+            Activity("bob", "b1", idle=True),
+            Closed("bob", "b2", "g1"),
+            Opened("bob", "b2", "g1"),  # after its close: a tombstone, not live again
+            Opened("carol", "c1", "g1"),
+            Closed("carol", "c1", "g1"),
+        ]
+    )
+    assert live == [("bob", "b1"), ("bob", "b2"), ("carol", "c1")]
+    assert await status(world, "bob") is Status.AWAY, "b1 idle, b2 closed"
+    ((_, carol),) = await world.handlers.look_up("alice", ["carol"])
+    assert carol == Seen(Status.OFFLINE, world.clock.now()), "online and gone within the batch: last seen now"
+    assert await world.flush() == 3, "alice hears both in one frame, bob hears carol, carol hears bob"
+    assert world.frames.heard_by("alice")[-1] == {"bob": Seen(Status.AWAY, None), "carol": carol}

@@ -16,7 +16,7 @@ import builtins
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, assert_never, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -26,7 +26,16 @@ from redis.exceptions import ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from parlour.common.errors import Unavailable
-from parlour.common.kv.port import Counter, KeyValueStore
+from parlour.common.kv.port import (
+    AddMember,
+    Counter,
+    DeleteKey,
+    KeyValueStore,
+    PutField,
+    RemoveMember,
+    SetValue,
+    Write,
+)
 
 _INDEX_SUFFIX = ":~expiries"
 _SCAN_BATCH = 500
@@ -248,6 +257,42 @@ class RedisKeyValueStore(KeyValueStore):
             flat: list[bytes] = await self._fields(keys=self._hash_keys(key))
         return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
 
+    async def fields_many(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        if not keys:
+            return []
+        with self._translated():
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    await self._fields(keys=self._hash_keys(key), client=pipe)
+                replies: list[list[bytes]] = await pipe.execute()
+        return [{flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)} for flat in replies]
+
+    async def write_many(self, writes: Sequence[Write]) -> None:
+        if not writes:
+            return
+        with self._translated():
+            # Not MULTI: each script is atomic already, and a pipeline is one round trip either way.
+            async with self._client.pipeline(transaction=False) as pipe:
+                for write in writes:
+                    await self._queue(pipe, write)
+                await pipe.execute()
+
+    async def _queue(self, pipe: Any, write: Write) -> None:
+        match write:
+            case SetValue(key, value, ttl):
+                pipe.set(self._key(key), value, px=None if ttl is None else _milliseconds(ttl))
+            case DeleteKey(key):
+                name = self._key(key)
+                pipe.delete(name, name + _INDEX_SUFFIX)
+            case AddMember(key, member, ttl):
+                await self._add_member(keys=[self._key(key)], args=[member, _milliseconds(ttl)], client=pipe)
+            case RemoveMember(key, member):
+                await self._remove_member(keys=[self._key(key)], args=[member], client=pipe)
+            case PutField(key, field, value, ttl):
+                await self._put_field(keys=self._hash_keys(key), args=[field, value, _milliseconds(ttl)], client=pipe)
+            case _:
+                assert_never(write)
+
     @property
     def namespace(self) -> str:
         """The prefix (before its ":") of every key this store writes."""
@@ -307,4 +352,4 @@ def _milliseconds(ttl: float) -> int:
 
 def _is_wrong_kind(exc: ResponseError) -> bool:
     message = str(exc)
-    return message.startswith("WRONGTYPE") or "not an integer" in message
+    return "WRONGTYPE" in message or "not an integer" in message  # a pipeline prefixes the command
