@@ -28,6 +28,8 @@ from typing import Any
 import aiosqlite
 import structlog
 
+from parlour.common.bus.background import every
+
 logger = structlog.get_logger(__name__)
 
 # How long a statement waits for another process's writer before it fails (SQLite's usual busy timeout).
@@ -120,12 +122,8 @@ class WalCheckpointer:
     async def run(self) -> None:
         """Checkpoint until cancelled; a failed checkpoint is logged and tried again next time."""
         try:
-            while True:
-                await asyncio.sleep(self._interval)
-                try:
-                    await asyncio.to_thread(self._checkpoint)
-                except Exception as error:  # a busy or full disk: the WAL grows until the next one passes
-                    logger.warning("sqlite.checkpoint_failed", error=f"{type(error).__name__}: {error}")
+            # A busy or full disk fails one checkpoint: the WAL grows until the next one passes.
+            await every(self._interval, lambda: asyncio.to_thread(self._checkpoint), failure="sqlite.checkpoint_failed")
         finally:
             if self._connection is not None:
                 self._connection.close()

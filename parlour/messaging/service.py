@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -14,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from parlour.common.bus import MessageBus
+from parlour.common.bus.background import TaskSet
 from parlour.common.clock import Clock
 from parlour.common.contracts import USER_REGISTERED_KEY
 from parlour.common.errors import Unavailable
@@ -66,8 +65,9 @@ class Messaging:
             raise RuntimeError("a Messaging without its outbox relay cannot consume the bus")
         await self.relay.start()
         stack.push_async_callback(self.relay.stop)
-        relay = asyncio.create_task(self.relay.run(), name="messaging.outbox")
-        stack.push_async_callback(_cancel, relay)
+        tasks = TaskSet()  # supervised: a relay that died would be logged, not lost
+        stack.push_async_callback(tasks.cancel_all)
+        tasks.spawn(self.relay.run(), name="messaging.outbox")
         route = await bus.open_route(MembershipListener(self.access))
         stack.push_async_callback(route.close)
         await route.bind(MEMBERS_CHANGED_KEY)
@@ -127,12 +127,6 @@ def _kill_self() -> None:
     # The fault-injection point of the outbox tests: die like a crash (no clean-up) after a commit,
     # before its publication.
     os.kill(os.getpid(), signal.SIGKILL)
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 async def build_messaging(infra: Infrastructure, stack: AsyncExitStack) -> ServiceParts:

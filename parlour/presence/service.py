@@ -6,7 +6,6 @@ the sweep (supervised tasks), then nothing else: the state lives in the key-valu
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -15,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from parlour.common.bus import BatchHandler, MessageBus
-from parlour.common.bus.background import TaskSet
+from parlour.common.bus.background import TaskSet, every
 from parlour.common.clock import Clock
 from parlour.common.contracts import PRESENCE_COMMANDS_KEY, SESSION_CLOSED, SESSION_OPENED
 from parlour.common.errors import Unavailable
@@ -61,8 +60,11 @@ class PresenceService:
         tasks = TaskSet()
         stack.push_async_callback(tasks.cancel_all)
         tasks.spawn(self.fanout.run(), name="presence.flush")
-        tasks.spawn(sweep_forever(self.handlers, self.metrics, SWEEP_SECONDS), name="presence.sweep")
-        tasks.spawn(mirror_forever(self.handlers, MIRROR_SECONDS), name="presence.mirror")
+        tasks.spawn(every(SWEEP_SECONDS, self._sweep, failure="presence.sweep_failed"), name="presence.sweep")
+        tasks.spawn(
+            every(MIRROR_SECONDS, self.handlers.mirror_settings, failure="presence.mirror_failed"),
+            name="presence.mirror",
+        )
         consumers: list[tuple[str, list[str], BatchHandler]] = [
             (
                 "presence.sessions",
@@ -75,6 +77,9 @@ class PresenceService:
             subscription = await bus.subscribe(name, keys, consumer, max_batch=BATCH)
             stack.push_async_callback(subscription.close)
 
+    async def _sweep(self) -> None:
+        self.metrics.lapsed_sessions.inc(await self.handlers.sweep())
+
 
 def wire_presence(infra: Infrastructure, clock: Clock | None = None) -> PresenceService:
     """Build the presence service on the process's engine, key-value store, bus and clock."""
@@ -86,26 +91,6 @@ def wire_presence(infra: Infrastructure, clock: Clock | None = None) -> Presence
     fanout = Fanout(state, contacts, frames, clock, interval=FLUSH_SECONDS)
     handlers = PresenceHandlers(state, contacts, SqlPrivacySettings(infra.engine), frames, fanout, clock)
     return PresenceService(handlers, fanout, metrics)
-
-
-async def sweep_forever(handlers: PresenceHandlers, metrics: PresenceMetrics, interval: float) -> None:
-    """Close the sessions of lapsed gateways every `interval`; a failed sweep is logged and tried again."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            metrics.lapsed_sessions.inc(await handlers.sweep())
-        except Exception as error:
-            log.warning("presence.sweep_failed", error=f"{type(error).__name__}: {error}")
-
-
-async def mirror_forever(handlers: PresenceHandlers, interval: float) -> None:
-    """Write the hidden flags again every `interval`, before their entries expire; failures are retried."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await handlers.mirror_settings()
-        except Exception as error:
-            log.warning("presence.mirror_failed", error=f"{type(error).__name__}: {error}")
 
 
 async def build_presence(infra: Infrastructure, stack: AsyncExitStack) -> ServiceParts:

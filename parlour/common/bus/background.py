@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -50,3 +50,29 @@ class TaskSet:
 
     def __len__(self) -> int:
         return len(self._tasks)
+
+
+async def every(
+    interval: float,
+    work: Callable[[], Awaitable[object]],
+    *,
+    failure: str,
+    wake: asyncio.Event | None = None,
+) -> None:
+    """Run `work` every `interval` seconds, or as soon as `wake` is set, until cancelled (spawn it on a
+    `TaskSet`). A failed run is logged at WARNING as the event `failure` and tried again next time: a
+    dependency that is down must not end a periodic task."""
+    while True:
+        if wake is None:
+            await asyncio.sleep(interval)
+        else:
+            try:
+                async with asyncio.timeout(interval):
+                    await wake.wait()
+            except TimeoutError:
+                pass
+            wake.clear()
+        try:
+            await work()
+        except Exception as error:
+            log.warning(failure, error=f"{type(error).__name__}: {error}")

@@ -13,11 +13,11 @@ stays offline by accident either.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 import structlog
 
+from parlour.common.bus.background import every
 from parlour.common.clock import Clock
 from parlour.common.contracts import GATEWAY_LEASES
 from parlour.common.kv import KeyValueStore
@@ -63,12 +63,7 @@ class GatewayLease:
 
     async def run(self) -> None:
         """Renew every `interval` until cancelled; a failed renewal is logged and tried again next time."""
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.renew()
-            except Exception as error:
-                logger.warning("gateway.lease_renewal_failed", error=f"{type(error).__name__}: {error}")
+        await every(self.interval, self.renew, failure="gateway.lease_renewal_failed")
 
     async def release(self) -> None:
         """Give the lease up at shutdown (presence closes what sessions are left at once)."""

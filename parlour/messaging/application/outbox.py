@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 import structlog
 
 from parlour.common import tracing
+from parlour.common.bus.background import every
 from parlour.common.errors import ParlourError
 from parlour.messaging.application.ports import (
     EventChannel,
@@ -155,17 +156,8 @@ class OutboxRelay(EventPublisher):
 
     async def run(self) -> None:
         """Heartbeat, catch up, remove what was published and sweep orphans every `interval`; supervised."""
-        while True:
-            try:
-                async with asyncio.timeout(self._interval):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            try:
-                await self._tick()
-            except Exception as error:  # the database or the store is down: the next tick tries again
-                log.warning("outbox.tick_failed", error=f"{type(error).__name__}: {error}")
+        # The database or the store down fails one tick: the next one tries again.
+        await every(self._interval, self._tick, failure="outbox.tick_failed", wake=self._wake)
 
     async def stop(self) -> None:
         """Remove what was published, then leave the registry (what is left is an orphan at once)."""

@@ -1,7 +1,7 @@
 """What the notifications service decides and sends: one `Notification` per chat and member per window.
 
-Pure values (no I/O): the decision rule builds them (docs/subsystems/notifications.md), the channels
-(Web Push, webhooks) turn each into their own payload.
+Pure values (no I/O): the decision rule builds them, the channels (Web Push, webhooks) turn each into
+their own payload.
 """
 
 from __future__ import annotations
