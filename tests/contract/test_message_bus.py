@@ -412,6 +412,23 @@ async def test_a_subscription_takes_what_is_waiting_in_batches_in_order(bus_env:
     assert max(map(len, batches)) <= 10
 
 
+async def test_a_subscription_with_linger_waits_for_more_before_taking_a_batch(bus_env: BusEnv) -> None:
+    batches: list[list[bytes]] = []
+    all_in = asyncio.Event()
+
+    async def take(received: Sequence[BusMessage]) -> None:
+        batches.append([item.body for item in received])
+        if sum(map(len, batches)) == 5:
+            all_in.set()
+
+    # A second is far longer than five publications take; the batch waits for them all.
+    await bus_env.bus.subscribe("projection", ["user.registered"], take, max_batch=10, linger=1.0)
+    for index in range(5):
+        await bus_env.bus.publish(["user.registered"], message(str(index)))
+    await asyncio.wait_for(all_in.wait(), WAIT)
+    assert batches == [[str(i).encode() for i in range(5)]]
+
+
 async def test_a_failing_event_handler_is_retried_then_parked(bus_env: BusEnv) -> None:
     async def failing(received: BusMessage) -> None:
         raise KeyError("no such session")

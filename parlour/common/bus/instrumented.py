@@ -92,9 +92,15 @@ class InstrumentedMessageBus(MessageBus):
         return await self.inner.open_route(self._one(handler), on_gap=on_gap)
 
     async def subscribe(
-        self, name: str, routing_keys: Sequence[str], handler: BatchHandler, *, max_batch: int = 1
+        self,
+        name: str,
+        routing_keys: Sequence[str],
+        handler: BatchHandler,
+        *,
+        max_batch: int = 1,
+        linger: float = 0.0,
     ) -> Subscription:
-        return await self.inner.subscribe(name, routing_keys, self._batch(handler), max_batch=max_batch)
+        return await self.inner.subscribe(name, routing_keys, self._batch(handler), max_batch=max_batch, linger=linger)
 
     def _batch(self, handler: BatchHandler) -> BatchHandler:
         async def handle(messages: Sequence[BusMessage]) -> None:

@@ -175,13 +175,21 @@ class MessageBus(ABC):
 
     @abstractmethod
     async def subscribe(
-        self, name: str, routing_keys: Sequence[str], handler: BatchHandler, *, max_batch: int = 1
+        self,
+        name: str,
+        routing_keys: Sequence[str],
+        handler: BatchHandler,
+        *,
+        max_batch: int = 1,
+        linger: float = 0.0,
     ) -> Subscription:
         """Consume a durable queue `name` bound to `routing_keys` (`*` and `#` wildcards allowed).
 
         `handler` gets up to `max_batch` consecutive messages that are waiting, in order (wrap a handler of
         one message with `as_batch_handler`); a batch that fails is retried message by message, as for
-        commands. Every process subscribing the same `name` competes for its messages.
+        commands. Every process subscribing the same `name` competes for its messages. With `linger`
+        seconds, a batch that is not full when its first message arrives waits that long for more: for a
+        consumer whose cost is per batch, not per message, and who can afford the wait.
         """
 
     @abstractmethod

@@ -168,9 +168,17 @@ class AmqpMessageBus(MessageBus):
         return route
 
     async def subscribe(
-        self, name: str, routing_keys: Sequence[str], handler: port.BatchHandler, *, max_batch: int = 1
+        self,
+        name: str,
+        routing_keys: Sequence[str],
+        handler: port.BatchHandler,
+        *,
+        max_batch: int = 1,
+        linger: float = 0.0,
     ) -> Subscription:
-        subscription = AmqpSubscription(self, name, routing_keys, handler, max_batch=max_batch, forget=self._forget)
+        subscription = AmqpSubscription(
+            self, name, routing_keys, handler, max_batch=max_batch, linger=linger, forget=self._forget
+        )
         self._service_queues.add(subscription.queue_name)
         await self._register(subscription)
         return subscription

@@ -64,12 +64,20 @@ class QueueConsumer:
     """Consumes the queue `queue` with `handler`, surviving reconnects through `attach`/`detach`."""
 
     def __init__(
-        self, link: Link, queue: str, handler: BatchHandler, *, max_batch: int = 1, dedupe_fanout: bool = False
+        self,
+        link: Link,
+        queue: str,
+        handler: BatchHandler,
+        *,
+        max_batch: int = 1,
+        linger: float = 0.0,
+        dedupe_fanout: bool = False,
     ) -> None:
         self.queue = queue
         self._link = link
         self._handler = handler
         self._max_batch = max(1, max_batch)
+        self._linger = linger
         self._recent: OrderedDict[str, None] | None = OrderedDict() if dedupe_fanout else None
         self._channel: AbstractChannel | None = None
         self._task: asyncio.Task[None] | None = None
@@ -138,6 +146,8 @@ class QueueConsumer:
     async def _loop(self, buffer: asyncio.Queue[AbstractIncomingMessage]) -> None:
         while not self._stopping:
             batch = [await buffer.get()]
+            if self._linger and buffer.qsize() < self._max_batch - 1:
+                await asyncio.sleep(self._linger)
             while len(batch) < self._max_batch and not buffer.empty():
                 batch.append(buffer.get_nowait())
             self._busy = True

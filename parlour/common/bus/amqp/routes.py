@@ -127,13 +127,14 @@ class AmqpSubscription(Subscription):
         handler: BatchHandler,
         *,
         max_batch: int = 1,
+        linger: float = 0.0,
         forget: Forget,
     ) -> None:
         self._link = link
         self._keys = tuple(routing_keys)
         self._forget = forget
         self.queue_name = link.topology.service_queue(name)
-        self._consumer = QueueConsumer(link, self.queue_name, handler, max_batch=max_batch)
+        self._consumer = QueueConsumer(link, self.queue_name, handler, max_batch=max_batch, linger=linger)
 
     async def attach(self) -> None:
         """Declare the queue and its bindings (idempotent), then consume it."""

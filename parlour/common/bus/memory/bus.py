@@ -52,11 +52,12 @@ log = structlog.get_logger(__name__)
 class _Consumer(Subscription):
     """One consumer of the bus: its handler, and the deliveries it has in flight."""
 
-    def __init__(self, bus: InMemoryMessageBus, handler: BatchHandler, max_batch: int) -> None:
+    def __init__(self, bus: InMemoryMessageBus, handler: BatchHandler, max_batch: int, linger: float = 0.0) -> None:
         self.id = uuid.uuid4().hex
         self.bus = bus
         self.handler = handler
         self.max_batch = max_batch
+        self.linger = linger
         self.closed = False
         self.inflight: set[asyncio.Task[Any]] = set()
         self.settled = asyncio.Event()
@@ -193,14 +194,20 @@ class InMemoryMessageBus(MessageBus):
         return route
 
     async def subscribe(
-        self, name: str, routing_keys: Sequence[str], handler: BatchHandler, *, max_batch: int = 1
+        self,
+        name: str,
+        routing_keys: Sequence[str],
+        handler: BatchHandler,
+        *,
+        max_batch: int = 1,
+        linger: float = 0.0,
     ) -> Subscription:
         self._check_open()
         # Like a durable queue: the mailbox and its bindings outlive the subscriptions that consume it.
         mailbox = self._mailboxes.setdefault(f"svc.{name}", Mailbox(f"svc.{name}", self._queue_limit))
         for key in routing_keys:
             self._routes.bind(key, mailbox)
-        consumer = _Consumer(self, handler, max(1, max_batch))
+        consumer = _Consumer(self, handler, max(1, max_batch), linger)
         self._subscribers.setdefault(mailbox.name, set()).add(consumer)
         consumer.loop = self._tasks.spawn(self._drain_queue(consumer, mailbox), name=f"bus.{mailbox.name}")
         return consumer
@@ -208,8 +215,11 @@ class InMemoryMessageBus(MessageBus):
     async def _drain_queue(self, consumer: _Consumer, mailbox: Mailbox) -> None:
         # One task per consumer: closing the consumer cancels it, giving its message in flight back.
         while True:
-            pending = [await mailbox.get(), *mailbox.take_ready(consumer.max_batch - 1)]
+            pending = [await mailbox.get()]
             try:
+                if consumer.linger and len(mailbox) < consumer.max_batch - 1:
+                    await asyncio.sleep(consumer.linger)
+                pending.extend(mailbox.take_ready(consumer.max_batch - 1))
                 await self._deliver(consumer.handler, pending, mailbox)
             except asyncio.CancelledError:
                 mailbox.requeue(pending)
