@@ -44,9 +44,9 @@ SWEEP_SECONDS = 1.0
 MIRROR_SECONDS = 24 * 3600.0
 # Bus messages a consumer takes at once, and how long a batch that is not full waits for more: presence's
 # cost is per batch (three store round trips, one read of contacts, one publication) and its frames go
-# out once a second anyway, so 20 ms buys batches of several openings when they trickle in.
+# out once a second anyway, so 50 ms buys batches of several openings when they trickle in.
 BATCH = 64
-LINGER_SECONDS = 0.02
+LINGER_SECONDS = 0.05
 
 
 @dataclass
