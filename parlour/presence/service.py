@@ -68,16 +68,19 @@ class PresenceService:
             every(MIRROR_SECONDS, self.handlers.mirror_settings, failure="presence.mirror_failed"),
             name="presence.mirror",
         )
-        consumers: list[tuple[str, list[str], BatchHandler]] = [
+        # Memberships do not linger: a new chat's members should hear of each other, and be each other's
+        # contacts over REST, as soon as the chat exists.
+        consumers: list[tuple[str, list[str], BatchHandler, float]] = [
             (
                 "presence.sessions",
                 [SESSION_OPENED, SESSION_CLOSED, PRESENCE_COMMANDS_KEY],
                 SessionConsumer(self.handlers, self.metrics),
+                LINGER_SECONDS,
             ),
-            ("presence.memberships", [MEMBERS_CHANGED_KEY], MembershipConsumer(self.handlers)),
+            ("presence.memberships", [MEMBERS_CHANGED_KEY], MembershipConsumer(self.handlers), 0.0),
         ]
-        for name, keys, consumer in consumers:
-            subscription = await bus.subscribe(name, keys, consumer, max_batch=BATCH, linger=LINGER_SECONDS)
+        for name, keys, consumer, linger in consumers:
+            subscription = await bus.subscribe(name, keys, consumer, max_batch=BATCH, linger=linger)
             stack.push_async_callback(subscription.close)
 
     async def _sweep(self) -> None:

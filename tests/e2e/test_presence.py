@@ -101,6 +101,7 @@ async def test_a_hidden_user_is_seen_offline_without_last_seen_and_again_as_they
 ) -> None:
     alice, bob = await new_account(http, "a"), await new_account(http, "b")
     await direct_chat(http, alice, bob)
+    await known_as_contacts(http, alice, bob.user_id)
     assert (await http.get("/api/presence/settings", headers=bob.headers)).json() == {"hidden": False}
     a = await Client.connect(http, alice, presence=True)
     b = await Client.connect(http, bob, presence=True)
@@ -137,6 +138,8 @@ async def test_the_snapshot_after_hello_names_every_contact_once_and_never_onese
     await group_chat(http, alice, [bob, carol])
     await direct_chat(http, alice, bob)
     await direct_chat(http, carol, dan)
+    await known_as_contacts(http, alice, bob.user_id, carol.user_id)
+    await known_as_contacts(http, carol, dan.user_id)
     b = await Client.connect(http, bob, presence=True)
     a = await Client.connect(http, alice, presence=True)
     first = await a.recv()
@@ -182,6 +185,7 @@ async def test_the_rest_look_up_keeps_the_order_asked_and_refuses_none_or_too_ma
 ) -> None:
     alice, bob, carol = [await new_account(http, name) for name in "abc"]
     await group_chat(http, alice, [bob, carol])
+    await known_as_contacts(http, alice, bob.user_id, carol.user_id)
     order = [carol.user_id, alice.user_id, bob.user_id, carol.user_id]
     asked = await look_up(http, alice, *order)
     assert [entry["user_id"] for entry in asked.json()["users"]] == order

@@ -110,6 +110,7 @@ async def test_someone_who_shares_no_chat_hears_nothing_and_is_refused_over_rest
     alice, bob, carol = [await new_account(http.auth, name) for name in "abc"]
     await direct_chat(http.messaging, alice, bob)
     await group_chat(http.messaging, carol, [alice])
+    await known_as_contacts(http.presence, alice, bob.user_id, carol.user_id)
     c = await Client.connect(http.g2, carol, presence=True)
     a = await Client.connect(http.g1, alice, presence=True)
     assert bob.user_id not in await snapshot(c)
