@@ -123,10 +123,21 @@ class WalCheckpointer:
         """Checkpoint until cancelled; a failed checkpoint is logged and tried again next time."""
         try:
             # A busy or full disk fails one checkpoint: the WAL grows until the next one passes.
-            await every(self._interval, lambda: asyncio.to_thread(self._checkpoint), failure="sqlite.checkpoint_failed")
+            await every(self._interval, self._checkpoint_in_thread, failure="sqlite.checkpoint_failed")
         finally:
             if self._connection is not None:
                 self._connection.close()
+
+    async def _checkpoint_in_thread(self) -> None:
+        # Shielded: a cancelled wait must not close the connection under the thread still using it
+        # (sqlite3 closing a connection another thread is executing on crashes the process: a SIGTERMed
+        # server exited with SIGSEGV in CI).
+        checkpoint = asyncio.ensure_future(asyncio.to_thread(self._checkpoint))
+        try:
+            await asyncio.shield(checkpoint)
+        except asyncio.CancelledError:
+            await asyncio.wait([checkpoint])
+            raise
 
     def _checkpoint(self) -> None:
         if self._connection is None:

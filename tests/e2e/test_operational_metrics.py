@@ -37,11 +37,13 @@ async def test_a_sent_message_shows_in_the_rates_latency_queues_and_session_metr
         text = (await http.get("/metrics")).text
         consumed = sample(text, "parlour_bus_consumed_total", type="delivery")
         measured = sample(text, "parlour_gateway_delivery_latency_seconds_count")
+        # Presence takes the two openings in its own time (its queue lingers for fuller batches).
+        opened = sample(text, "parlour_presence_events_total", kind="session.opened")
         snapshots = sample(text, "parlour_presence_frames_total", kind="snapshot")
-        ready = consumed and measured == consumed and "parlour_bus_queue_messages{" in text and snapshots
-        return text if ready else None
+        ready = consumed and measured == consumed and "parlour_bus_queue_messages{" in text
+        return text if ready and opened == 2 and (snapshots or 0) >= 2 else None
 
-    text = await eventually(scraped, what="every delivery consumed and measured, and the queues sampled")
+    text = await eventually(scraped, what="every delivery consumed and measured, the queues sampled, both openings")
     assert sample(text, "parlour_messaging_events_total", kind="message_sent") == 3
     # Bus messages, not commands: the gateway sends a partition's ready commands as one, messaging a commit's
     # deliveries as one (the chat's creation too, published before anyone was connected to take it).
