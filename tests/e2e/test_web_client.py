@@ -19,7 +19,7 @@ import pytest
 from playwright.async_api import Browser, WebSocketRoute, expect
 
 from tests.clients import log_in
-from tests.e2e.browser import DESKTOP, PHONE, README_SCREENSHOT, ChatPage, eventually, launched_chromium
+from tests.e2e.browser import DESKTOP, PHONE, README_SCREENSHOT, ChatPage, eventually
 from tests.harness import make_settings, running_parlour
 
 pytestmark = pytest.mark.browser
@@ -30,23 +30,6 @@ async def base_url(tmp_path: Path) -> AsyncIterator[str]:
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'parlour.db'}")
     async with running_parlour(settings) as url:
         yield url
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with launched_chromium() as chromium:
-        yield chromium
-
-
-@pytest.fixture
-async def people(browser: Browser, base_url: str) -> AsyncIterator[list[ChatPage]]:
-    """Open pages, closed at the end; each must have met no page error or console error."""
-    opened: list[ChatPage] = []
-    yield opened
-    problems = [f"{person.username}: {problem}" for person in opened for problem in person.problems]
-    for person in opened:
-        await person.close()
-    assert not problems, problems
 
 
 async def person(

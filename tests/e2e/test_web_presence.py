@@ -19,7 +19,7 @@ from playwright.async_api import Browser, Route, WebSocketRoute, expect
 
 from parlour.bootstrap import SERVICES
 from tests.clients import PASSWORD
-from tests.e2e.browser import ChatPage, launched_chromium
+from tests.e2e.browser import ChatPage
 from tests.harness import make_settings, running_parlour
 
 pytestmark = pytest.mark.browser
@@ -32,23 +32,6 @@ async def base_url(tmp_path: Path) -> AsyncIterator[str]:
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'parlour.db'}")
     async with running_parlour(settings) as url:
         yield url
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with launched_chromium() as chromium:
-        yield chromium
-
-
-@pytest.fixture
-async def people(browser: Browser) -> AsyncIterator[list[ChatPage]]:
-    """Open pages, closed at the end; each must have met no page error or console error."""
-    opened: list[ChatPage] = []
-    yield opened
-    problems = [f"{person.username}: {problem}" for person in opened for problem in person.problems]
-    for person in opened:
-        await person.close()
-    assert not problems, problems
 
 
 async def person(people: list[ChatPage], browser: Browser, base_url: str, name: str, path: str = "/") -> ChatPage:
