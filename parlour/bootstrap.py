@@ -43,6 +43,7 @@ from parlour.common.sqlite import WalCheckpointer, sqlite_file
 from parlour.common.tokens import HttpJwksSource, JwksSource, TokenVerifier
 from parlour.gateway.service import build_gateway
 from parlour.messaging.service import build_messaging
+from parlour.notifications.service import build_notifications
 from parlour.presence.service import build_presence
 from parlour.web.service import build_web
 
@@ -53,6 +54,7 @@ SERVICES: dict[str, ServiceBuilder] = {
     "auth": build_auth,
     "gateway": build_gateway,
     "messaging": build_messaging,
+    "notifications": build_notifications,
     "presence": build_presence,
     "web": build_web,
 }

@@ -2,7 +2,8 @@
 
 It runs exactly what docs/operations.md tells an operator to run by hand (and docker-compose.yaml runs in
 containers): `parlour migrate`, then `parlour serve auth`, M `parlour serve messaging`, N `parlour serve
-gateway`, `parlour serve web`, `parlour serve presence`, each a child process on a port the kernel
+gateway`, `parlour serve web`, `parlour serve presence`, `parlour serve notifications`, each a child
+process on a port the kernel
 picked, and Debian's `nginx` with deploy/nginx.conf unchanged in front. The children read the same
 `PARLOUR_*` environment and `.env` (from the working directory) as this process; only mode, port and the
 auth URL are set per child.
@@ -12,7 +13,7 @@ includes, one log file per process, `<run folder>/cluster.json` (every process's
 pid) for tools and tests, and `<run folder>/prometheus/targets/parlour.json`, the file_sd targets
 deploy/prometheus.yml reads
 when it is copied into `prometheus/`. Stopping (SIGINT or SIGTERM) goes front to back: NGINX, gateways
-(which drain), web, presence, messaging, auth; a process that outlives its grace is killed.
+(which drain), web, notifications, presence, messaging, auth; a process that outlives its grace is killed.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ NGINX_CONF = Path(__file__).resolve().parent / "deploy" / "nginx.conf"
 READY_TIMEOUT = 60.0
 STOP_GRACE = 20.0
 # Order of stopping: the front first, so no new request reaches a process that is going away.
-_STOP_ORDER = ("nginx", "gateway", "web", "presence", "messaging", "auth")
+_STOP_ORDER = ("nginx", "gateway", "web", "notifications", "presence", "messaging", "auth")
 _TEMP_KINDS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
@@ -136,6 +137,7 @@ class LocalCluster:
             started += [self._spawn(f"gateway-{i}", "gateway") for i in range(1, self.gateways + 1)]
             started.append(self._spawn("web", "web"))
             started.append(self._spawn("presence", "presence"))
+            started.append(self._spawn("notifications", "notifications"))
             for member in started:
                 self._wait_healthy(member)
             self._wait_healthy(self._start_nginx())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +61,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'parlour.db'}"
     url: str = request.getfixturevalue("postgres_database")
     return url
+
+
+@pytest.fixture(params=BACKENDS)
+def own_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL per backend that no other test shares: a new SQLite file, or a PostgreSQL database
+    created for this test and dropped after it. For tests of code that takes every row that is due (a
+    scheduler), which would take the rows other tests left in the run's shared database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'parlour.db'}"
+        return
+    require("postgres")
+    name = f"parlour_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_create(name))
+    try:
+        yield postgres_url(name)
+    finally:
+        asyncio.run(_drop(name))
 
 
 async def migrate_database(url: str) -> None:

@@ -129,6 +129,45 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="How often messaging samples queue depths and the outbox's lag."
     )
 
+    notifications_delay_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="Grace from a member's first unread message to its notification (read at once: none).",
+    )
+    notifications_window_seconds: float = Field(
+        default=30.0, ge=0, description="At most one notification per chat and member in this many seconds."
+    )
+    # Notification channels (parlour/notifications, docs/subsystems/notifications-channels.md).
+    notifications_allow_private_targets: bool = Field(
+        default=False,
+        description="Let webhooks and push endpoints be http:// and private, loopback or link-local addresses "
+        "(tests, an intranet); off, only https:// to public addresses.",
+    )
+    notifications_delivery_attempts: int = Field(
+        default=8, ge=1, le=50, description="Attempts at one delivery before it is parked (dead-lettered)."
+    )
+    notifications_retry_base_seconds: float = Field(
+        default=5.0, gt=0, description="The first retry's wait; it doubles with each attempt (with jitter)."
+    )
+    notifications_retry_max_seconds: float = Field(
+        default=3600.0, gt=0, description="The longest wait between attempts."
+    )
+    notifications_webhook_disable_after_seconds: float = Field(
+        default=24 * 3600.0, gt=0, description="A webhook whose every delivery failed for this long is disabled."
+    )
+    notifications_delivery_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long one delivery attempt (connect, send, answer) may take."
+    )
+    notifications_vapid_subject: str = Field(
+        default="mailto:postmaster@localhost",
+        pattern=r"^(mailto:|https://).+",
+        description="The VAPID `sub` claim: a mailto: or https: contact for push services (some refuse localhost).",
+    )
+    notifications_vapid_private_key: str | None = Field(
+        default=None,
+        description="The VAPID private key (PEM, EC P-256); unset: created in the data folder on first start.",
+    )
+
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.CONSOLE
 
@@ -174,3 +213,8 @@ class Settings(BaseSettings):
     def keys_dir(self) -> Path:
         """Where the auth service keeps its private signing keys (generated on first run)."""
         return self.data_dir / "keys"
+
+    @property
+    def vapid_key_file(self) -> Path:
+        """Where the notifications service keeps its VAPID private key (generated on first start)."""
+        return self.data_dir / "vapid" / "private.pem"

@@ -74,7 +74,8 @@ async def build_gateway(infra: Infrastructure, stack: AsyncExitStack) -> Service
     )
     stack.push_async_callback(route.close)
     name = gateway_id()
-    hub = Hub(route, BusSessionEvents(infra.bus, name, clock), clock, frame_info)
+    session_events = BusSessionEvents(infra.bus, name, clock)
+    hub = Hub(route, session_events, clock, frame_info)
     hubs.append(hub)
     # Leased before the first session opens, given up after the drain (the stack closes in reverse).
     lease = GatewayLease(infra.kv, name, settings.gateway_lease_ttl_seconds, clock, hub.resync)
@@ -86,6 +87,7 @@ async def build_gateway(infra: Infrastructure, stack: AsyncExitStack) -> Service
     tasks.spawn(hub.run_ticker(min(TICK_SECONDS, settings.gateway_ping_interval_seconds / 2)), name="gateway.ticker")
     batcher = CommandBatcher(BusCommandSink(infra.bus))
     tasks.spawn(batcher.run(), name="gateway.commands")
+    tasks.spawn(session_events.run(), name="gateway.session_events")
     revocations = Revocations.of(infra.kv, settings)
     tasks.spawn(watch_revocations(hub, revocations, REVOCATION_POLL_SECONDS), name="gateway.revocations")
     tasks.spawn(lease.run(), name="gateway.lease")

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from parlour.common.bus import BatchHandler, MessageBus
 from parlour.common.bus.background import TaskSet, every
 from parlour.common.clock import Clock
-from parlour.common.contracts import PRESENCE_COMMANDS_KEY, SESSION_CLOSED, SESSION_OPENED
+from parlour.common.contracts import PRESENCE_COMMANDS_KEY, SESSION_EVENTS
 from parlour.common.errors import Unavailable
 from parlour.common.service import Infrastructure, ServiceParts
 from parlour.presence.adapters.bus import (
@@ -73,7 +73,7 @@ class PresenceService:
         consumers: list[tuple[str, list[str], BatchHandler, float]] = [
             (
                 "presence.sessions",
-                [SESSION_OPENED, SESSION_CLOSED, PRESENCE_COMMANDS_KEY],
+                [SESSION_EVENTS, PRESENCE_COMMANDS_KEY],
                 SessionConsumer(self.handlers, self.metrics),
                 LINGER_SECONDS,
             ),

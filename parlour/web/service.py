@@ -1,6 +1,7 @@
-"""Serves the web client: `index.html` at `/`, its modules and styles under `/static`.
+"""Serves the web client: `index.html` at `/`, the service worker at `/sw.js`, the rest under `/static`.
 
-The client is plain ES modules and CSS, so serving it is two routes and no build. The index carries a
+The client is plain ES modules and CSS, so serving it is three routes and no build. The service worker is
+served from the root because a worker's scope cannot reach above its own path: `/sw.js` covers `/`. The index carries a
 strict Content-Security-Policy (scripts and styles only from this origin, no inline script), which is the
 main defence of the tokens the page holds (docs/web-client.md).
 """
@@ -55,13 +56,18 @@ class ClientFiles(StaticFiles):
 
 
 def web_router(static_dir: Path = STATIC_DIR) -> APIRouter:
-    """`GET /` (the page) and `/static/*` (its modules, styles and images)."""
+    """`GET /` (the page), `GET /sw.js` (the service worker) and `/static/*` (modules, styles, images)."""
     router = APIRouter(tags=["web"])
     index = static_dir / "index.html"
+    worker = static_dir / "sw.js"
 
     @router.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(index, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
+
+    @router.get("/sw.js", include_in_schema=False)
+    async def service_worker() -> FileResponse:
+        return FileResponse(worker, media_type="text/javascript; charset=utf-8", headers=SECURITY_HEADERS)
 
     router.mount("/static", ClientFiles(directory=static_dir, check_dir=True), name="web-static")
     return router

@@ -82,7 +82,7 @@ async def test_a_chat_round_trips_with_utc_times(store: UnitOfWorkFactory) -> No
         assert found == chat
         assert found is not None
         assert found.created_at.tzinfo is not None
-        assert await uow.chats.member_version(chat.id) == (ChatKind.GROUP, 0)
+        assert await uow.chats.member_version(chat.id) == (ChatKind.GROUP, 0, "Team")
         assert await uow.chats.member_version("nope") is None
 
 
@@ -181,7 +181,7 @@ async def test_a_batch_takes_seqs_and_moves_cursors_of_many_chats_at_once(store:
         assert await uow.chats.take_seqs({one.id: 3, two.id: 1, absent: 4}, NOW) == {one.id: 5, two.id: 1}
         await uow.members.advance_reads([ReadMove(one.id, "a", 5), ReadMove(one.id, "b", 2), ReadMove(two.id, "a", 1)])
         versions = await uow.chats.member_versions([two.id, one.id, absent], lock=True)
-        assert versions == {one.id: (ChatKind.GROUP, 0), two.id: (ChatKind.GROUP, 0)}
+        assert versions == {one.id: (ChatKind.GROUP, 0, "Team"), two.id: (ChatKind.GROUP, 0, "Team")}
         members = await uow.chats.member_versions([], lock=True)
         assert members == {}
         found = await uow.members.of_chats([one.id, two.id, absent])
@@ -232,7 +232,7 @@ async def test_membership_changes_bump_the_version(store: UnitOfWorkFactory) -> 
         await uow.members.set_role(chat.id, "b", Role.ADMIN)
         await uow.members.remove(chat.id, "a")
         assert await uow.chats.bump_member_version(chat.id) == 1
-        assert await uow.chats.member_version(chat.id, lock=True) == (ChatKind.GROUP, 1)
+        assert await uow.chats.member_version(chat.id, lock=True) == (ChatKind.GROUP, 1, "Team")
         await uow.commit()
     async with store(write=False) as uow:
         assert [(m.user_id, m.role) for m in await uow.members.of_chat(chat.id)] == [("b", Role.ADMIN)]

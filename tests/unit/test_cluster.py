@@ -32,7 +32,7 @@ def test_nginx_accepts_the_shipped_site_file_with_the_generated_includes(tmp_pat
         if os.environ.get("PARLOUR_TEST_REQUIRE_SERVICES") == "1":
             pytest.fail("nginx is missing (PARLOUR_TEST_REQUIRE_SERVICES=1)")
         pytest.skip("nginx is missing: apt-get install -y nginx")
-    ports = {name: [9] for name in ("auth", "messaging", "gateway", "web", "presence")}
+    ports = {name: [9] for name in ("auth", "messaging", "gateway", "web", "presence", "notifications")}
     main = write_nginx_files(tmp_path, ports, 9, NGINX_CONF)
     error_log = tmp_path / "logs" / "error.log"
     command = [nginx, "-t", "-p", str(tmp_path), "-c", str(main), "-e", str(error_log)]

@@ -20,7 +20,8 @@ Messaging → services (events, routing keys `messaging.<type>`): `ServiceEvents
 
 Auth → others (events, routing key `auth.user.registered`): `UserRegistered`.
 
-Gateway → presence and others (events, routing key `session.opened` / `session.closed`): `SessionEvent`.
+Gateway → presence and others (events, routing key `session.events`): `SessionEvents`, the openings and
+closings of one gateway's sessions in the order they happened, many per bus message.
 Each gateway also holds a lease in the key-value store: a member `gateway_id` of the set `GATEWAY_LEASES`,
 renewed with a per-member expiry; presence treats the sessions of a gateway whose lease lapsed as closed.
 
@@ -28,18 +29,22 @@ Gateway → presence (events, routing key `PRESENCE_COMMANDS_KEY`): a `CommandBa
 `Route.PRESENCE` (`activity`), stamped like those for messaging, in the order their connections sent them.
 
 Presence → gateways: `Delivery` batches of `presence` frames on the watchers' user keys.
+
+Presence → services (events, routing key and type `PRESENCE_CHANGED`): `PresenceChanges`, the users whose
+status changed (online, away, offline; never hidden: services see the truth), gathered over one flush.
+Notifications keeps the latest of each user.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 import msgspec
 
 COMMANDS = "client.commands"
 DELIVERY = "delivery"
-SESSION_OPENED = "session.opened"
-SESSION_CLOSED = "session.closed"
+SESSION_EVENTS = "session.events"
 USER_REGISTERED = "user.registered"
 USER_REGISTERED_KEY = "auth.user.registered"
 PUBLISHED_AT = "parlour-published-at"
@@ -94,10 +99,17 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
 class SessionEvent(msgspec.Struct, frozen=True, kw_only=True):
     """A WebSocket session opened or closed on a gateway."""
 
+    kind: Literal["opened", "closed"]
     user_id: str
     session_id: str
     gateway_id: str
     at: float
+
+
+class SessionEvents(msgspec.Struct, frozen=True, kw_only=True):
+    """Session events of one gateway, in order (the body of one `session.events` bus message)."""
+
+    events: list[SessionEvent]
 
 
 class UserRegistered(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,3 +118,21 @@ class UserRegistered(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
     username: str
     display_name: str
+
+
+PRESENCE_CHANGED = "presence.changed"
+PresenceStatus = Literal["online", "away", "offline"]
+
+
+class PresenceChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """A user's status is now `status` (`last_seen`: Unix time they were last online, when offline)."""
+
+    user_id: str
+    status: PresenceStatus
+    last_seen: float | None = None
+
+
+class PresenceChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """The status changes of one presence flush, in the order they happened (the body of one bus message)."""
+
+    changes: list[PresenceChanged]

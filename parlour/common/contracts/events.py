@@ -19,8 +19,16 @@ class ServiceEvent(msgspec.Struct, tag_field="type", kw_only=True, frozen=True):
     """Something that happened in messaging, past tense; `type` selects the struct."""
 
 
+# How much of a message's body `MessageSent.preview` carries (a notification shows no more).
+PREVIEW_CHARACTERS = 200
+
+
 class MessageSent(ServiceEvent, tag="message.sent", frozen=True):
-    """A new message was committed at `seq` of its chat (never for a repeated `client_id`)."""
+    """A new message was committed at `seq` of its chat (never for a repeated `client_id`).
+
+    `chat_kind`, `chat_title` (None for a direct chat) and `preview` (the body's first
+    `PREVIEW_CHARACTERS` characters) are what a notification's text needs; their defaults read an event
+    published before they existed."""
 
     chat_id: str
     seq: int
@@ -29,6 +37,9 @@ class MessageSent(ServiceEvent, tag="message.sent", frozen=True):
     member_ids: list[str]
     created_at: datetime
     mentioned_user_ids: list[str]
+    chat_kind: str = "group"
+    chat_title: str | None = None
+    preview: str = ""
 
 
 class MessageEdited(ServiceEvent, tag="message.edited", frozen=True):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 from parlour.common import tracing
 from parlour.common.bus import BusMessage, Handler, MessageBus
 from parlour.common.clock import Clock
-from parlour.common.contracts import COMMANDS, PRESENCE_COMMANDS_KEY, PUBLISHED_AT, SESSION_CLOSED, SESSION_OPENED
-from parlour.gateway.adapters.codec import decode_delivery, encode_commands, encode_session_event
+from parlour.common.contracts import COMMANDS, PRESENCE_COMMANDS_KEY, PUBLISHED_AT, SESSION_EVENTS, SessionEvent
+from parlour.gateway.adapters.codec import decode_delivery, encode_commands, encode_session_events
 from parlour.gateway.application.hub import Hub
 from parlour.gateway.application.ports import CommandSink, SessionEvents
 from parlour.gateway.domain.protocol import Destination
@@ -36,22 +38,73 @@ class BusCommandSink(CommandSink):
 
 
 class BusSessionEvents(SessionEvents):
-    """Publishes `SessionEvent`s with routing keys `session.opened` / `session.closed`."""
+    """Publishes session events in batches on `session.events`: the events that come while one publication
+    is in flight leave together in the next, as one `SessionEvents` bus message, in the order they came (a
+    group commit: no timer, batches grow with the rate). An opening returns once its batch is confirmed, so
+    the session's `activity` commands, published after it reads its first frame, never overtake it.
 
-    def __init__(self, bus: MessageBus, gateway_id: str, clock: Clock) -> None:
+    Waiting events are bounded by the sessions opening or closing at once (each waits for its own).
+    `run` is the flusher (a supervised task); when it stops, whoever still waits is told it failed."""
+
+    def __init__(self, bus: MessageBus, gateway_id: str, clock: Clock, *, max_batch: int = 1_000) -> None:
         self._bus = bus
         self._gateway_id = gateway_id
         self._clock = clock
+        self._max_batch = max_batch
+        self._waiting: list[tuple[SessionEvent, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._stopped = False
 
     async def opened(self, session: Session) -> None:
-        await self._publish(SESSION_OPENED, session)
+        await self._tell("opened", session)
 
     async def closed(self, session: Session) -> None:
-        await self._publish(SESSION_CLOSED, session)
+        await self._tell("closed", session)
 
-    async def _publish(self, kind: str, session: Session) -> None:
-        body = encode_session_event(session.user_id, session.id, self._gateway_id, self._clock.now())
-        await self._bus.publish([kind], BusMessage(type=kind, body=body))
+    async def _tell(self, kind: Literal["opened", "closed"], session: Session) -> None:
+        event = SessionEvent(
+            kind=kind, user_id=session.user_id, session_id=session.id, gateway_id=self._gateway_id, at=self._clock.now()
+        )
+        if self._stopped:
+            raise ConnectionError("the gateway stopped publishing session events")
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((event, done))
+        self._wake.set()
+        await done
+
+    async def run(self) -> None:
+        """Publish what waits, batch after batch, until cancelled."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._waiting:
+                    batch = self._waiting[: self._max_batch]
+                    del self._waiting[: self._max_batch]
+                    await self._publish(batch)
+        finally:
+            self._stopped = True
+            _settle(self._waiting, ConnectionError("the gateway stopped publishing session events"))
+            self._waiting.clear()
+
+    async def _publish(self, batch: list[tuple[SessionEvent, asyncio.Future[None]]]) -> None:
+        body = encode_session_events([event for event, _ in batch])
+        try:
+            await self._bus.publish([SESSION_EVENTS], BusMessage(type=SESSION_EVENTS, body=body))
+        except Exception as error:  # the bus is down: each waiting session is told (the hub logs it)
+            _settle(batch, error)
+        else:
+            _settle(batch, None)
+
+
+def _settle(batch: Sequence[tuple[SessionEvent, asyncio.Future[None]]], error: BaseException | None) -> None:
+    for _, done in batch:
+        if done.done():  # its session stopped waiting (cancelled)
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
 
 
 def delivery_handler(

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from parlour.common.contracts import ClientCommand, CommandBatch, Delivery, SessionEvent
+from parlour.common.contracts import ClientCommand, CommandBatch, Delivery, SessionEvent, SessionEvents
 from parlour.common.contracts.commands import (
     COMMAND_TYPES,
     AnyClientFrame,
@@ -131,6 +131,6 @@ def encode_commands(commands: Sequence[tuple[str, str, bytes]]) -> bytes:
     return _encoder.encode(CommandBatch(commands=stamped))
 
 
-def encode_session_event(user_id: str, session_id: str, gateway_id: str, at: float) -> bytes:
-    """A `SessionEvent` for the bus."""
-    return _encoder.encode(SessionEvent(user_id=user_id, session_id=session_id, gateway_id=gateway_id, at=at))
+def encode_session_events(events: Sequence[SessionEvent]) -> bytes:
+    """`SessionEvents` for the bus, in order."""
+    return _encoder.encode(SessionEvents(events=list(events)))

@@ -2,7 +2,7 @@
 
 A gateway is a member of the set `GATEWAY_LEASES` with its own expiry (TTL ≤ 30 s), renewed every third
 of the TTL: one key-value operation per gateway per renewal, whatever the number of its sessions.
-Presence records each session under the gateway named in its `session.opened`; once a gateway's member
+Presence records each session under the gateway named in its opening (`session.events`); once a gateway's member
 has expired (it was killed, or lost the store for a whole TTL), presence counts all its sessions closed.
 
 The opposite mistake is handled here: a renewal that comes a whole TTL after the previous successful one

@@ -257,6 +257,8 @@ def service_events(event: Event) -> list[service.AnyServiceEvent]:
                 service.MessageSent(
                     chat_id=m.chat_id, seq=m.seq, message_id=m.id, sender_id=m.sender_id,
                     member_ids=list(recipients), created_at=m.created_at, mentioned_user_ids=list(mentioned),
+                    chat_kind=event.chat_kind, chat_title=event.chat_title,
+                    preview=m.body[: service.PREVIEW_CHARACTERS],
                 )
             ]  # fmt: skip
         case MessageEdited(message=m, recipients=recipients) if m.edited_at is not None:

@@ -110,25 +110,27 @@ class SqlChatRepository(ChatRepository):
         row = (await self._connection.execute(select(chats).where(chats.c.direct_key == key))).first()
         return _chat(row) if row else None
 
-    async def member_version(self, chat_id: str, *, lock: bool = False) -> tuple[ChatKind, int] | None:
-        query = select(chats.c.kind, chats.c.member_version).where(chats.c.id == chat_id)
+    async def member_version(self, chat_id: str, *, lock: bool = False) -> tuple[ChatKind, int, str | None] | None:
+        query = select(chats.c.kind, chats.c.member_version, chats.c.title).where(chats.c.id == chat_id)
         if lock:
             query = query.with_for_update()  # SQLite has no FOR UPDATE: its BEGIN IMMEDIATE locked already
         row = (await self._connection.execute(query)).first()
-        return (ChatKind(row.kind), row.member_version) if row else None
+        return (ChatKind(row.kind), row.member_version, row.title) if row else None
 
-    async def member_versions(self, chat_ids: Sequence[str], *, lock: bool = False) -> dict[str, tuple[ChatKind, int]]:
+    async def member_versions(
+        self, chat_ids: Sequence[str], *, lock: bool = False
+    ) -> dict[str, tuple[ChatKind, int, str | None]]:
         if not chat_ids:
             return {}
         query = (
-            select(chats.c.id, chats.c.kind, chats.c.member_version)
+            select(chats.c.id, chats.c.kind, chats.c.member_version, chats.c.title)
             .where(chats.c.id.in_(sorted(chat_ids)))
             .order_by(chats.c.id)
         )
         if lock:
             query = query.with_for_update()  # in id order: overlapping writers queue instead of deadlocking
         rows = await self._connection.execute(query)
-        return {row.id: (ChatKind(row.kind), row.member_version) for row in rows}
+        return {row.id: (ChatKind(row.kind), row.member_version, row.title) for row in rows}
 
     async def take_seqs(self, counts: Mapping[str, int], at: datetime) -> dict[str, int]:
         if not counts:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from weakref import WeakKeyDictionary
 
 from parlour.common.clock import Clock
@@ -45,14 +46,13 @@ class MembershipCache:
         if found is None:
             self._entries.pop(chat_id, None)
             return None
-        kind, version = found
+        kind, version, title = found
         entry = self._entries.get(chat_id)
         if entry is not None and entry[0].version == version:
-            self._entries.move_to_end(chat_id)
-            snapshot = entry[0]
+            snapshot = self._retitled(entry[0], title)
         else:
             members = await uow.members.of_chat(chat_id)
-            snapshot = Members.of(chat_id, kind, version, {member.user_id: member.role for member in members})
+            snapshot = Members.of(chat_id, kind, version, {member.user_id: member.role for member in members}, title)
             self._store(snapshot)
         if lock:
             self._locked.setdefault(uow, {})[chat_id] = snapshot
@@ -81,9 +81,8 @@ class MembershipCache:
                 continue
             if chat_id in fresh or chat_id in stale:
                 rows = fresh.get(chat_id, [])
-                self._store(Members.of(chat_id, found[0], found[1], {m.user_id: m.role for m in rows}))
-            snapshot = self._entries[chat_id][0]
-            self._entries.move_to_end(chat_id)
+                self._store(Members.of(chat_id, found[0], found[1], {m.user_id: m.role for m in rows}, found[2]))
+            snapshot = self._retitled(self._entries[chat_id][0], found[2])
             if lock:
                 held[chat_id] = snapshot
 
@@ -103,6 +102,14 @@ class MembershipCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def _retitled(self, snapshot: Members, title: str | None) -> Members:
+        """The cached entry, renewed in LRU order, with the title just read (a rename keeps the version)."""
+        if snapshot.title != title:
+            snapshot = replace(snapshot, title=title)
+            self._entries[snapshot.chat_id] = (snapshot, self._entries[snapshot.chat_id][1])
+        self._entries.move_to_end(snapshot.chat_id)
+        return snapshot
 
     def _store(self, members: Members) -> None:
         self._entries[members.chat_id] = (members, self._clock.monotonic() + self._ttl)

@@ -281,7 +281,7 @@ class MessageHandlers:
         assert members is not None
         if mentions is not None:  # new: the members hear of it once; a repeated client id is only acked
             mentioned = tuple(user_id for user_id in mentions if members.role_of(user_id) is not None)
-            out.append(MessageSent(message, members.user_ids, mentioned))
+            out.append(MessageSent(message, members.user_ids, mentioned, members.kind.value, members.title))
         if command.session_id is not None:
             out.append(MessageAcknowledged(message, command.session_id))
 

@@ -64,11 +64,14 @@ class ChatRepository(ABC):
         """The direct chat of this pair (`direct_key`)."""
 
     @abstractmethod
-    async def member_version(self, chat_id: str, *, lock: bool = False) -> tuple[ChatKind, int] | None:
-        """The chat's kind and membership version; with `lock`, the chat row stays locked until commit."""
+    async def member_version(self, chat_id: str, *, lock: bool = False) -> tuple[ChatKind, int, str | None] | None:
+        """The chat's kind, membership version and title; with `lock`, the chat row stays locked until
+        commit."""
 
     @abstractmethod
-    async def member_versions(self, chat_ids: Sequence[str], *, lock: bool = False) -> dict[str, tuple[ChatKind, int]]:
+    async def member_versions(
+        self, chat_ids: Sequence[str], *, lock: bool = False
+    ) -> dict[str, tuple[ChatKind, int, str | None]]:
         """`member_version` of many chats in one statement (absent ids are left out); `lock` locks their
         rows in id order, so two writers of overlapping chats cannot deadlock."""
 

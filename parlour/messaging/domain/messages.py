@@ -138,6 +138,8 @@ class MessageSent:
     message: Message
     recipients: tuple[str, ...]
     mentioned: tuple[str, ...] = ()  # members named with `@username` in the body
+    chat_kind: str = "group"  # for the services that tell people about it (notifications)
+    chat_title: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

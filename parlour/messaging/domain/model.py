@@ -142,16 +142,20 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Members:
-    """Who is in a chat at `version` (bumped by every membership change): the PIP's answer."""
+    """Who is in a chat at `version` (bumped by every membership change): the PIP's answer, with the
+    chat's title as the same read found it (a rename does not bump `version`)."""
 
     chat_id: str
     kind: ChatKind
     version: int
     roles: Mapping[str, Role]
+    title: str | None = None
 
     @classmethod
-    def of(cls, chat_id: str, kind: ChatKind, version: int, roles: Mapping[str, Role]) -> Members:
-        return cls(chat_id, kind, version, MappingProxyType(dict(roles)))
+    def of(
+        cls, chat_id: str, kind: ChatKind, version: int, roles: Mapping[str, Role], title: str | None = None
+    ) -> Members:
+        return cls(chat_id, kind, version, MappingProxyType(dict(roles)), title)
 
     def role_of(self, user_id: str) -> Role | None:
         """The user's role, or None for a non-member."""

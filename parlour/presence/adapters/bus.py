@@ -1,6 +1,6 @@
 """Presence on the bus: session events, `activity` commands and membership changes in; `presence` frames out.
 
-In: `session.opened` / `session.closed` (`SessionEvent`, from the gateways) and the `CommandBatch`es the
+In: `session.events` (`SessionEvents`, each gateway's openings and closings in order) and the `CommandBatch`es the
 gateways publish on `PRESENCE_COMMANDS_KEY` (each command one of `TO_PRESENCE`, stamped with its user and
 session), all on one queue; and messaging's `chat.members_changed` on another. A body that does not
 decode is parked by the bus (msgspec's errors); a command inside a batch that does not decode is skipped
@@ -8,7 +8,8 @@ and logged (the gateway validated it already: only a bug or a newer gateway send
 
 Out: `presence` frames (docs/protocol.md, "presence"), each user's entry encoded once per flush and
 shared by every frame naming them, as `Delivery` batches on the watchers' user keys, cut into bus
-messages of at most `MAX_DELIVERY_BYTES`.
+messages of at most `MAX_DELIVERY_BYTES`; and for the other services, one `PresenceChanges` per flush on
+`PRESENCE_CHANGED` (parlour/common/contracts).
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from parlour.common.bus.port import MalformedMessage
 from parlour.common.contracts import (
     COMMANDS,
     DELIVERY,
-    SESSION_CLOSED,
-    SESSION_OPENED,
+    PRESENCE_CHANGED,
+    SESSION_EVENTS,
     CommandBatch,
     Delivery,
     DeliveryItem,
-    SessionEvent,
+    PresenceChanged,
+    PresenceChanges,
+    SessionEvents,
     published_now,
     user_key,
 )
@@ -39,7 +42,7 @@ from parlour.common.contracts import commands as wire
 from parlour.common.contracts import events as service
 from parlour.presence.application.handlers import PresenceHandlers
 from parlour.presence.application.ports import Activity, Closed, Frames, Opened, SessionChange, Snapshot
-from parlour.presence.domain.model import Seen, Status
+from parlour.presence.domain.model import Presence, Seen, Status
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +50,7 @@ MEMBERS_CHANGED_KEY = service.service_key(service.ChatMembersChanged)
 # One bus message carries frames up to about this size; a flush for many watchers becomes several.
 MAX_DELIVERY_BYTES = 256 * 1024
 
-_session_decoder = msgspec.json.Decoder(SessionEvent)
+_session_decoder = msgspec.json.Decoder(SessionEvents)
 _batch_decoder = msgspec.json.Decoder(CommandBatch)
 _command_decoder = msgspec.json.Decoder(wire.PresenceFrame)
 _service_decoder = msgspec.json.Decoder(service.ServiceEvents)
@@ -79,8 +82,8 @@ class PresenceMetrics:
 
 
 class SessionConsumer:
-    """One queue for what happens to sessions: `session.opened`, the `activity` commands of the session,
-    `session.closed`. A gateway publishes a session's opening before it reads the session's first frame,
+    """One queue for what happens to sessions: its opening (`session.events`), its `activity` commands,
+    its closing. A gateway publishes a session's opening before it reads the session's first frame,
     so in one queue an `activity` never overtakes the opening of its session."""
 
     def __init__(self, handlers: PresenceHandlers, metrics: PresenceMetrics) -> None:
@@ -93,14 +96,12 @@ class SessionConsumer:
             if message.type == COMMANDS:
                 changes.extend(self._activity(message))
                 continue
-            event = _session_decoder.decode(message.body)
-            if message.type == SESSION_OPENED:
-                changes.append(Opened(event.user_id, event.session_id, event.gateway_id))
-            elif message.type == SESSION_CLOSED:
-                changes.append(Closed(event.user_id, event.session_id, event.gateway_id))
-            else:
-                raise MalformedMessage(f"not a session event nor a command batch: {message.type!r}")
-            self._metrics.events.labels(message.type).inc()
+            if message.type != SESSION_EVENTS:
+                raise MalformedMessage(f"not session events nor a command batch: {message.type!r}")
+            for event in _session_decoder.decode(message.body).events:
+                change = Opened if event.kind == "opened" else Closed
+                changes.append(change(event.user_id, event.session_id, event.gateway_id))
+                self._metrics.events.labels(f"session.{event.kind}").inc()
         # The whole batch in one go (its reads and writes batched); the snapshots go out together after.
         await self._handlers.send_snapshots(await self._handlers.apply(changes))
 
@@ -168,6 +169,11 @@ class BusFrames(Frames):
             DeliveryItem(user_ids=list(watchers), frame=msgspec.Raw(self._frame(seen))) for watchers, seen in updates
         )
         self._metrics.frames.labels("update").inc(sum(len(watchers) for watchers, _ in updates))
+
+    async def statuses(self, changes: Mapping[str, Presence]) -> None:
+        items = [PresenceChanged(user_id=u, status=p.status.value, last_seen=p.last_seen) for u, p in changes.items()]
+        body = _encoder.encode(PresenceChanges(changes=items))
+        await self._bus.publish([PRESENCE_CHANGED], BusMessage(type=PRESENCE_CHANGED, body=body))
 
     @staticmethod
     def _frame(seen: Mapping[str, Seen]) -> bytes:

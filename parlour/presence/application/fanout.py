@@ -5,6 +5,9 @@ A change is noted only when what watchers see changed (`seen`), and flushed with
 flush time, so a user flapping within the second is sent once, as they are then. A full buffer makes
 the noting handler wait for the next flush (back-pressure onto the bus consumer, never an unbounded
 queue). The first change after a quiet second goes out at once; under load, one flush per interval.
+
+The same flush tells the other services (`presence.changed`, for notifications) the status of every user
+whose status changed, hidden or not, read at flush time: one publication per flush.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Fanout:
         self._frames = frames
         self._clock = clock
         self._pending = PendingChanges(capacity, interval)
+        self._statuses: dict[str, None] = {}
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -53,6 +57,11 @@ class Fanout:
             self._room.clear()
             self._wake.set()
             await self._room.wait()
+        self._wake.set()
+
+    def status_changed(self, user_id: str) -> None:
+        """Note that the user's status changed (whatever watchers see): the services hear of it at the flush."""
+        self._statuses[user_id] = None
         self._wake.set()
 
     async def run(self) -> None:
@@ -72,6 +81,7 @@ class Fanout:
         """Send what is pending now (if the interval allows); returns how many frames went out."""
         users = self._pending.take(self._clock.monotonic())
         self._room.set()
+        await self._tell_statuses()
         if not users:
             return 0
         chats_of, members_of = await self._contacts.memberships(users)
@@ -81,6 +91,13 @@ class Fanout:
         views = await seen_of(self._state, users)
         await self._frames.updates([(update.watchers, {u: views[u] for u in update.users}) for update in updates])
         return sum(len(update.watchers) for update in updates)
+
+    async def _tell_statuses(self) -> None:
+        if not self._statuses:
+            return
+        users, self._statuses = list(self._statuses), {}
+        records = await self._state.presence(users)
+        await self._frames.statuses({user_id: records[user_id][0] for user_id in users})
 
 
 async def seen_of(state: PresenceState, user_ids: list[str]) -> dict[str, Seen]:

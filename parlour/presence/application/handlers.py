@@ -78,6 +78,8 @@ class PresenceHandlers:
                 previous, hidden = records[user_id]
                 if presence != previous:
                     writes.presence[user_id] = presence
+                    if presence.status is not previous.status:
+                        self._fanout.status_changed(user_id)
                     if seen(previous, hidden=hidden) != seen(presence, hidden=hidden):
                         changed.append(user_id)
             await self._state.apply(writes)

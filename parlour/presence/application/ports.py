@@ -149,3 +149,7 @@ class Frames(ABC):
     @abstractmethod
     async def updates(self, updates: Sequence[tuple[Sequence[str], Mapping[str, Seen]]]) -> None:
         """For each (watchers, seen users) one frame to every session of those watchers."""
+
+    @abstractmethod
+    async def statuses(self, changes: Mapping[str, Presence]) -> None:
+        """Tell the other services (notifications) these users' status now, in one publication."""

@@ -7,13 +7,13 @@ import json
 import msgspec
 import pytest
 
-from parlour.common.contracts import CommandBatch, SessionEvent
+from parlour.common.contracts import CommandBatch, SessionEvent, SessionEvents
 from parlour.gateway.adapters.codec import (
     decode_binary,
     decode_delivery,
     decode_text,
     encode_commands,
-    encode_session_event,
+    encode_session_events,
     frame_info,
 )
 from parlour.gateway.domain.protocol import (
@@ -141,8 +141,11 @@ def test_deliveries_and_session_events_round_trip() -> None:
     assert [item.user_ids for item in delivery.items] == [["a", "b"], ["a"]]
     assert bytes(delivery.items[0].frame) == b'{"type":"typing"}'
     assert delivery.items[1].session_id == "s"
-    event = msgspec.json.decode(encode_session_event("a", "s", "g", 1.5), type=SessionEvent)
-    assert event == SessionEvent(user_id="a", session_id="s", gateway_id="g", at=1.5)
+    events = [
+        SessionEvent(kind="opened", user_id="a", session_id="s", gateway_id="g", at=1.5),
+        SessionEvent(kind="closed", user_id="a", session_id="s", gateway_id="g", at=2.0),
+    ]
+    assert msgspec.json.decode(encode_session_events(events), type=SessionEvents).events == events
 
 
 def test_activity_goes_to_presence_keyed_by_its_sender() -> None:

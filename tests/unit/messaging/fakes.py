@@ -56,12 +56,15 @@ class _Chats(ChatRepository):
     async def by_direct_key(self, key: str) -> Chat | None:
         return next((c for c in self.s.chats.values() if c.direct_key == key), None)
 
-    async def member_version(self, chat_id: str, *, lock: bool = False) -> tuple[ChatKind, int] | None:
+    async def member_version(self, chat_id: str, *, lock: bool = False) -> tuple[ChatKind, int, str | None] | None:
         chat = self.s.chats.get(chat_id)
-        return (chat.kind, chat.member_version) if chat else None
+        return (chat.kind, chat.member_version, chat.title) if chat else None
 
-    async def member_versions(self, chat_ids: Sequence[str], *, lock: bool = False) -> dict[str, tuple[ChatKind, int]]:
-        return {c: (self.s.chats[c].kind, self.s.chats[c].member_version) for c in chat_ids if c in self.s.chats}
+    async def member_versions(
+        self, chat_ids: Sequence[str], *, lock: bool = False
+    ) -> dict[str, tuple[ChatKind, int, str | None]]:
+        chats = self.s.chats
+        return {c: (chats[c].kind, chats[c].member_version, chats[c].title) for c in chat_ids if c in chats}
 
     async def take_seqs(self, counts: Mapping[str, int], at: datetime) -> dict[str, int]:
         last = {}

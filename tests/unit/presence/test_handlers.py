@@ -20,7 +20,7 @@ from parlour.presence.application.contacts import MembershipView
 from parlour.presence.application.fanout import Fanout
 from parlour.presence.application.handlers import PresenceHandlers
 from parlour.presence.application.ports import Activity, Closed, Frames, Opened, Snapshot
-from parlour.presence.domain.model import Seen, Status
+from parlour.presence.domain.model import Presence, Seen, Status
 
 LEASE = 3.0
 
@@ -30,6 +30,7 @@ class RecordedFrames(Frames):
     sent_snapshots: list[tuple[str, str | None, dict[str, Seen]]] = field(default_factory=list)
     publications: int = 0
     sent: list[tuple[tuple[str, ...], dict[str, Seen]]] = field(default_factory=list)
+    told: list[dict[str, Presence]] = field(default_factory=list)
 
     async def snapshots(self, snapshots: Sequence[Snapshot]) -> None:
         self.publications += 1
@@ -37,6 +38,9 @@ class RecordedFrames(Frames):
 
     async def updates(self, updates: Sequence[tuple[Sequence[str], Mapping[str, Seen]]]) -> None:
         self.sent.extend((tuple(watchers), dict(seen)) for watchers, seen in updates)
+
+    async def statuses(self, changes: Mapping[str, Presence]) -> None:
+        self.told.append(dict(changes))
 
     def heard_by(self, watcher: str) -> list[dict[str, Seen]]:
         return [seen for watchers, seen in self.sent if watcher in watchers]
@@ -233,6 +237,22 @@ async def test_the_snapshots_of_a_batch_of_openings_go_out_in_one_publication(wo
         ("bob", "s-bob", {"alice": online, "carol": offline}),
         ("dan", "s-dan", {"erin": offline}),
     ]
+
+
+async def test_the_services_hear_each_status_change_once_per_flush_even_of_a_hidden_user(world: World) -> None:
+    await world.lease("g1")
+    await world.handlers.set_hidden("bob", True)
+    await world.handlers.session_opened("bob", "s1", "g1")
+    await world.handlers.report_activity("bob", "s1", idle=True)
+    await world.flush()
+    assert world.frames.told == [{"bob": Presence(Status.AWAY, None)}], "the status at flush time, hidden or not"
+    await world.handlers.report_activity("bob", "s1", idle=True)  # no change
+    await world.flush()
+    assert len(world.frames.told) == 1
+    await world.handlers.session_closed("bob", "s1", "g1")
+    left_at = world.clock.now()
+    await world.flush()
+    assert world.frames.told[-1] == {"bob": Presence(Status.OFFLINE, left_at)}
 
 
 class CountingStore(InMemoryKeyValueStore):

@@ -259,4 +259,47 @@ export class Api {
   setPresenceSettings(hidden) {
     return this.request("PUT", "/api/presence/settings", { hidden });
   }
+
+  // --- notifications (docs/subsystems/notifications.md) ---
+
+  async vapidKey() {
+    return (await this.request("GET", "/api/notifications/vapid-key")).public_key;
+  }
+
+  // `subscription` is PushSubscription.toJSON(): {endpoint, keys: {p256dh, auth}, expirationTime}.
+  addPushSubscription(subscription) {
+    return this.request("POST", "/api/notifications/push-subscriptions", subscription);
+  }
+
+  async pushSubscriptions() {
+    return (await this.request("GET", "/api/notifications/push-subscriptions")).subscriptions;
+  }
+
+  notificationSettings() {
+    return this.request("GET", "/api/notifications/settings");
+  }
+
+  setNotificationSettings(preview) {
+    return this.request("PUT", "/api/notifications/settings", { preview });
+  }
+
+  async mutes() {
+    return (await this.request("GET", "/api/notifications/mutes")).chat_ids;
+  }
+
+  setMute(chatId, muted) {
+    return this.request(muted ? "PUT" : "DELETE", `/api/notifications/mutes/${encodeURIComponent(chatId)}`);
+  }
+
+  async webhooks() {
+    return (await this.request("GET", "/api/notifications/webhooks")).webhooks;
+  }
+
+  addWebhook(url) {
+    return this.request("POST", "/api/notifications/webhooks", { url });
+  }
+
+  removeWebhook(id) {
+    return this.request("DELETE", `/api/notifications/webhooks/${encodeURIComponent(id)}`);
+  }
 }

@@ -10,6 +10,7 @@ import { authView } from "./views/auth.js";
 import { bannerView } from "./views/banner.js";
 import { conversationView } from "./views/conversation.js";
 import { newDirectDialog, newGroupDialog } from "./views/dialogs.js";
+import { notificationsDialog, registerServiceWorker } from "./views/notifications.js";
 import { sidebarView } from "./views/sidebar.js";
 
 const HISTORY_PAGE = 50;
@@ -51,6 +52,7 @@ async function enter() {
   root.replaceChildren(chatScreen.element);
   fetchMissingUsers();
   loadPresenceSetting();
+  loadMutes();
   activity = new ActivityTracker({ idleAfterMs: IDLE_AFTER_MS, onChange: reportActivity });
   connection = new Connection({
     api,
@@ -103,12 +105,14 @@ function buildChatScreen() {
   const banner = bannerView({ onRetry: () => connection?.retryNow(), onReload: () => location.reload() });
   const direct = newDirectDialog({ api, store, onChat: openCreated });
   const group = newGroupDialog({ api, store, onChat: openCreated });
+  const notifications = notificationsDialog({ api });
   const sidebar = sidebarView({
     store,
     onNewChat: () => direct.open(),
     onNewGroup: () => group.open(),
     onLogOut: logOut,
     onHidePresence: async (hidden) => store.setPresenceHidden((await api.setPresenceSettings(hidden)).hidden),
+    onNotifications: () => notifications.open(),
   });
   const conversation = conversationView({ store, actions });
   // not a plain #composer link: the hash is the route
@@ -121,6 +125,7 @@ function buildChatScreen() {
     h("div", { class: "panes" }, sidebar.element, conversation.element),
     direct.dialog,
     group.dialog,
+    notifications.dialog,
   );
   return { element, banner, sidebar, conversation };
 }
@@ -284,6 +289,23 @@ function loadPresenceSetting() {
   );
 }
 
+// --- notifications ---
+
+function loadMutes() {
+  api.mutes().then(
+    (ids) => store.setMutes(ids),
+    () => store.setMutes(null), // no notifications service: no mute button, no settings
+  );
+}
+
+// A click on a notification while this tab is open: the service worker says which chat to show.
+function onWorkerMessage(event) {
+  const data = event.data;
+  if (data?.type !== "open-chat" || typeof data.url !== "string") return;
+  const target = new URL(data.url, location.href);
+  if (target.origin === location.origin && target.hash.startsWith("#/")) location.hash = target.hash;
+}
+
 store.on("unknown-chat", ({ chatId }) => loadChat(chatId));
 store.on("messages", ({ chatId }) => fetchMissingUsers(chatId));
 store.on("chats", () => {
@@ -368,6 +390,10 @@ const actions = {
       setTimeout(() => store.emit("messages", { chatId }), 3_000); // try again a little later
     }
   },
+  async setMuted(chatId, muted) {
+    const answer = await api.setMute(chatId, muted);
+    store.setMuted(chatId, answer.muted);
+  },
   markRead(chatId, seq) {
     store.markReadLocally(chatId, seq);
     if (!connection?.send({ type: "read", chat_id: chatId, seq })) api.markRead(chatId, seq).catch(() => {});
@@ -409,6 +435,9 @@ document.addEventListener("visibilitychange", () => {
 api.onSessionEnded = () => showAuth("Your session has ended. Please log in again.");
 
 async function boot() {
+  registerServiceWorker();
+  navigator.serviceWorker?.addEventListener("message", onWorkerMessage);
+  navigator.serviceWorker?.startMessages();
   try {
     if (api.canRestore && (await api.restore())) {
       await enter();

@@ -122,6 +122,7 @@ export class Store extends EventTarget {
     this.presence = new Map(); // user id → {userId, status, lastSeen}, as the live connection last said
     this.presenceHeard = false; // a `presence` frame came on this connection (the service is there)
     this.presenceHidden = null; // my own setting: true, false, or null while unknown
+    this.mutedChats = null; // ids of the chats I muted, or null while unknown (no notifications service)
   }
 
   emit(type, detail = {}) {
@@ -175,6 +176,27 @@ export class Store extends EventTarget {
   setPresenceHidden(hidden) {
     this.presenceHidden = hidden;
     this.emit("presence-settings");
+  }
+
+  // --- notifications ---
+
+  // `ids` the chats muted, or null when the notifications service is not there.
+  setMutes(ids) {
+    this.mutedChats = ids === null ? null : new Set(ids);
+    this.emit("mutes");
+    this.emit("chats");
+  }
+
+  setMuted(chatId, muted) {
+    if (!this.mutedChats) this.mutedChats = new Set();
+    if (muted) this.mutedChats.add(chatId);
+    else this.mutedChats.delete(chatId);
+    this.emit("mutes");
+    this.emit("chats");
+  }
+
+  isMuted(chatId) {
+    return Boolean(this.mutedChats?.has(chatId));
   }
 
   // --- chats ---
@@ -566,6 +588,7 @@ export class Store extends EventTarget {
     this.presence.clear();
     this.presenceHeard = false;
     this.presenceHidden = null;
+    this.mutedChats = null;
     this.emit("chats");
   }
 }

@@ -3,6 +3,7 @@
 
 import { avatar, coalesce, h, throttle } from "../dom.js";
 import { BODY_MAX, codePoints, dayKey, dayLabel, fullTimeLabel, presenceText, timeLabel } from "../format.js";
+import { muteButton } from "./notifications.js";
 import { avatarWithPresence } from "./presence.js";
 
 const NEAR_BOTTOM_PX = 80;
@@ -48,6 +49,7 @@ export function conversationView({ store, actions }) {
   const title = h("h2", { id: "conversation-title", class: "conversation-title", tabindex: "-1" });
   const subtitle = h("p", { class: "conversation-subtitle" });
   const headerAvatar = h("span", { class: "header-avatar" });
+  const mute = muteButton({ store, onToggle: actions.setMuted });
   const historyStatus = h("p", { class: "history-status", "aria-live": "polite" });
   const list = h("ol", { class: "message-list", "aria-labelledby": "conversation-title" });
   const scroller = h(
@@ -86,6 +88,7 @@ export function conversationView({ store, actions }) {
       h("a", { href: "#/", class: "back icon-button", "aria-label": "Back to chats" }, "‹"),
       headerAvatar,
       h("div", { class: "conversation-heading" }, title, subtitle),
+      mute.element,
     ),
     scroller,
     typing,
@@ -426,6 +429,7 @@ export function conversationView({ store, actions }) {
     store.on("chats", () => chatId && schedule()),
     store.on("presence", () => chat() && renderHeader(chat())),
     store.on("typing", (detail) => detail.chatId === chatId && renderTyping()),
+    mute.dispose,
     () => document.removeEventListener("visibilitychange", maybeMarkRead),
   ];
 
@@ -444,6 +448,7 @@ export function conversationView({ store, actions }) {
       }
       pane.hidden = false;
       placeholder.hidden = true;
+      mute.show(id);
       updateCount();
       render();
       scroller.scrollTop = scroller.scrollHeight;
@@ -453,6 +458,7 @@ export function conversationView({ store, actions }) {
     },
     close() {
       chatId = null;
+      mute.show(null);
       pane.hidden = true;
       placeholder.hidden = false;
     },

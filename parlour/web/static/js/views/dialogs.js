@@ -1,4 +1,5 @@
-// Modal dialogs: start a direct chat by username, create a group and pick its members.
+// Modal dialogs: start a direct chat by username, create a group and pick its members (and the shell
+// other dialogs use: views/notifications.js).
 // Native <dialog>: focus moves in, stays in, Escape closes, focus returns to the opener.
 
 import { ApiError } from "../api.js";
@@ -92,7 +93,7 @@ function moveFocus(event, list, back) {
   (next ?? (event.key === "ArrowUp" ? back : buttons[index])).focus();
 }
 
-function dialogShell(id, title) {
+export function dialogShell(id, title) {
   const error = h("p", { class: "form-error", role: "alert" });
   const close = h("button", { type: "button", class: "icon-button close", "aria-label": "Close" }, "×");
   const dialog = h(

@@ -1,5 +1,6 @@
 // The chat list: newest activity first, with the last message, its time, an unread badge, and in a direct
 // chat the other person's presence (a dot on the avatar, the words at the end of the row's name).
+// A chat I muted has a 🔕 after its title (and ", muted" in its name).
 
 import { coalesce, h } from "../dom.js";
 import { listTimeLabel, presenceText } from "../format.js";
@@ -12,7 +13,7 @@ function preview(store, chat) {
   return who + (last.deleted ? "Message deleted" : last.body.replace(/\s+/g, " "));
 }
 
-export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePresence }) {
+export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePresence, onNotifications }) {
   const list = h("ul", { class: "chat-list", "aria-label": "Your chats" });
   const empty = h(
     "p",
@@ -21,6 +22,8 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePres
   );
   const me = h("span", { class: "me-name" });
   const setting = presenceSettingView({ store, onChange: onHidePresence });
+  // shown once the notifications service answered (the mutes are known)
+  const notifications = h("button", { type: "button", class: "link", onclick: onNotifications, hidden: true }, "Notifications");
   const element = h(
     "nav",
     { class: "sidebar", "aria-label": "Chats" },
@@ -32,6 +35,7 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePres
     ),
     h("p", { class: "signed-in-as" }, "Signed in as ", me),
     setting.element,
+    h("p", { class: "sidebar-settings" }, notifications),
     h(
       "div",
       { class: "sidebar-actions" },
@@ -49,7 +53,8 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePres
     const presence = chat.kind === "direct" ? store.presenceOf(store.peerOf(chat)) : null;
     const status = presenceText(presence, now);
     // one concise name for the link: who, how many unread, the last message and when, then presence
-    const label = `${title}${unread ? `, ${unread} unread` : ""}. ${preview(store, chat)}${when ? `. ${listTimeLabel(when)}` : ""}${status ? `. ${status}` : ""}`;
+    const muted = store.isMuted(chat.id);
+    const label = `${title}${muted ? ", muted" : ""}${unread ? `, ${unread} unread` : ""}. ${preview(store, chat)}${when ? `. ${listTimeLabel(when)}` : ""}${status ? `. ${status}` : ""}`;
     return h(
       "li",
       { dataset: { chatId: chat.id } },
@@ -71,6 +76,7 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePres
             "span",
             { class: "chat-row-top" },
             h("span", { class: "chat-title" }, title),
+            muted ? h("span", { class: "muted-mark", title: "Muted", "aria-hidden": "true" }, "🔕") : null,
             when ? h("time", { class: "chat-time", datetime: new Date(when).toISOString() }, listTimeLabel(when)) : null,
           ),
           h(
@@ -85,6 +91,7 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePres
   }
 
   function render() {
+    notifications.hidden = store.mutedChats === null;
     me.textContent = store.me ? `${store.me.display_name || store.me.username} (@${store.me.username})` : "";
     const chats = store.sortedChats();
     const focusedId = document.activeElement?.closest?.(".chat-list li")?.dataset.chatId;

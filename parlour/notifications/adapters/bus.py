@@ -1,0 +1,126 @@
+"""Notifications on the bus (in only; what it sends goes to the channels, not the bus).
+
+Queues, each its own, so none waits behind another's backlog:
+
+- `notifications.messages`: messaging's `message.sent`, `read.moved` and `chat.members_changed`, in
+  one queue so a read or a membership change is applied in the order it happened relative to the sends
+  around it. A batch's new messages are folded into the pending states in one transaction before the
+  batch is acked (the bus acks after the handler returns).
+- `notifications.presence`: presence's `presence.changed` (parlour/common/contracts).
+- `notifications.users`: auth's `user.registered` (display names for the text).
+
+A body that does not decode is parked by the bus (msgspec's errors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import msgspec
+from prometheus_client import CollectorRegistry, Counter
+
+from parlour.common.bus import BusMessage
+from parlour.common.contracts import PresenceChanges, UserRegistered
+from parlour.common.contracts import events as service
+from parlour.notifications.application.handlers import NotificationHandlers
+from parlour.notifications.domain.model import ChatKind
+from parlour.notifications.domain.rule import NewMessage, Outcome
+
+MESSAGE_KEYS = [
+    service.service_key(service.MessageSent),
+    service.service_key(service.ReadMoved),
+    service.service_key(service.ChatMembersChanged),
+]
+
+_service_decoder = msgspec.json.Decoder(service.ServiceEvents)
+_presence_decoder = msgspec.json.Decoder(PresenceChanges)
+_user_decoder = msgspec.json.Decoder(UserRegistered)
+
+
+class NotificationMetrics:
+    """What notifications counts: the messages noted for members, and what became of each due state."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.noted = Counter(
+            "parlour_notifications_noted",
+            "New messages noted for a member to be told (one per message and member).",
+            registry=registry,
+        )
+        self.decisions = Counter(
+            "parlour_notifications_decisions",
+            "Due pending states, by outcome (sent, looking, muted, left, read).",
+            ["outcome"],
+            registry=registry,
+        )
+
+    def count(self, outcomes: Mapping[Outcome, int]) -> None:
+        """Count a round's outcomes."""
+        for outcome, count in outcomes.items():
+            self.decisions.labels(outcome.value).inc(count)
+
+
+def new_message(event: service.MessageSent) -> NewMessage:
+    """The domain's view of a `message.sent`."""
+    kind: ChatKind = "direct" if event.chat_kind == "direct" else "group"
+    return NewMessage(
+        chat_id=event.chat_id,
+        seq=event.seq,
+        sender_id=event.sender_id,
+        member_ids=tuple(event.member_ids),
+        mentioned_ids=frozenset(event.mentioned_user_ids),
+        chat_kind=kind,
+        chat_title=event.chat_title,
+        preview=event.preview,
+    )
+
+
+class MessagesConsumer:
+    """`notifications.messages`: each run of sends is noted at once; reads and memberships in order."""
+
+    def __init__(self, handlers: NotificationHandlers, metrics: NotificationMetrics) -> None:
+        self._handlers = handlers
+        self._metrics = metrics
+
+    async def __call__(self, messages: Sequence[BusMessage]) -> None:
+        sends: list[NewMessage] = []
+        for message in messages:
+            for event in _service_decoder.decode(message.body).events:
+                if isinstance(event, service.MessageSent):
+                    sends.append(new_message(event))
+                    continue
+                await self._flush(sends)
+                if isinstance(event, service.ReadMoved):
+                    await self._handlers.reads_moved([(event.chat_id, event.user_id, event.seq)])
+                elif isinstance(event, service.ChatMembersChanged):
+                    await self._handlers.members_changed(event.chat_id, event.version, event.member_ids)
+        await self._flush(sends)
+
+    async def _flush(self, sends: list[NewMessage]) -> None:
+        if sends:
+            self._metrics.noted.inc(await self._handlers.messages_sent(sends))
+            sends.clear()
+
+
+class PresenceConsumer:
+    """`notifications.presence`: the latest status of each user, a batch at once."""
+
+    def __init__(self, handlers: NotificationHandlers) -> None:
+        self._handlers = handlers
+
+    async def __call__(self, messages: Sequence[BusMessage]) -> None:
+        latest: dict[str, str] = {}
+        for message in messages:
+            for change in _presence_decoder.decode(message.body).changes:
+                latest[change.user_id] = change.status
+        await self._handlers.statuses_changed(latest)
+
+
+class UsersConsumer:
+    """`notifications.users`: display names, a batch per transaction."""
+
+    def __init__(self, handlers: NotificationHandlers) -> None:
+        self._handlers = handlers
+
+    async def __call__(self, messages: Sequence[BusMessage]) -> None:
+        events = [_user_decoder.decode(message.body) for message in messages]
+        await self._handlers.users_registered({event.user_id: event.display_name for event in events})

@@ -1,0 +1,102 @@
+"""The notifications use cases: what the bus consumers and the HTTP routes call (the rule: domain/rule.py).
+
+A batch of `message.sent` is one read of the recipients' mutes and one transaction that folds
+the new messages into their pending states, written before the bus message is acked; the scheduler
+(scheduler.py) is woken to look at the earliest due time again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from parlour.common.clock import Clock
+from parlour.notifications.application.stores import Directory, Key, Memberships, PendingStore, Preferences, Statuses
+from parlour.notifications.domain.errors import ChatNotFound
+from parlour.notifications.domain.rule import Arrival, NewMessage, Pending, Timing, arrive, recipients
+
+
+class NotificationHandlers:
+    """The use cases, on their ports; `wake` tells the scheduler that something new waits."""
+
+    def __init__(
+        self,
+        pending: PendingStore,
+        memberships: Memberships,
+        preferences: Preferences,
+        directory: Directory,
+        statuses: Statuses,
+        clock: Clock,
+        timing: Timing,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._pending = pending
+        self._memberships = memberships
+        self._preferences = preferences
+        self._directory = directory
+        self._statuses = statuses
+        self._clock = clock
+        self._timing = timing
+        self._wake = wake
+
+    async def messages_sent(self, messages: Sequence[NewMessage]) -> int:
+        """Note each new message for the members to be told (rule, step 1-2); returns how many were noted."""
+        # Presence is not asked here: a member who closed their last tab a moment ago may still read as
+        # online; whether they are looking is decided when the notification is due (rule, step 3).
+        muted = await self._preferences.muted({(m.chat_id, u) for m in messages for u in m.member_ids})
+        arrivals: list[Arrival] = []
+        for message in messages:
+            chat_muted = {user_id for chat_id, user_id in muted if chat_id == message.chat_id}
+            told = recipients(message.member_ids, message.sender_id, chat_muted)
+            arrivals.extend(message.arrival(user_id) for user_id in told)
+        if not arrivals:
+            return 0
+        now = self._clock.now()
+
+        def fold(current: dict[Key, Pending]) -> list[Pending]:
+            for arrival in arrivals:
+                key = (arrival.chat_id, arrival.user_id)
+                current[key] = arrive(current[key], arrival, now, self._timing)
+            return list(current.values())
+
+        await self._pending.change({(a.chat_id, a.user_id) for a in arrivals}, fold)
+        self._wake()
+        return len(arrivals)
+
+    async def reads_moved(self, moves: Sequence[tuple[str, str, int]]) -> None:
+        """Members read up to these seqs (a due notification counts only what lies beyond)."""
+        await self._memberships.advance(moves)
+
+    async def members_changed(self, chat_id: str, version: int, member_ids: Sequence[str]) -> None:
+        """Keep who is in the chat (a member who left is not told, and may not mute it)."""
+        await self._memberships.apply(chat_id, version, member_ids)
+
+    async def statuses_changed(self, statuses: Mapping[str, str]) -> None:
+        """Presence says these users' status is now this."""
+        await self._statuses.record(statuses)
+
+    async def users_registered(self, names: Mapping[str, str]) -> None:
+        """New users, by display name."""
+        await self._directory.record(names)
+
+    async def preview(self, user_id: str) -> bool:
+        """Whether the user's notifications show the message."""
+        return (await self._preferences.previews([user_id]))[user_id]
+
+    async def set_preview(self, user_id: str, preview: bool) -> bool:
+        """Show or hide the message in the user's notifications from now on."""
+        await self._preferences.set_preview(user_id, preview)
+        return preview
+
+    async def mutes(self, user_id: str) -> list[str]:
+        """The chats the user muted."""
+        return await self._preferences.mutes(user_id)
+
+    async def mute(self, user_id: str, chat_id: str) -> None:
+        """Mute a chat the user is in (`ChatNotFound` otherwise, as for a chat that does not exist)."""
+        if not await self._memberships.read_seqs([(chat_id, user_id)]):
+            raise ChatNotFound()
+        await self._preferences.mute(user_id, chat_id)
+
+    async def unmute(self, user_id: str, chat_id: str) -> None:
+        """Unmute a chat (one that is not muted, or that the user left, changes nothing)."""
+        await self._preferences.unmute(user_id, chat_id)

@@ -1,0 +1,236 @@
+"""The decision half's use cases and scheduler on their SQL repositories (SQLite and PostgreSQL) and the
+in-memory key-value store, with a manual clock, and the messages' bus consumer fed the bodies messaging
+publishes; the channels are a recording `Dispatcher` (the real ones are exercised end to end in
+tests/e2e/test_notifications.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from parlour.common.bus import BusMessage
+from parlour.common.clock import ManualClock
+from parlour.common.contracts import events as service
+from parlour.common.db import create_engine, migrate
+from parlour.common.kv.memory import InMemoryKeyValueStore
+from parlour.notifications.adapters.bus import MessagesConsumer, NotificationMetrics
+from parlour.notifications.adapters.kv import KeyValueStatuses
+from parlour.notifications.adapters.sql import SqlDirectory, SqlMemberships, SqlPendingStore, SqlPreferences
+from parlour.notifications.application.handlers import NotificationHandlers
+from parlour.notifications.application.ports import Dispatcher
+from parlour.notifications.application.scheduler import CLAIM_SECONDS, Scheduler
+from parlour.notifications.domain.errors import ChatNotFound
+from parlour.notifications.domain.model import Notification
+from parlour.notifications.domain.rule import NewMessage, Timing
+
+TIMING = Timing(delay=2.0, window=30.0)
+
+
+@dataclass
+class RecordingDispatcher(Dispatcher):
+    sent: list[Notification] = field(default_factory=list)
+    failing: bool = False
+
+    async def dispatch(self, notifications: Sequence[Notification]) -> None:
+        if self.failing:
+            raise ConnectionError("the channels' database is down")
+        self.sent.extend(notifications)
+
+
+@dataclass
+class World:
+    clock: ManualClock
+    handlers: NotificationHandlers
+    scheduler: Scheduler
+    dispatcher: RecordingDispatcher
+    chat: str
+    users: dict[str, str]
+
+    def message(self, seq: int, sender: str = "ada", mentioned: frozenset[str] = frozenset()) -> NewMessage:
+        members = tuple(self.users.values())
+        ids = frozenset(self.users[name] for name in mentioned)
+        return NewMessage(self.chat, seq, self.users[sender], members, ids, "group", "Team", f"hello {seq}")
+
+    def told(self, name: str) -> list[Notification]:
+        return [n for n in self.dispatcher.sent if n.user_id == self.users[name] and n.chat_id == self.chat]
+
+    async def due(self, seconds: float) -> int:
+        self.clock.advance(seconds)
+        return await self.scheduler.run_once()
+
+
+def build(
+    engine: AsyncEngine, clock: ManualClock, kv: InMemoryKeyValueStore, dispatcher: Dispatcher
+) -> tuple[NotificationHandlers, Scheduler]:
+    pending, memberships = SqlPendingStore(engine), SqlMemberships(engine)
+    preferences, directory = SqlPreferences(engine), SqlDirectory(engine)
+    statuses = KeyValueStatuses(kv)
+    scheduler = Scheduler(pending, memberships, preferences, directory, statuses, dispatcher, clock, TIMING)
+    handlers = NotificationHandlers(pending, memberships, preferences, directory, statuses, clock, TIMING)
+    return handlers, scheduler
+
+
+@pytest.fixture
+async def world(own_database_url: str) -> AsyncIterator[World]:
+    engine = create_engine(own_database_url)
+    await migrate(engine)
+    clock = ManualClock()
+    dispatcher = RecordingDispatcher()
+    handlers, scheduler = build(engine, clock, InMemoryKeyValueStore(clock), dispatcher)
+    users = {name: f"{name}-{uuid.uuid4().hex[:8]}" for name in ("ada", "bob", "cy")}
+    chat = f"chat-{uuid.uuid4().hex[:8]}"
+    await handlers.members_changed(chat, 1, list(users.values()))
+    await handlers.users_registered({user_id: name.capitalize() for name, user_id in users.items()})
+    yield World(clock, handlers, scheduler, dispatcher, chat, users)
+    await engine.dispose()
+
+
+async def test_an_offline_member_is_told_once_after_the_grace_with_the_count(world: World) -> None:
+    await world.handlers.statuses_changed({world.users["cy"]: "online"})
+    noted = await world.handlers.messages_sent([world.message(1), world.message(2, "bob")])
+    assert noted == 4, "cy too: whether she is looking is decided when it is due"
+    assert await world.due(1.0) == 0, "still in its grace"
+    await world.due(1.0)
+    assert world.told("cy") == [], "online: nothing"
+    (bob,) = world.told("bob")
+    assert (bob.title, bob.count, bob.body) == ("New message from Ada in Team", 1, "Ada: hello 1")
+    (ada,) = world.told("ada")
+    assert (ada.title, ada.count, ada.id) == ("New message from Bob in Team", 1, f"{world.chat}:{ada.user_id}:2")
+    assert await world.due(60.0) == 0, "settled: nothing waits"
+
+
+async def test_a_member_who_leaves_just_after_a_message_arrives_is_told_when_it_is_due(world: World) -> None:
+    # Presence hears of a closed tab up to a second late: the message may arrive while cy still reads online.
+    await world.handlers.statuses_changed({world.users["cy"]: "online"})
+    await world.handlers.messages_sent([world.message(1)])
+    await world.handlers.statuses_changed({world.users["cy"]: "offline"})
+    await world.due(2.0)
+    (cy,) = world.told("cy")
+    assert cy.count == 1
+
+
+async def test_one_notification_per_window_then_the_next_counts_what_came_meanwhile(world: World) -> None:
+    await world.handlers.messages_sent([world.message(1)])
+    await world.due(2.0)
+    for seq in (2, 3, 4):
+        await world.handlers.messages_sent([world.message(seq)])
+    await world.due(2.0)
+    assert len(world.told("bob")) == 1, "the window holds the next one back"
+    await world.due(26.0)
+    assert [n.count for n in world.told("bob")] == [1], "not before the window ends"
+    await world.due(2.0)
+    assert [(n.count, n.last_seq) for n in world.told("bob")] == [(1, 1), (3, 4)]
+
+
+async def test_a_member_who_reads_in_time_mutes_or_comes_online_is_not_told(world: World) -> None:
+    await world.handlers.messages_sent([world.message(1), world.message(2)])
+    await world.handlers.reads_moved([(world.chat, world.users["bob"], 2)])
+    await world.handlers.mute(world.users["cy"], world.chat)
+    await world.due(2.0)
+    assert world.told("bob") == []
+    assert world.told("cy") == []
+    await world.handlers.messages_sent([world.message(3)])
+    await world.handlers.statuses_changed({world.users["bob"]: "online"})
+    await world.due(2.0)
+    assert world.told("bob") == []
+
+
+async def test_a_reader_partway_is_told_only_of_what_they_have_not_read(world: World) -> None:
+    await world.handlers.messages_sent([world.message(seq) for seq in (1, 2, 3)])
+    await world.handlers.reads_moved([(world.chat, world.users["bob"], 2)])
+    await world.due(2.0)
+    assert [(n.count, n.title) for n in world.told("bob")] == [(1, "New message from Ada in Team")]
+
+
+async def test_a_repeated_batch_notes_nothing_new(world: World) -> None:
+    await world.handlers.messages_sent([world.message(1), world.message(2)])
+    await world.handlers.messages_sent([world.message(1), world.message(2)])  # a redelivery
+    await world.due(2.0)
+    assert [n.count for n in world.told("bob")] == [2]
+
+
+async def test_a_mention_is_urgent_and_the_preview_can_be_turned_off(world: World) -> None:
+    assert await world.handlers.preview(world.users["bob"]) is True
+    await world.handlers.set_preview(world.users["bob"], False)
+    await world.handlers.messages_sent([world.message(1, mentioned=frozenset({"bob"}))])
+    await world.due(2.0)
+    (bob,) = world.told("bob")
+    assert (bob.urgency, bob.title, bob.body) == ("high", "Parlour", "New message in Team")
+    (cy,) = world.told("cy")
+    assert cy.urgency == "normal"
+
+
+async def test_only_a_member_may_mute_and_a_member_who_left_is_not_told(world: World) -> None:
+    with pytest.raises(ChatNotFound):
+        await world.handlers.mute("stranger", world.chat)
+    await world.handlers.mute(world.users["bob"], world.chat)
+    assert await world.handlers.mutes(world.users["bob"]) == [world.chat]
+    await world.handlers.unmute(world.users["bob"], world.chat)
+    assert await world.handlers.mutes(world.users["bob"]) == []
+    await world.handlers.messages_sent([world.message(1)])
+    await world.handlers.members_changed(world.chat, 2, [world.users["ada"], world.users["bob"]])
+    await world.handlers.members_changed(world.chat, 1, list(world.users.values()))  # older: ignored
+    await world.due(2.0)
+    assert len(world.told("bob")) == 1
+    assert world.told("cy") == []
+
+
+async def test_a_failed_dispatch_is_retried_with_the_same_id_once_the_claim_lapses(world: World) -> None:
+    await world.handlers.messages_sent([world.message(1)])
+    world.dispatcher.failing = True
+    with pytest.raises(ConnectionError):
+        await world.due(2.0)
+    world.dispatcher.failing = False
+    assert await world.due(1.0) == 0, "claimed by the round that failed"
+    await world.due(CLAIM_SECONDS)
+    (bob,) = world.told("bob")
+    assert bob.id == f"{world.chat}:{world.users['bob']}:1"
+
+
+async def test_the_consumer_applies_a_read_after_the_sends_before_it_in_the_same_batch(world: World) -> None:
+    consumer = MessagesConsumer(world.handlers, NotificationMetrics(CollectorRegistry()))
+    now = datetime.now(UTC)
+    sent = [
+        service.MessageSent(
+            chat_id=world.chat, seq=seq, message_id=f"m{seq}", sender_id=world.users["ada"],
+            member_ids=list(world.users.values()), created_at=now, mentioned_user_ids=[],
+            chat_kind="group", chat_title="Team", preview=f"hello {seq}",
+        )
+        for seq in (1, 2)
+    ]  # fmt: skip
+    read = service.ReadMoved(chat_id=world.chat, user_id=world.users["bob"], seq=2)
+    bodies = [service.ServiceEvents([sent[0]]), service.ServiceEvents([read]), service.ServiceEvents([sent[1]])]
+    await consumer([BusMessage(type=service.SERVICE_EVENTS_MESSAGE, body=msgspec.json.encode(b)) for b in bodies])
+    await world.due(2.0)
+    assert world.told("bob") == [], "read up to 2 before the due time"
+    (cy,) = world.told("cy")
+    assert (cy.count, cy.title, cy.body) == (2, "2 new messages from Ada in Team", "Ada: hello 2")
+
+
+@pytest.mark.postgres
+async def test_two_schedulers_never_take_the_same_state(postgres_database: str) -> None:
+    engine = create_engine(postgres_database)
+    await migrate(engine)
+    clock = ManualClock()
+    kv = InMemoryKeyValueStore(clock)
+    one, two = RecordingDispatcher(), RecordingDispatcher()
+    handlers, first = build(engine, clock, kv, one)
+    _, second = build(engine, clock, kv, two)
+    chat = f"chat-{uuid.uuid4().hex[:8]}"
+    members = [f"u{index}-{uuid.uuid4().hex[:6]}" for index in range(300)]
+    await handlers.members_changed(chat, 1, members)
+    await handlers.messages_sent([NewMessage(chat, 1, members[0], tuple(members), frozenset(), "group", "T", "")])
+    clock.advance(2.0)
+    while sum(await asyncio.gather(first.run_once(), second.run_once())):
+        pass
+    ids = [n.id for n in one.sent + two.sent if n.chat_id == chat]
+    assert len(ids) == len(set(ids)) == 299
+    await engine.dispose()
