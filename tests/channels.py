@@ -221,6 +221,7 @@ class Receiver:
         listener = free_listener()
         config = uvicorn.Config(
             app,
+            log_config=None,  # the process's logging stays Parlour's (tests/unit/test_logging.py)
             log_level="warning",
             lifespan="off",
             loop="none",

@@ -80,7 +80,7 @@ async def webhook_receiver() -> AsyncIterator[tuple[WebhookReceiver, str]]:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(receiver, lifespan="off", log_level="warning", loop="none"))
+    server = uvicorn.Server(uvicorn.Config(receiver, log_config=None, lifespan="off", log_level="warning", loop="none"))
     task = asyncio.create_task(server.serve(sockets=[listener]))
     try:
         async with asyncio.timeout(STARTUP_TIMEOUT):

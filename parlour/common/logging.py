@@ -144,6 +144,14 @@ def configure_logging(
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    # One handler and one level for everything: a uvicorn.Config made earlier in the process gives the
+    # server's loggers a level (its log_level) and, with uvicorn's default log_config, handlers of their
+    # own that do not propagate here.
+    for name in ("uvicorn", "uvicorn.error"):
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True
+        server_logger.setLevel(logging.NOTSET)
     server_log = logging.getLogger("uvicorn.error")
     for server_filter in (DropServerWebSocketLines, QuietClientFaults):
         if not any(isinstance(existing, server_filter) for existing in server_log.filters):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
 import re
 
 import pytest
 import structlog
+import uvicorn.config
 
 from parlour.common.logging import configure_logging
 from parlour.common.settings import LogFormat
@@ -15,11 +17,12 @@ from parlour.common.settings import LogFormat
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> object:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    root, server = logging.getLogger(), logging.getLogger("uvicorn")
+    handlers, level, server_handlers = root.handlers[:], root.level, server.handlers[:]
     yield None
     root.handlers[:] = handlers
     root.setLevel(level)
+    server.handlers[:], server.propagate = server_handlers, not server_handlers
     structlog.reset_defaults()
 
 
@@ -41,6 +44,16 @@ def test_uvicorns_own_websocket_handshake_lines_are_left_to_the_gateway(capsys: 
     err = capsys.readouterr().err
     assert "[accepted]" not in err
     assert "Uvicorn running on" in err
+
+
+def test_the_servers_lines_reach_parlours_handler_after_uvicorns_default_logging_config(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)  # what a uvicorn.Config without log_config does
+    configure_logging("INFO", LogFormat.JSON)
+    logging.getLogger("uvicorn.error").info("Uvicorn running on %s", "http://127.0.0.1:8000")
+    [line] = [json.loads(text) for text in capsys.readouterr().err.splitlines()]
+    assert line["message"] == "Uvicorn running on http://127.0.0.1:8000"
 
 
 def test_json_lines_carry_ecs_field_names_and_the_service_name(capsys: pytest.CaptureFixture[str]) -> None:
