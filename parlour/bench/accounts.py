@@ -27,6 +27,11 @@ class Endpoints:
     auth: str
     api: str
     gateways: tuple[str, ...]
+    notifications: str = ""  # the notifications service's base URL, where it is not `api`
+
+    @property
+    def notifications_api(self) -> str:
+        return self.notifications or self.api
 
     @classmethod
     def single(cls, base: str) -> Endpoints:
@@ -84,6 +89,12 @@ async def create_direct_chat(http: HttpClient, api: str, token: str, other_user_
     headers = {"Authorization": f"Bearer {token}"}
     body = {"kind": "direct", "user_id": other_user_id}
     return str(_checked(await http.post(f"{api}/api/chats", json=body, headers=headers), "create a chat")["id"])
+
+
+async def add_webhook(http: HttpClient, api: str, token: str, url: str) -> None:
+    """Register a webhook endpoint for the token's user (the notifications service's route)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    _checked(await http.post(f"{api}/api/notifications/webhooks", json={"url": url}, headers=headers), "add a webhook")
 
 
 async def create_group_chat(http: HttpClient, api: str, token: str, title: str, member_ids: list[str]) -> str:

@@ -23,6 +23,7 @@ from typing import Annotated
 import typer
 
 from parlour.bench import presence as presence_checks
+from parlour.bench import webhooks as webhook_checks
 from parlour.bench.accounts import Endpoints, SetupError
 from parlour.bench.ledger import Verdict
 from parlour.bench.result import BenchResult, render_comparison, render_table
@@ -58,6 +59,13 @@ Presence = Annotated[
         "one `parlour serve presence` or none). With --url: whether the target runs it."
     ),
 ]
+Notifications = Annotated[
+    bool,
+    typer.Option(
+        help="Parlour: run the notifications service (embedded `parlour run --without notifications` when off; "
+        "distributed, one `parlour serve notifications` or none)."
+    ),
+]
 BodySize = Annotated[int, typer.Option(min=1, max=60_000, help="Bytes per message body.")]
 
 
@@ -90,13 +98,22 @@ def _target(
     gateways: int,
     log_level: str,
     presence: bool = True,
+    notifications: bool = True,
 ) -> Iterator[Target]:
     if url is not None:
         base = url.rstrip("/")
         endpoints = Endpoints(auth_url or base, api_url or base, tuple(gateway_url or [base]))
         yield attached(endpoints, dialect, list(gateway_pid or []))
         return
-    with launch(topology, messaging=messaging, gateways=gateways, log_level=log_level, presence=presence) as target:
+    started = launch(
+        topology,
+        messaging=messaging,
+        gateways=gateways,
+        log_level=log_level,
+        presence=presence,
+        notifications=notifications,
+    )
+    with started as target:
         yield target
 
 
@@ -126,7 +143,7 @@ def _execute(
         result.write(out)
         typer.echo(f"result written to {out}")
     if not result.ok:
-        checks = (*Verdict.VIOLATIONS, *presence_checks.VIOLATIONS)
+        checks = (*Verdict.VIOLATIONS, *presence_checks.VIOLATIONS, *webhook_checks.VIOLATIONS)
         tolerated = Verdict.TOLERATED_UNDER_FAULTS if result.correctness.get("at_least_once") else ()
         violations = {k: v for k, v in result.correctness.items() if k in checks and v and k not in tolerated}
         failed = {
@@ -161,6 +178,7 @@ def send(
     profile: Profile = None,
     batch: Batch = True,
     presence: Presence = True,
+    notifications: Notifications = True,
 ) -> None:
     """U users in 1:1 chats send: delivered msgs/s, ack and end-to-end latency."""
     from parlour.bench.scenarios import send as scenario  # noqa: PLC0415
@@ -184,7 +202,15 @@ def send(
 
 @bench_app.command()
 def fanout(
-    members: Annotated[int, typer.Option(min=2, help="Members of the one group, all online.")] = 1000,
+    members: Annotated[int, typer.Option(min=2, help="Members of the one group.")] = 1000,
+    offline: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Of them, members who never connect; with notifications, each has a webhook to the bench's "
+            "receiver, which counts what arrives.",
+        ),
+    ] = 0,
     rate: Rate = 0,
     duration: Duration = 10,
     window: Window = 16,
@@ -205,6 +231,7 @@ def fanout(
     profile: Profile = None,
     batch: Batch = True,
     presence: Presence = True,
+    notifications: Notifications = True,
 ) -> None:
     """One group of M members: deliveries/s and delivery latency."""
     from parlour.bench.scenarios import fanout as scenario  # noqa: PLC0415
@@ -222,7 +249,9 @@ def fanout(
             presence=presence,
         ),
         out,
-        lambda session: scenario.run(session, members=members, rate=rate or None, duration=duration, window=window),
+        lambda session: scenario.run(
+            session, members=members, offline=offline, rate=rate or None, duration=duration, window=window
+        ),
     )
 
 
@@ -247,6 +276,7 @@ def connections(
     profile: Profile = None,
     batch: Batch = True,
     presence: Presence = True,
+    notifications: Notifications = True,
 ) -> None:
     """N idle authenticated connections: connects/s, gateway memory and CPU per connection."""
     from parlour.bench.scenarios import connections as scenario  # noqa: PLC0415
@@ -298,6 +328,7 @@ def storm(
     profile: Profile = None,
     batch: Batch = True,
     presence: Presence = True,
+    notifications: Notifications = True,
 ) -> None:
     """N clients drop at once and resume: time until all are live, caught up, and (presence) shown online."""
     from parlour.bench.scenarios import storm as scenario  # noqa: PLC0415
@@ -431,6 +462,7 @@ _TARGET_KEYS = (
     "gateways",
     "log_level",
     "presence",
+    "notifications",
 )
 
 

@@ -86,6 +86,16 @@ class Session:
             return False
         return self.target.presence if self.target.presence is not None else self.options.presence
 
+    @property
+    def notifications(self) -> bool:
+        """Whether the bench started the target with the notifications service (attached targets: unknown, no)."""
+        return bool(self.dialect.server_seq and self.target.notifications)
+
+    def notifications_label(self) -> str:
+        if not self.dialect.server_seq or self.target.notifications is None:
+            return "n/a"
+        return "on" if self.target.notifications else "off"
+
     def presence_label(self) -> str:
         if not self.dialect.server_seq:
             return "n/a"
@@ -211,7 +221,7 @@ class Session:
         result = BenchResult(
             scenario=self.scenario,
             target=self.target.name,
-            params={**params, "presence": self.presence_label()},
+            params={**params, "presence": self.presence_label(), "notifications": self.notifications_label()},
             metrics={name: round(value, 3) for name, value in metrics.items()},
             latency_ms={name: hist.summary_ms() for name, hist in latency.items() if hist.count},
             correctness=correctness,

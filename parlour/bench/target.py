@@ -3,8 +3,9 @@
 A started target runs as subprocesses on free ports with a fresh data folder (embedded), or a fresh
 PostgreSQL database and a unique namespace (distributed), and is removed again when the run ends.
 Parlour targets get cheap password hashing and raised login limits: the bench measures chat, not argon2.
-A started Parlour target runs the presence service unless told not to (`presence=False`: embedded
-`parlour run --without presence`; distributed, no `parlour serve presence` process).
+A started Parlour target runs the presence and notifications services unless told not to
+(`presence=False`: embedded `parlour run --without presence`; distributed, no `parlour serve presence`
+process; the same for `notifications=False`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ BENCH_ENV = {
     "PARLOUR_LOGIN_ATTEMPTS_PER_USERNAME_AND_ADDRESS": BIG,
     "PARLOUR_GATEWAY_FRAMES_PER_SECOND": BIG,  # a bench client sends far faster than a person would
     "PARLOUR_GATEWAY_FRAME_BURST": BIG,
+    "PARLOUR_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS": "true",  # the bench's webhook receiver is on loopback
 }
 
 
@@ -61,6 +63,7 @@ class Target:
     env: dict[str, str] = field(default_factory=dict)  # what the bench set for the target
     log_dir: Path | None = None
     presence: bool | None = None  # whether the bench started the presence service; None: not ours to say
+    notifications: bool | None = None  # the same for the notifications service
     processes: _Processes | None = None  # started targets: to kill and restart one (chaos)
 
 
@@ -149,21 +152,24 @@ def _serve_argv(command: list[str], port: int) -> list[str]:
 
 
 @contextmanager
-def embedded(log_level: str = "WARNING", *, presence: bool = True) -> Iterator[Target]:
-    """`parlour run` in a fresh data folder on a free port (`--without presence` unless `presence`)."""
+def embedded(log_level: str = "WARNING", *, presence: bool = True, notifications: bool = True) -> Iterator[Target]:
+    """`parlour run` in a fresh data folder on a free port (`--without` each optional service turned off)."""
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="parlour-bench-")))
         processes = _Processes(workdir)
         stack.callback(processes.stop)
         port = free_port()
         env = {**BENCH_ENV, "PARLOUR_MODE": "embedded", "PARLOUR_LOG_LEVEL": log_level}
-        without = [] if presence else ["--without", "presence"]
+        left_out = [name for name, on in (("presence", presence), ("notifications", notifications)) if not on]
+        without = [argument for name in left_out for argument in ("--without", name)]
         argv = _serve_argv(["run", "--data-dir", str(workdir / "data"), *without], port)
         process = processes.start("parlour-run", argv, env, port)
         base = f"http://127.0.0.1:{port}"
-        name = "parlour embedded" if presence else "parlour embedded without presence"
+        name = "parlour embedded" + (f" without {' and '.join(left_out)}" if left_out else "")
         pids = {"parlour": process.pid}
-        yield Target(name, "parlour", Endpoints.single(base), [process.pid], pids, env, workdir, presence)
+        yield Target(
+            name, "parlour", Endpoints.single(base), [process.pid], pids, env, workdir, presence, notifications
+        )
 
 
 @dataclass(frozen=True)
@@ -191,9 +197,10 @@ def distributed(
     backing: Backing | None = None,
     *,
     presence: bool = True,
+    notifications: bool = True,
 ) -> Iterator[Target]:
-    """Auth, `messaging` messaging, `gateways` gateway and (with `presence`) one presence process, on
-    PostgreSQL, RabbitMQ and Redis (the shared servers, or `backing`'s)."""
+    """Auth, `messaging` messaging, `gateways` gateway and (with `presence`, `notifications`) one presence
+    and one notifications process, on PostgreSQL, RabbitMQ and Redis (the shared servers, or `backing`'s)."""
     backing = backing or Backing.shared()
     run_id = uuid.uuid4().hex[:10]
     database, namespace = f"parlour_bench_{run_id}", f"bench{run_id}"
@@ -230,6 +237,8 @@ def distributed(
         plan += [(f"messaging-{index}", "messaging", port) for index, port in enumerate(api_ports)]
         plan += [(f"gateway-{index}", "gateway", port) for index, port in enumerate(gateway_ports)]
         plan += [("presence", "presence", free_port())] if presence else []
+        notifications_port = free_port()
+        plan += [("notifications", "notifications", notifications_port)] if notifications else []
         started = [
             (name, processes.spawn(name, _serve_argv(["serve", service], port), env), port)
             for name, service, port in plan
@@ -242,9 +251,12 @@ def distributed(
             auth=f"http://127.0.0.1:{auth_port}",
             api=f"http://127.0.0.1:{api_ports[0]}",
             gateways=tuple(f"http://127.0.0.1:{port}" for port in gateway_ports),
+            notifications=f"http://127.0.0.1:{notifications_port}",
         )
-        name = f"parlour distributed ({messaging} messaging, {gateways} gateway{'' if presence else ', no presence'})"
-        yield Target(name, "parlour", endpoints, gateway_pids, pids, env, workdir, presence, processes)
+        optional = (("presence", presence), ("notifications", notifications))
+        left_out = "".join(f", no {name}" for name, on in optional if not on)
+        name = f"parlour distributed ({messaging} messaging, {gateways} gateway{left_out})"
+        yield Target(name, "parlour", endpoints, gateway_pids, pids, env, workdir, presence, notifications, processes)
 
 
 @contextmanager
@@ -298,14 +310,18 @@ def launch(
     gateways: int = 1,
     log_level: str = "WARNING",
     presence: bool = True,
+    notifications: bool = True,
     backing: Backing | None = None,
 ) -> Iterator[Target]:
-    """Start `topology` and yield it; everything it made is gone afterwards (`presence`: Parlour only)."""
+    """Start `topology` and yield it; everything it made is gone afterwards (`presence`, `notifications`:
+    Parlour only)."""
     if topology == "embedded":
-        with embedded(log_level, presence=presence) as target:
+        with embedded(log_level, presence=presence, notifications=notifications) as target:
             yield target
     elif topology == "distributed":
-        with distributed(messaging, gateways, log_level, backing, presence=presence) as target:
+        with distributed(
+            messaging, gateways, log_level, backing, presence=presence, notifications=notifications
+        ) as target:
             yield target
     elif topology in PEERS:
         with peer(topology) as target:

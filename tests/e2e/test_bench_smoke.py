@@ -64,6 +64,24 @@ def test_fanout_reaches_every_member_also_without_batch_frames(tmp_path: Path, e
     assert checked["delivered"] == checked["acked"] * 19 > 0
 
 
+def test_fanout_with_offline_members_counts_one_webhook_notification_for_each(tmp_path: Path) -> None:
+    arguments = ["--topology", "embedded", "--members", "8", "--offline", "3", "--duration", "1"]
+    result = _bench(tmp_path, "fanout", *arguments)
+    checked, metrics = result["correctness"], result["metrics"]
+    assert checked["delivered"] == checked["acked"] * 4 > 0  # the online members but the sender
+    assert checked["offline_not_notified"] == 0
+    assert metrics["notifications"] == metrics["notifications_distinct"] == 3  # one window: one each
+    assert result["params"]["notifications"] == "on"
+
+
+def test_fanout_without_notifications_leaves_offline_members_out(tmp_path: Path) -> None:
+    arguments = ["--topology", "embedded", "--no-notifications", "--members", "6", "--offline", "2"]
+    result = _bench(tmp_path, "fanout", *arguments, "--duration", "1")
+    assert result["correctness"]["delivered"] == result["correctness"]["acked"] * 3 > 0
+    assert "notifications" not in result["metrics"]
+    assert result["params"]["notifications"] == "off"
+
+
 def test_connections_opens_every_connection_and_measures_the_gateway(tmp_path: Path, embedded: Target) -> None:
     result = _bench(tmp_path, "connections", *_attach(embedded), "--connections", "50", "--idle", "1")
     assert result["metrics"]["connections"] == 50
