@@ -16,7 +16,6 @@ import httpx
 import uvicorn
 
 from tests.clients import PASSWORD, Account, log_in, unique_username
-from tests.waiting import eventually
 
 STARTUP_TIMEOUT = 10.0
 Scope = MutableMapping[str, Any]
@@ -128,15 +127,9 @@ async def send(http: httpx.AsyncClient, account: Account, chat_id: str, body: st
 
 
 async def mute(http: httpx.AsyncClient, account: Account, chat_id: str) -> httpx.Response:
-    """`PUT /api/notifications/mutes/{chat_id}` as `account`, asked again while it is 404: notifications
-    learns of a new membership from messaging's event, a moment after the chat is created (the docs'
-    "Muting a chat one has just joined")."""
-
-    async def muted() -> httpx.Response | None:
-        response = await http.put(f"/api/notifications/mutes/{chat_id}", headers=account.headers)
-        return None if response.status_code == 404 else response
-
-    return await eventually(muted, within=10.0, what="notifications hearing of the membership")
+    """`PUT /api/notifications/mutes/{chat_id}` as `account` (at once: a mute does not wait for
+    notifications to hear of the membership)."""
+    return await http.put(f"/api/notifications/mutes/{chat_id}", headers=account.headers)
 
 
 async def read_up_to(http: httpx.AsyncClient, account: Account, chat_id: str, seq: int) -> None:

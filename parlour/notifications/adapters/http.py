@@ -13,7 +13,10 @@ from parlour.notifications.adapters.schemas import MuteOut, MutesOut, Notificati
 from parlour.notifications.application.handlers import NotificationHandlers
 
 _PROBLEM = {"content": {"application/problem+json": {}}, "description": "A problem document (RFC 9457)."}
-ChatId = Annotated[str, Path(max_length=64, pattern=ID_PATTERN, description="A chat you are a member of.")]
+ChatId = Annotated[
+    str,
+    Path(max_length=64, pattern=ID_PATTERN, description="A chat of yours."),
+]
 
 
 def notifications_router(handlers: NotificationHandlers) -> APIRouter:
@@ -35,7 +38,7 @@ def notifications_router(handlers: NotificationHandlers) -> APIRouter:
     @router.put(
         "/mutes/{chat_id}",
         summary="Mute a chat: no notification about it (again: no change)",
-        responses={404: {**_PROBLEM, "description": "No such chat, or you are not a member (`chat_not_found`)."}},
+        responses={409: {**_PROBLEM, "description": "You muted as many chats as one user may (`too_many_mutes`)."}},
     )
     async def put_mute(principal: CurrentPrincipal, chat_id: ChatId) -> MuteOut:
         await handlers.mute(principal.user_id, chat_id)

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from parlour.common.clock import Clock
 from parlour.notifications.application.stores import Directory, Key, Memberships, PendingStore, Preferences, Statuses
-from parlour.notifications.domain.errors import ChatNotFound
+from parlour.notifications.domain.errors import TooManyMutes
+from parlour.notifications.domain.model import MAX_MUTES
 from parlour.notifications.domain.rule import Arrival, NewMessage, Pending, Timing, arrive, recipients
 
 
@@ -67,7 +68,7 @@ class NotificationHandlers:
         await self._memberships.advance(moves)
 
     async def members_changed(self, chat_id: str, version: int, member_ids: Sequence[str]) -> None:
-        """Keep who is in the chat (a member who left is not told, and may not mute it)."""
+        """Keep who is in the chat (a member who left is not told)."""
         await self._memberships.apply(chat_id, version, member_ids)
 
     async def statuses_changed(self, statuses: Mapping[str, str]) -> None:
@@ -92,9 +93,15 @@ class NotificationHandlers:
         return await self._preferences.mutes(user_id)
 
     async def mute(self, user_id: str, chat_id: str) -> None:
-        """Mute a chat the user is in (`ChatNotFound` otherwise, as for a chat that does not exist)."""
-        if not await self._memberships.read_seqs([(chat_id, user_id)]):
-            raise ChatNotFound()
+        """Mute a chat for the user (again: no change; more than `MAX_MUTES`: `TooManyMutes`).
+
+        Membership is not asked: this service hears of a new chat from messaging's event a moment after
+        it is created, and a mute made in between must not fail. A mute of a chat the user is not in
+        changes nothing (only members are told) and answers like any other, so it tells nobody which
+        chats exist."""
+        muted = await self._preferences.mutes(user_id)
+        if chat_id not in muted and len(muted) >= MAX_MUTES:
+            raise TooManyMutes()
         await self._preferences.mute(user_id, chat_id)
 
     async def unmute(self, user_id: str, chat_id: str) -> None:

@@ -16,6 +16,9 @@ Urgency = Literal["normal", "high"]
 # How long a push service keeps an undelivered notification (the `TTL` header): one day.
 TTL_SECONDS = 24 * 3600
 
+# How many chats one user may mute (a mute is kept whether or not the user is in the chat: see `mute`).
+MAX_MUTES = 1_000
+
 
 @dataclass(frozen=True, slots=True)
 class Notification:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from parlour.common.bus import BusMessage
@@ -27,9 +28,10 @@ from parlour.notifications.adapters.sql import SqlDirectory, SqlMemberships, Sql
 from parlour.notifications.application.handlers import NotificationHandlers
 from parlour.notifications.application.ports import Dispatcher
 from parlour.notifications.application.scheduler import CLAIM_SECONDS, Scheduler
-from parlour.notifications.domain.errors import ChatNotFound
-from parlour.notifications.domain.model import Notification
+from parlour.notifications.domain.errors import TooManyMutes
+from parlour.notifications.domain.model import MAX_MUTES, Notification
 from parlour.notifications.domain.rule import NewMessage, Timing
+from parlour.notifications.infrastructure.tables import mutes
 
 TIMING = Timing(delay=2.0, window=30.0)
 
@@ -53,6 +55,7 @@ class World:
     dispatcher: RecordingDispatcher
     chat: str
     users: dict[str, str]
+    engine: AsyncEngine
 
     def message(self, seq: int, sender: str = "ada", mentioned: frozenset[str] = frozenset()) -> NewMessage:
         members = tuple(self.users.values())
@@ -89,7 +92,7 @@ async def world(own_database_url: str) -> AsyncIterator[World]:
     chat = f"chat-{uuid.uuid4().hex[:8]}"
     await handlers.members_changed(chat, 1, list(users.values()))
     await handlers.users_registered({user_id: name.capitalize() for name, user_id in users.items()})
-    yield World(clock, handlers, scheduler, dispatcher, chat, users)
+    yield World(clock, handlers, scheduler, dispatcher, chat, users, engine)
     await engine.dispose()
 
 
@@ -168,9 +171,15 @@ async def test_a_mention_is_urgent_and_the_preview_can_be_turned_off(world: Worl
     assert cy.urgency == "normal"
 
 
-async def test_only_a_member_may_mute_and_a_member_who_left_is_not_told(world: World) -> None:
-    with pytest.raises(ChatNotFound):
-        await world.handlers.mute("stranger", world.chat)
+async def test_a_mute_is_kept_for_any_chat_up_to_the_limit_and_a_member_who_left_is_not_told(world: World) -> None:
+    await world.handlers.mute("stranger", world.chat)  # no effect on anyone: only members are told
+    async with world.engine.begin() as connection:
+        others = [{"user_id": "stranger", "chat_id": f"other-{n}"} for n in range(MAX_MUTES - 1)]
+        await connection.execute(insert(mutes), others)
+    with pytest.raises(TooManyMutes):
+        await world.handlers.mute("stranger", "one-more")
+    await world.handlers.mute("stranger", world.chat)  # again: no change, even at the limit
+    assert len(await world.handlers.mutes("stranger")) == MAX_MUTES
     await world.handlers.mute(world.users["bob"], world.chat)
     assert await world.handlers.mutes(world.users["bob"]) == [world.chat]
     await world.handlers.unmute(world.users["bob"], world.chat)
