@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -66,6 +66,8 @@ class Overrides:
 
     clock: Clock | None = None
     migrate: bool | None = None
+    # Wraps the process's bus: a test that must hold back or watch what is published at one hop.
+    wrap_bus: Callable[[MessageBus], MessageBus] | None = None
 
 
 def create_app(
@@ -129,7 +131,8 @@ async def open_infrastructure(
     http = await stack.enter_async_context(httpx.AsyncClient())
     kv = await open_key_value_store(settings, clock)
     stack.push_async_callback(kv.close)
-    bus = InstrumentedMessageBus(await open_message_bus(settings, clock, kv), metrics)
+    opened = await open_message_bus(settings, clock, kv)
+    bus = InstrumentedMessageBus(opened if overrides.wrap_bus is None else overrides.wrap_bus(opened), metrics)
     stack.push_async_callback(bus.close)
     return Infrastructure(settings, clock, metrics, engine, kv, bus, http)
 

@@ -3,13 +3,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
+from parlour.bootstrap import Overrides
+from parlour.common.bus import BusMessage, MessageBus
+from parlour.common.bus.instrumented import InstrumentedMessageBus
+from parlour.common.contracts import SESSION_EVENTS
+from parlour.common.metrics import Metrics
 from tests.clients import assert_problem, new_account
+from tests.harness import make_settings, running_parlour
 from tests.presence import entry_of, known_as_contacts, look_up, seen_as, shows, snapshot
+from tests.waiting import eventually
 from tests.ws_client import Client, Frame, direct_chat, group_chat
 
 ONLINE_WITHIN = 2.0
@@ -226,3 +236,62 @@ async def test_the_openapi_document_states_the_presence_routes_as_strictly_as_th
     assert settings["properties"]["hidden"]["type"] == "boolean"
     assert settings["required"] == ["hidden"]
     assert set(schema["paths"]["/api/presence/settings"]) == {"get", "put"}
+
+
+class HeldSessionEvents(InstrumentedMessageBus):
+    """The process's bus, except that the gateway's session events wait while `gate` is shut."""
+
+    def __init__(self, inner: MessageBus) -> None:
+        super().__init__(inner, Metrics())
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.holding = asyncio.Event()  # a publication of session events waits at the shut gate
+
+    async def publish(self, routing_keys: Sequence[str], message: BusMessage) -> None:
+        if message.type == SESSION_EVENTS and not self.gate.is_set():
+            self.holding.set()
+            await self.gate.wait()
+        await super().publish(routing_keys, message)
+
+
+async def test_hello_does_not_wait_for_the_opening_and_an_activity_right_after_it_is_not_lost(
+    database_url: str, tmp_path: Path
+) -> None:
+    buses: list[HeldSessionEvents] = []
+
+    def hold(bus: MessageBus) -> MessageBus:
+        buses.append(HeldSessionEvents(bus))
+        return buses[-1]
+
+    async def status_of_bob() -> str:
+        response = await look_up(http, alice, bob.user_id)
+        assert response.status_code == 200, response.text
+        status: str = response.json()["users"][0]["status"]
+        return status
+
+    settings = make_settings(tmp_path, database_url)
+    async with (
+        running_parlour(settings, overrides=Overrides(migrate=True, wrap_bus=hold)) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=10) as http,
+    ):
+        (held,) = buses
+        # Alice asks over REST only (no socket of hers: nothing is delivered to anyone while the gate is shut).
+        alice, bob = await new_account(http, "a"), await new_account(http, "b")
+        await direct_chat(http, alice, bob)
+        await known_as_contacts(http, alice, bob.user_id)
+        held.gate.clear()
+        try:
+            b = await Client.connect(http, bob, presence=True)
+            await asyncio.wait_for(held.holding.wait(), 10)
+            await b.send({"type": "ping", "id": "while-held"})  # the session reads and answers meanwhile
+            assert (await b.take(lambda frame: frame["type"] == "pong", within=5.0))["id"] == "while-held"
+            await b.send({"type": "activity", "state": "idle"})  # waits at the gateway for the opening
+            assert await status_of_bob() == "offline"
+        finally:
+            held.gate.set()
+
+        async def away() -> bool:
+            return await status_of_bob() == "away"  # stays "online" if the activity overtook the opening
+
+        await eventually(away, within=10.0, what="Bob away: his activity applied after his opening")
+        await b.close()

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
+import structlog
+
 from parlour.common import tracing
 from parlour.common.bus import BusMessage, Handler, MessageBus
 from parlour.common.clock import Clock
@@ -16,6 +18,9 @@ from parlour.gateway.application.hub import Hub
 from parlour.gateway.application.ports import CommandSink, SessionEvents
 from parlour.gateway.domain.protocol import Destination
 from parlour.gateway.domain.session import Command, Session
+
+logger = structlog.get_logger(__name__)
+_STOPPED = "the gateway stopped publishing session events"
 
 
 class BusCommandSink(CommandSink):
@@ -40,37 +45,39 @@ class BusCommandSink(CommandSink):
 class BusSessionEvents(SessionEvents):
     """Publishes session events in batches on `session.events`: the events that come while one publication
     is in flight leave together in the next, as one `SessionEvents` bus message, in the order they came (a
-    group commit: no timer, batches grow with the rate). An opening returns once its batch is confirmed, so
-    the session's `activity` commands, published after it reads its first frame, never overtake it.
+    group commit: no timer, batches grow with the rate). Each event's future is settled once its batch is
+    confirmed (True) or could not be published (False, logged once for the batch).
 
-    Waiting events are bounded by the sessions opening or closing at once (each waits for its own).
-    `run` is the flusher (a supervised task); when it stops, whoever still waits is told it failed."""
+    Waiting events are bounded by the sessions opening or closing at once (one each). `run` is the
+    flusher (a supervised task); when it stops, whatever still waits, and whatever comes after, is False."""
 
     def __init__(self, bus: MessageBus, gateway_id: str, clock: Clock, *, max_batch: int = 1_000) -> None:
         self._bus = bus
         self._gateway_id = gateway_id
         self._clock = clock
         self._max_batch = max_batch
-        self._waiting: list[tuple[SessionEvent, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[SessionEvent, asyncio.Future[bool]]] = []
         self._wake = asyncio.Event()
         self._stopped = False
 
-    async def opened(self, session: Session) -> None:
-        await self._tell("opened", session)
+    def opened(self, session: Session) -> asyncio.Future[bool]:
+        return self._tell("opened", session)
 
-    async def closed(self, session: Session) -> None:
-        await self._tell("closed", session)
+    def closed(self, session: Session) -> asyncio.Future[bool]:
+        return self._tell("closed", session)
 
-    async def _tell(self, kind: Literal["opened", "closed"], session: Session) -> None:
+    def _tell(self, kind: Literal["opened", "closed"], session: Session) -> asyncio.Future[bool]:
         event = SessionEvent(
             kind=kind, user_id=session.user_id, session_id=session.id, gateway_id=self._gateway_id, at=self._clock.now()
         )
-        if self._stopped:
-            raise ConnectionError("the gateway stopped publishing session events")
         done = asyncio.get_running_loop().create_future()
+        if self._stopped:
+            logger.warning("gateway.session_event_failed", events=1, error=_STOPPED)
+            done.set_result(False)
+            return done
         self._waiting.append((event, done))
         self._wake.set()
-        await done
+        return done
 
     async def run(self) -> None:
         """Publish what waits, batch after batch, until cancelled."""
@@ -84,27 +91,26 @@ class BusSessionEvents(SessionEvents):
                     await self._publish(batch)
         finally:
             self._stopped = True
-            _settle(self._waiting, ConnectionError("the gateway stopped publishing session events"))
+            if self._waiting:
+                logger.warning("gateway.session_event_failed", events=len(self._waiting), error=_STOPPED)
+            _settle(self._waiting, published=False)
             self._waiting.clear()
 
-    async def _publish(self, batch: list[tuple[SessionEvent, asyncio.Future[None]]]) -> None:
+    async def _publish(self, batch: list[tuple[SessionEvent, asyncio.Future[bool]]]) -> None:
         body = encode_session_events([event for event, _ in batch])
         try:
             await self._bus.publish([SESSION_EVENTS], BusMessage(type=SESSION_EVENTS, body=body))
-        except Exception as error:  # the bus is down: each waiting session is told (the hub logs it)
-            _settle(batch, error)
+        except Exception as error:  # the bus is down: presence hears of these sessions with their next event
+            logger.warning("gateway.session_event_failed", events=len(batch), error=f"{type(error).__name__}: {error}")
+            _settle(batch, published=False)
         else:
-            _settle(batch, None)
+            _settle(batch, published=True)
 
 
-def _settle(batch: Sequence[tuple[SessionEvent, asyncio.Future[None]]], error: BaseException | None) -> None:
+def _settle(batch: Sequence[tuple[SessionEvent, asyncio.Future[bool]]], *, published: bool) -> None:
     for _, done in batch:
-        if done.done():  # its session stopped waiting (cancelled)
-            continue
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
+        if not done.done():  # else its session stopped waiting (cancelled)
+            done.set_result(published)
 
 
 def delivery_handler(

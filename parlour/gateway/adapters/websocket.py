@@ -37,7 +37,7 @@ from parlour.gateway.domain.errors import GatewayDraining, OriginRefused, PassRe
 from parlour.gateway.domain.frames import batched
 from parlour.gateway.domain.origins import origin_allowed
 from parlour.gateway.domain.passes import PassHolder
-from parlour.gateway.domain.protocol import Close, CloseCode
+from parlour.gateway.domain.protocol import Close, CloseCode, Destination
 from parlour.gateway.domain.session import Command, Session, SessionLimits
 from parlour.gateway.infrastructure.metrics import GatewayMetrics
 
@@ -189,11 +189,12 @@ class Connection:
         self._cutting = False
         self._gave_up = False  # the close could not be written nor the transport aborted
         self._peer_close: tuple[int, str] | None = None
+        self._opening: asyncio.Future[bool] | None = None  # the session's announcement, until it is out
 
     async def run(self) -> None:
         session = self._session
         try:
-            await self._hub.attach(session, self.notify)
+            self._opening = await self._hub.attach(session, self.notify)
         except Exception as error:
             logger.warning("websocket could not register", exc_info=True)
             code, reason = close_for(error if isinstance(error, ParlourError) else Unavailable())
@@ -249,10 +250,14 @@ class Connection:
             else:
                 inbound = decode_binary(message.get("bytes") or b"", self._max_frame)
             session.receive(inbound, self._clock.monotonic())
+            commands = session.commands_to_send()
+            if self._opening is not None and any(c.destination is Destination.PRESENCE for c in commands):
+                await self._opening  # presence ignores the activity of a session it has not heard open
+                self._opening = None
             if tracing.enabled:
-                self._submit_traced(session.commands_to_send())
+                self._submit_traced(commands)
             else:
-                for command in session.commands_to_send():
+                for command in commands:
                     self._commands.submit(command, session, self.notify)
             self.notify()
             await self._commands.room()

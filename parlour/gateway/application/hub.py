@@ -15,7 +15,7 @@ Invariants (docs/subsystems/gateway.md):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -73,8 +73,13 @@ class Hub:
     def user_count(self) -> int:
         return len(self._by_user)
 
-    async def attach(self, session: Session, notify: Notify, auth_session_id: str | None = None) -> None:
-        """Register `session`, binding its user's route first if it is the user's first session here.
+    async def attach(
+        self, session: Session, notify: Notify, auth_session_id: str | None = None
+    ) -> asyncio.Future[bool]:
+        """Register `session`, binding its user's route first if it is the user's first session here, and
+        announce it; returns the announcement's future (`SessionEvents`), which this does not wait for:
+        the connection answers `hello` at once, and waits for it only before its first command to presence
+        (an `activity` ahead of its opening would be ignored there).
 
         `auth_session_id` (by default the one the connection's pass was redeemed for) is the login the
         session belongs to: revoking it closes the session.
@@ -94,7 +99,7 @@ class Hub:
         if self.draining:  # admitted just before the drain began: it goes with the others
             session.close(CloseCode.SERVICE_RESTART, RESTART_REASON, flush=True)
             notify()
-        await self._tell(self._events.opened, session)
+        return self._events.opened(session)
 
     async def detach(self, session: Session) -> None:
         """Forget `session`, unbinding its user's route if it was the last one here. Safe to call twice."""
@@ -114,7 +119,7 @@ class Hub:
                     logger.warning("gateway.unbind_failed", user_id=session.user_id, exc_info=True)
             if not self._by_id:
                 self._empty.set()
-        await self._tell(self._events.closed, session)
+        await self._events.closed(session)
 
     def deliver(self, user_ids: Sequence[str], session_id: str | None, frame: bytes) -> int:
         """Hand one frame to the local sessions it is for; returns how many took it. Never awaits."""
@@ -207,13 +212,6 @@ class Hub:
         for local in list(self._by_id.values()):
             local.session.close(CloseCode.RESYNC, RESYNC_REASON, flush=True)
             local.notify()
-
-    async def _tell(self, event: Callable[[Session], Awaitable[None]], session: Session) -> None:
-        try:
-            await event(session)
-        except Exception:
-            # Presence is told again by the next event; a lost one must not break a connection.
-            logger.warning("gateway.session_event_failed", session_id=session.id, exc_info=True)
 
 
 class _LazyInfo:

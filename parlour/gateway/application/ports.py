@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -22,12 +23,16 @@ class CommandSink(ABC):
 
 
 class SessionEvents(ABC):
-    """Tells the other services (presence) that sessions open and close."""
+    """Tells the other services (presence) that sessions open and close, in the order they do.
+
+    Each event is queued at once, behind the ones before it; the future it returns says, once the event
+    left or could not, whether it is on the bus. It never raises: a lost event is logged, and presence
+    is told again by the session's next one, so it must not break a connection."""
 
     @abstractmethod
-    async def opened(self, session: Session) -> None:
+    def opened(self, session: Session) -> asyncio.Future[bool]:
         """`session` is live on this gateway."""
 
     @abstractmethod
-    async def closed(self, session: Session) -> None:
+    def closed(self, session: Session) -> asyncio.Future[bool]:
         """`session` is gone from this gateway."""

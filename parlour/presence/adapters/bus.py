@@ -83,7 +83,7 @@ class PresenceMetrics:
 
 class SessionConsumer:
     """One queue for what happens to sessions: its opening (`session.events`), its `activity` commands,
-    its closing. A gateway publishes a session's opening before it reads the session's first frame,
+    its closing. A gateway hands a session's first `activity` over only once its opening is confirmed,
     so in one queue an `activity` never overtakes the opening of its session."""
 
     def __init__(self, handlers: PresenceHandlers, metrics: PresenceMetrics) -> None:

@@ -44,11 +44,17 @@ class FakeEvents(SessionEvents):
     def __init__(self) -> None:
         self.log: list[tuple[str, str]] = []
 
-    async def opened(self, session: Session) -> None:
-        self.log.append(("opened", session.id))
+    def opened(self, session: Session) -> asyncio.Future[bool]:
+        return self._told("opened", session)
 
-    async def closed(self, session: Session) -> None:
-        self.log.append(("closed", session.id))
+    def closed(self, session: Session) -> asyncio.Future[bool]:
+        return self._told("closed", session)
+
+    def _told(self, kind: str, session: Session) -> asyncio.Future[bool]:
+        self.log.append((kind, session.id))
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(True)
+        return done
 
 
 class Woken:
