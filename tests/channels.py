@@ -22,7 +22,7 @@ import ssl
 import subprocess
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,9 @@ from parlour.common.service import Infrastructure, ServiceParts
 from parlour.notifications.adapters.outbound import Resolver, resolve
 from parlour.notifications.channels import ChannelParts, build_channels
 from parlour.notifications.domain.model import Notification
+from tests.clients import new_account
 from tests.harness import make_settings, running_parlour
+from tests.waiting import eventually
 
 EVENT_WITHIN = 15.0
 WEB_PUSH_TESTING = "web-push-testing@1.2.2"
@@ -391,3 +393,59 @@ def verified_vapid(received: Received, audience: str, public_key: str) -> dict[s
     claims: dict[str, Any] = jwt.decode(fields["t"], key, algorithms=["ES256"], audience=audience)
     assert claims["sub"].startswith(("mailto:", "https://"))
     return claims
+
+
+# What a push service answers in `a_503_then_201_is_retried_once_with_the_same_topic`.
+A_503_THEN_201 = (Answer(503, {"Retry-After": "1"}), Answer(201), Answer(201))
+
+
+async def a_410_removes_the_subscription(parlour: Channels, service: WebPushTesting) -> None:
+    """A subscription whose push service answers 410 is removed, and nothing reaches the browser (both
+    modes: the e2e and the distributed channels suites)."""
+    ada = await new_account(parlour.http, "ada")
+    key = (await parlour.http.get("/api/notifications/vapid-key")).json()["public_key"]
+    browser = await service.subscribe(key)
+    await parlour.http.post("/api/notifications/push-subscriptions", json=browser.as_json(), headers=ada.headers)
+    await service.expire(browser)
+
+    await parlour.dispatch(notification_for(ada.user_id))
+
+    async def removed() -> bool:
+        listed = await parlour.http.get("/api/notifications/push-subscriptions", headers=ada.headers)
+        return bool(listed.json() == {"subscriptions": []})
+
+    await eventually(removed, what="the expired subscription's removal")
+    assert await service.messages(browser) == []
+
+
+async def a_503_then_201_is_retried_once_with_the_same_topic(parlour: Channels, push: Receiver) -> None:
+    """`push` answering `A_503_THEN_201`: the notification is retried after `Retry-After`, delivered once,
+    each attempt with a valid VAPID token, aes128gcm, TTL, urgency and the chat's topic (both modes)."""
+    browser = BrowserKeys()
+    ada = await new_account(parlour.http, "ada")
+    key = (await parlour.http.get("/api/notifications/vapid-key")).json()["public_key"]
+    subscription = browser.subscription(f"{push.url}/push/ada-laptop")
+    created = await parlour.http.post("/api/notifications/push-subscriptions", json=subscription, headers=ada.headers)
+    assert created.status_code == 201, created.text
+
+    notification = notification_for(ada.user_id)
+    await parlour.dispatch(notification)
+    refused, accepted = await push.next(), await push.next()
+
+    assert accepted.at - refused.at >= 1.0, "Retry-After: 1 was honoured"
+    for request in (refused, accepted):
+        assert request.path == "/push/ada-laptop"
+        claims = verified_vapid(request, push.url, key)
+        assert claims["exp"] > 0
+        assert request.headers["content-encoding"] == "aes128gcm"
+        assert request.headers["ttl"] == "86400"
+        assert request.headers["urgency"] == "normal"
+        assert request.headers["topic"] == notification.topic
+        assert browser.decrypt(request.body)["id"] == notification.id
+
+    newer = replace(notification_for(ada.user_id, last_seq=2, count=2), urgency="high")
+    await parlour.dispatch(newer)
+    following = await push.next()
+    assert browser.decrypt(following.body)["id"] == newer.id, "the first one was delivered once, not again"
+    assert following.headers["urgency"] == "high"
+    assert following.headers["topic"] == notification.topic, "one topic per chat"

@@ -5,7 +5,6 @@ docs/subsystems/notifications-channels.md maps its failure cases here."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.channels import (
+    A_503_THEN_201,
     Answer,
     BrowserKeys,
     Receiver,
+    a_410_removes_the_subscription,
+    a_503_then_201_is_retried_once_with_the_same_topic,
     b64url,
     channels_parlour,
     notification_for,
-    verified_vapid,
     web_push_testing,
 )
 from tests.clients import assert_problem, new_account
@@ -57,57 +58,17 @@ async def test_a_410_from_the_push_service_removes_the_subscription(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str
 ) -> None:
     async with web_push_testing(tmp_path) as service, channels_parlour(monkeypatch, tmp_path, database_url) as parlour:
-        ada = await new_account(parlour.http, "ada")
-        key = (await parlour.http.get("/api/notifications/vapid-key")).json()["public_key"]
-        browser = await service.subscribe(key)
-        await parlour.http.post("/api/notifications/push-subscriptions", json=browser.as_json(), headers=ada.headers)
-        await service.expire(browser)
-
-        await parlour.dispatch(notification_for(ada.user_id))
-
-        async def removed() -> bool:
-            listed = await parlour.http.get("/api/notifications/push-subscriptions", headers=ada.headers)
-            return bool(listed.json() == {"subscriptions": []})
-
-        await eventually(removed, what="the expired subscription's removal")
-        assert await service.messages(browser) == []
+        await a_410_removes_the_subscription(parlour, service)
 
 
 async def test_a_503_then_201_is_retried_after_retry_after_and_delivered_once_with_the_same_topic(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str
 ) -> None:
-    script = [Answer(503, {"Retry-After": "1"}), Answer(201), Answer(201)]
-    browser = BrowserKeys()
-    async with Receiver(script).running() as push, channels_parlour(monkeypatch, tmp_path, database_url) as parlour:
-        ada = await new_account(parlour.http, "ada")
-        key = (await parlour.http.get("/api/notifications/vapid-key")).json()["public_key"]
-        subscription = browser.subscription(f"{push.url}/push/ada-laptop")
-        created = await parlour.http.post(
-            "/api/notifications/push-subscriptions", json=subscription, headers=ada.headers
-        )
-        assert created.status_code == 201, created.text
-
-        notification = notification_for(ada.user_id)
-        await parlour.dispatch(notification)
-        refused, accepted = await push.next(), await push.next()
-
-        assert accepted.at - refused.at >= 1.0, "Retry-After: 1 was honoured"
-        for request in (refused, accepted):
-            assert request.path == "/push/ada-laptop"
-            claims = verified_vapid(request, push.url, key)
-            assert claims["exp"] > 0
-            assert request.headers["content-encoding"] == "aes128gcm"
-            assert request.headers["ttl"] == "86400"
-            assert request.headers["urgency"] == "normal"
-            assert request.headers["topic"] == notification.topic
-            assert browser.decrypt(request.body)["id"] == notification.id
-
-        newer = replace(notification_for(ada.user_id, last_seq=2, count=2), urgency="high")
-        await parlour.dispatch(newer)
-        following = await push.next()
-        assert browser.decrypt(following.body)["id"] == newer.id, "the first one was delivered once, not again"
-        assert following.headers["urgency"] == "high"
-        assert following.headers["topic"] == notification.topic, "one topic per chat"
+    async with (
+        Receiver(A_503_THEN_201).running() as push,
+        channels_parlour(monkeypatch, tmp_path, database_url) as parlour,
+    ):
+        await a_503_then_201_is_retried_once_with_the_same_topic(parlour, push)
 
 
 async def test_subscriptions_are_checked_re_owned_by_endpoint_and_private_to_their_user(

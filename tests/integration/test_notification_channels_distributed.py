@@ -12,7 +12,16 @@ import pytest
 from standardwebhooks import Webhook
 
 from tests import services
-from tests.channels import Answer, Receiver, channels_parlour, notification_for
+from tests.channels import (
+    A_503_THEN_201,
+    Answer,
+    Receiver,
+    a_410_removes_the_subscription,
+    a_503_then_201_is_retried_once_with_the_same_topic,
+    channels_parlour,
+    notification_for,
+    web_push_testing,
+)
 from tests.clients import new_account
 from tests.waiting import eventually
 
@@ -84,3 +93,23 @@ async def test_a_delivery_given_up_is_parked_on_rabbitmq_with_its_reason(
         assert "after 2 attempt(s)" in error
         assert await one.bus.replay() >= 1
         assert (await receiver.next()).headers["webhook-id"] == notification.id
+
+
+async def test_a_410_from_the_push_service_removes_the_subscription(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, postgres_database: str, distributed: dict[str, Any]
+) -> None:
+    async with (
+        web_push_testing(tmp_path) as service,
+        channels_parlour(monkeypatch, tmp_path, postgres_database, ["auth", "notifications"], **distributed) as one,
+    ):
+        await a_410_removes_the_subscription(one, service)
+
+
+async def test_a_503_then_201_is_retried_after_retry_after_and_delivered_once_with_the_same_topic(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, postgres_database: str, distributed: dict[str, Any]
+) -> None:
+    async with (
+        Receiver(A_503_THEN_201).running() as push,
+        channels_parlour(monkeypatch, tmp_path, postgres_database, ["auth", "notifications"], **distributed) as one,
+    ):
+        await a_503_then_201_is_retried_once_with_the_same_topic(one, push)
