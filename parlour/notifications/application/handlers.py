@@ -13,7 +13,7 @@ from parlour.common.clock import Clock
 from parlour.notifications.application.stores import Directory, Key, Memberships, PendingStore, Preferences, Statuses
 from parlour.notifications.domain.errors import TooManyMutes
 from parlour.notifications.domain.model import MAX_MUTES
-from parlour.notifications.domain.rule import Arrival, NewMessage, Pending, Timing, arrive, recipients
+from parlour.notifications.domain.rule import NewMessage, Pending, Run, Timing, gather, recipients
 
 
 class NotificationHandlers:
@@ -40,28 +40,36 @@ class NotificationHandlers:
         self._wake = wake
 
     async def messages_sent(self, messages: Sequence[NewMessage]) -> int:
-        """Note each new message for the members to be told (rule, step 1-2); returns how many were noted."""
+        """Note each new message for the members to be told (rule, step 1-2); returns how many (message,
+        member) pairs were noted. A chat's messages with the same members fold into each member's state
+        at once (`Run`, `gather`): one pass per member, not one per message and member."""
         # Presence is not asked here: a member who closed their last tab a moment ago may still read as
         # online; whether they are looking is decided when the notification is due (rule, step 3).
         muted = await self._preferences.muted({(m.chat_id, u) for m in messages for u in m.member_ids})
-        arrivals: list[Arrival] = []
-        for message in messages:
-            chat_muted = {user_id for chat_id, user_id in muted if chat_id == message.chat_id}
-            told = recipients(message.member_ids, message.sender_id, chat_muted)
-            arrivals.extend(message.arrival(user_id) for user_id in told)
-        if not arrivals:
+        runs: dict[Key, list[Run]] = {}
+        noted = 0
+        for chat_messages in _runs(messages):
+            run = Run.of(chat_messages)
+            chat_id = run.messages[0].chat_id
+            chat_muted = {user_id for chat, user_id in muted if chat == chat_id}
+            # The sender is not told of their own message: one who sent every message of the run is not told.
+            told = {u for u in recipients(run.messages[0].member_ids, "", chat_muted) if run.senders != (u,)}
+            for user_id in told:
+                runs.setdefault((chat_id, user_id), []).append(run)
+            noted += len(told) * len(run.messages) - sum(1 for m in run.messages if m.sender_id in told)
+        if not runs:
             return 0
         now = self._clock.now()
 
         def fold(current: dict[Key, Pending]) -> list[Pending]:
-            for arrival in arrivals:
-                key = (arrival.chat_id, arrival.user_id)
-                current[key] = arrive(current[key], arrival, now, self._timing)
+            for key, member_runs in runs.items():
+                for run in member_runs:
+                    current[key] = gather(current[key], run, now, self._timing)
             return list(current.values())
 
-        await self._pending.change({(a.chat_id, a.user_id) for a in arrivals}, fold)
+        await self._pending.change(set(runs), fold)
         self._wake()
-        return len(arrivals)
+        return noted
 
     async def reads_moved(self, moves: Sequence[tuple[str, str, int]]) -> None:
         """Members read up to these seqs (a due notification counts only what lies beyond)."""
@@ -107,3 +115,21 @@ class NotificationHandlers:
     async def unmute(self, user_id: str, chat_id: str) -> None:
         """Unmute a chat (one that is not muted, or that the user left, changes nothing)."""
         await self._preferences.unmute(user_id, chat_id)
+
+
+def _runs(messages: Sequence[NewMessage]) -> list[list[NewMessage]]:
+    """The messages by chat in `seq` order, cut where the members change: each list is one `Run`."""
+    by_chat: dict[str, list[NewMessage]] = {}
+    for message in messages:
+        by_chat.setdefault(message.chat_id, []).append(message)
+    runs: list[list[NewMessage]] = []
+    for chat_messages in by_chat.values():
+        chat_messages.sort(key=lambda m: m.seq)
+        current: list[NewMessage] = []
+        for message in chat_messages:
+            if current and message.member_ids != current[-1].member_ids:
+                runs.append(current)
+                current = []
+            current.append(message)
+        runs.append(current)
+    return runs

@@ -8,7 +8,9 @@ docs/subsystems/notifications.md, "The rule":
 2. `arrive` folds an arrival into the member's `Pending` state for the chat: the first unsent message
    makes it due after `Timing.delay` (a grace, so someone who reads at once is not told), but never sooner
    than `Timing.window` after the last notification of that chat to that member; later messages join it.
-   A repeated or older `seq` (a redelivery) changes nothing.
+   A repeated or older `seq` (a redelivery) changes nothing. A batch's messages of one chat (a `Run`)
+   are folded into each member's state at once by `gather`, with the result of `arrive` over them in
+   order: the cost of a batch is per member, not per message times member.
 3. When due, `decide` looks again: a member online now, who muted the chat since, who left it, or who has
    read everything is not told (`Outcome`); otherwise one `Notification` names the messages still unread
    (`seq` above the member's read cursor). `settle` then records what happened.
@@ -155,6 +157,53 @@ def arrive(pending: Pending, arrival: Arrival, now: float, timing: Timing) -> Pe
     if pending.last_sent_at is not None:
         due = max(due, pending.last_sent_at + timing.window)
     return replace(merged, first_seq=arrival.seq, count=1, mentioned=arrival.mentioned, due_at=due)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """New messages of one chat with the same members, in `seq` order, each once: what `gather` folds.
+
+    `senders` are their senders by last message (the latest last), `mentioned` everyone any of them
+    mentions."""
+
+    messages: tuple[NewMessage, ...]
+    senders: tuple[str, ...]
+    mentioned: frozenset[str]
+
+    @classmethod
+    def of(cls, messages: Sequence[NewMessage]) -> Run:
+        """The run of these messages (one chat, the same members): sorted by `seq`, a repeated one once."""
+        ordered = tuple({m.seq: m for m in sorted(messages, key=lambda m: m.seq)}.values())
+        senders = tuple(dict.fromkeys(m.sender_id for m in reversed(ordered)))[::-1]
+        return cls(ordered, senders, frozenset().union(*(m.mentioned_ids for m in ordered)))
+
+
+def gather(pending: Pending, run: Run, now: float, timing: Timing) -> Pending:
+    """`pending` with the run's messages in it: what `arrive` gives for each of them in order (the
+    member's own skipped), computed once for the run where the member sent none of it and has seen none
+    of it, which is the case of every member but the senders and a redelivery."""
+    user_id, first, last = pending.user_id, run.messages[0], run.messages[-1]
+    if pending.last_seq >= first.seq or user_id in run.senders:
+        for message in run.messages:
+            if message.sender_id != user_id:
+                pending = arrive(pending, message.arrival(user_id), now, timing)
+        return pending
+    earlier = pending.sender_ids if pending.waiting else ()
+    merged = replace(
+        pending,
+        last_seq=last.seq,
+        sender_ids=(*(s for s in earlier if s not in run.senders), *run.senders),
+        chat_kind=last.chat_kind,
+        chat_title=last.chat_title,
+        preview=last.preview,
+    )
+    mentioned = user_id in run.mentioned
+    if pending.waiting:
+        return replace(merged, count=pending.count + len(run.messages), mentioned=pending.mentioned or mentioned)
+    due = now + timing.delay
+    if pending.last_sent_at is not None:
+        due = max(due, pending.last_sent_at + timing.window)
+    return replace(merged, first_seq=first.seq, count=len(run.messages), mentioned=mentioned, due_at=due)
 
 
 def unread(pending: Pending, read_seq: int) -> int:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from parlour.notifications.domain.rule import (
     APP_NAME,
     Arrival,
@@ -12,9 +15,11 @@ from parlour.notifications.domain.rule import (
     NewMessage,
     Outcome,
     Pending,
+    Run,
     Timing,
     arrive,
     decide,
+    gather,
     recipients,
     settle,
     topic_of,
@@ -139,3 +144,44 @@ def test_messages_that_arrived_during_the_dispatch_wait_for_the_next_window() ->
     after = settle(claimed, current, Outcome.SENT, 103.0, TIMING)
     assert (after.first_seq, after.last_seq, after.count, after.due_at, after.last_sent_at) == (4, 4, 1, 133.0, 103.0)
     assert unread(after, 3) == 1
+
+
+USERS = ("ada", "bob", "cy", "eve")
+sent = st.tuples(st.integers(min_value=1, max_value=12), st.sampled_from(USERS), st.frozensets(st.sampled_from(USERS)))
+earlier = st.builds(
+    Pending,
+    chat_id=st.just("c1"),
+    user_id=st.sampled_from(USERS),
+    first_seq=st.integers(min_value=0, max_value=6),
+    last_seq=st.integers(min_value=0, max_value=8),
+    count=st.integers(min_value=0, max_value=5),
+    sender_ids=st.lists(st.sampled_from(USERS), unique=True, max_size=3).map(tuple),
+    mentioned=st.booleans(),
+    due_at=st.one_of(st.none(), st.floats(min_value=90, max_value=150)),
+    last_sent_at=st.one_of(st.none(), st.floats(min_value=50, max_value=100)),
+)
+
+
+@given(pending=earlier, batch=st.lists(sent, min_size=1, max_size=8))
+def test_a_run_gathered_at_once_is_what_its_messages_arriving_one_by_one_give(
+    pending: Pending, batch: list[tuple[int, str, frozenset[str]]]
+) -> None:
+    messages = [
+        NewMessage("c1", seq, sender, USERS, mentioned, "group", f"Team {seq}", f"body {seq}")
+        for seq, sender, mentioned in batch
+    ]
+    run = Run.of(messages)
+    one_by_one = pending
+    for message_ in run.messages:  # in seq order, once each (`Run.of`, tested below)
+        if message_.sender_id != pending.user_id:
+            one_by_one = arrive(one_by_one, message_.arrival(pending.user_id), 100.0, TIMING)
+    assert gather(pending, run, 100.0, TIMING) == one_by_one
+
+
+def test_a_run_is_in_seq_order_once_each_with_its_senders_by_last_message() -> None:
+    run = Run.of([message(3, "bob"), message(1, "ada"), message(2, "bob"), message(3, "bob"), message(4, "cy")])
+    assert [m.seq for m in run.messages] == [1, 2, 3, 4]
+    assert run.senders == ("ada", "bob", "cy")
+    later = Run.of([message(1, "bob"), message(2, "ada", mentioned=frozenset({"eve"}))])
+    assert later.senders == ("bob", "ada")
+    assert later.mentioned == {"eve"}

@@ -110,6 +110,24 @@ async def test_an_offline_member_is_told_once_after_the_grace_with_the_count(wor
     assert await world.due(60.0) == 0, "settled: nothing waits"
 
 
+async def test_a_batch_whose_members_change_tells_a_newcomer_only_of_what_came_after_they_joined(
+    world: World,
+) -> None:
+    dee = f"dee-{uuid.uuid4().hex[:8]}"
+    before, after = world.message(1), world.message(2, "bob")
+    joined = NewMessage(world.chat, 3, world.users["bob"], (*after.member_ids, dee), frozenset(), "group", "Team", "hi")
+    noted = await world.handlers.messages_sent([joined, before, after])  # any order: folded in seq order
+    assert noted == 2 + 2 + 3, "ada's and bob's own are not noted for them; dee only from seq 3"
+    await world.handlers.members_changed(world.chat, 2, [*world.users.values(), dee])
+    await world.due(2.0)
+    (cy,) = world.told("cy")
+    assert (cy.count, cy.id) == (3, f"{world.chat}:{world.users['cy']}:3")
+    (told_dee,) = [n for n in world.dispatcher.sent if n.user_id == dee]
+    assert told_dee.count == 1
+    (ada,) = world.told("ada")
+    assert ada.count == 2, "seq 2 and 3, from bob"
+
+
 async def test_a_member_who_leaves_just_after_a_message_arrives_is_told_when_it_is_due(world: World) -> None:
     # Presence hears of a closed tab up to a second late: the message may arrive while cy still reads online.
     await world.handlers.statuses_changed({world.users["cy"]: "online"})
