@@ -13,10 +13,7 @@ from parlour.notifications.adapters.schemas import MuteOut, MutesOut, Notificati
 from parlour.notifications.application.handlers import NotificationHandlers
 
 _PROBLEM = {"content": {"application/problem+json": {}}, "description": "A problem document (RFC 9457)."}
-ChatId = Annotated[
-    str,
-    Path(max_length=64, pattern=ID_PATTERN, description="A chat of yours."),
-]
+ChatId = Annotated[str, Path(max_length=64, pattern=ID_PATTERN, description="A chat of yours.")]
 
 
 def notifications_router(handlers: NotificationHandlers) -> APIRouter:
