@@ -40,12 +40,21 @@ from parlour.notifications.channels import ChannelParts, build_channels
 from parlour.notifications.domain.rule import Timing
 from parlour.notifications.infrastructure.tables import pending as pending_table
 
-# Bus messages a consumer takes at once.
+# Bus messages a consumer takes at once (the messages consumer: as many as RabbitMQ lets one hold).
 BATCH = 64
+MESSAGES_BATCH = 256
 # How long the messages consumer waits for a batch to fill: a batch costs the same three statements
 # whatever it holds (mutes, pending states read and written for every recipient), so a busy group's
-# messages fold into one write per member instead of one each; invisible beside the notification delay.
-MESSAGES_LINGER_SECONDS = 0.2
+# messages fold into one write per member per linger instead of one each. At most half the grace, so
+# a notification is never due later than one and a half graces after its message; 1 s by default.
+MESSAGES_LINGER_SECONDS = 1.0
+
+
+def messages_linger(timing: Timing) -> float:
+    """How long the messages consumer lingers for this grace."""
+    return min(MESSAGES_LINGER_SECONDS, timing.delay / 2)
+
+
 # The channels: their `Dispatcher`, with their routes and background work on the stack.
 ChannelsBuilder = Callable[[Infrastructure, AsyncExitStack], Awaitable[ChannelParts]]
 
@@ -57,24 +66,26 @@ class NotificationsService:
     handlers: NotificationHandlers
     scheduler: Scheduler
     metrics: NotificationMetrics
+    timing: Timing
 
     async def start(self, bus: MessageBus, stack: AsyncExitStack) -> None:
         """Run the scheduler and consume the bus until `stack` closes."""
         tasks = TaskSet()
         stack.push_async_callback(tasks.cancel_all)
         tasks.spawn(self.scheduler.run(), name="notifications.scheduler")
-        consumers: list[tuple[str, list[str], BatchHandler, float]] = [
+        consumers: list[tuple[str, list[str], BatchHandler, int, float]] = [
             (
                 "notifications.messages",
                 MESSAGE_KEYS,
                 MessagesConsumer(self.handlers, self.metrics),
-                MESSAGES_LINGER_SECONDS,
+                MESSAGES_BATCH,
+                messages_linger(self.timing),
             ),
-            ("notifications.presence", [PRESENCE_CHANGED], PresenceConsumer(self.handlers), 0.0),
-            ("notifications.users", [USER_REGISTERED_KEY], UsersConsumer(self.handlers), 0.0),
+            ("notifications.presence", [PRESENCE_CHANGED], PresenceConsumer(self.handlers), BATCH, 0.0),
+            ("notifications.users", [USER_REGISTERED_KEY], UsersConsumer(self.handlers), BATCH, 0.0),
         ]
-        for name, keys, consumer, linger in consumers:
-            subscription = await bus.subscribe(name, keys, consumer, max_batch=BATCH, linger=linger)
+        for name, keys, consumer, batch, linger in consumers:
+            subscription = await bus.subscribe(name, keys, consumer, max_batch=batch, linger=linger)
             stack.push_async_callback(subscription.close)
 
 
@@ -95,7 +106,7 @@ def wire_notifications(
     handlers = NotificationHandlers(
         pending, memberships, preferences, directory, statuses, clock, timing, wake=scheduler.wake
     )
-    return NotificationsService(handlers, scheduler, metrics)
+    return NotificationsService(handlers, scheduler, metrics, timing)
 
 
 async def build_notifications(

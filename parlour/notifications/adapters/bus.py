@@ -75,7 +75,11 @@ def new_message(event: service.MessageSent) -> NewMessage:
 
 
 class MessagesConsumer:
-    """`notifications.messages`: each run of sends is noted at once; reads and memberships in order."""
+    """`notifications.messages`: a batch's sends are noted at once; reads and memberships in order.
+
+    The sends need not wait for the reads and membership changes between them: folding a send reads
+    neither (the members travel in the event, and a read cursor is asked only when a notification is
+    due), so a group whose members read as messages arrive still costs one fold per batch."""
 
     def __init__(self, handlers: NotificationHandlers, metrics: NotificationMetrics) -> None:
         self._handlers = handlers
@@ -83,22 +87,25 @@ class MessagesConsumer:
 
     async def __call__(self, messages: Sequence[BusMessage]) -> None:
         sends: list[NewMessage] = []
+        reads: list[tuple[str, str, int]] = []
         for message in messages:
             for event in _service_decoder.decode(message.body).events:
                 if isinstance(event, service.MessageSent):
                     sends.append(new_message(event))
-                    continue
-                await self._flush(sends)
-                if isinstance(event, service.ReadMoved):
-                    await self._handlers.reads_moved([(event.chat_id, event.user_id, event.seq)])
+                elif isinstance(event, service.ReadMoved):
+                    reads.append((event.chat_id, event.user_id, event.seq))
                 elif isinstance(event, service.ChatMembersChanged):
+                    # A read of a member who just joined comes after their joining: keep these in order.
+                    await self._read(reads)
                     await self._handlers.members_changed(event.chat_id, event.version, event.member_ids)
-        await self._flush(sends)
-
-    async def _flush(self, sends: list[NewMessage]) -> None:
+        await self._read(reads)
         if sends:
             self._metrics.noted.inc(await self._handlers.messages_sent(sends))
-            sends.clear()
+
+    async def _read(self, reads: list[tuple[str, str, int]]) -> None:
+        if reads:
+            await self._handlers.reads_moved(reads)
+            reads.clear()
 
 
 class PresenceConsumer:

@@ -45,17 +45,15 @@ class NotificationHandlers:
         at once (`Run`, `gather`): one pass per member, not one per message and member."""
         # Presence is not asked here: a member who closed their last tab a moment ago may still read as
         # online; whether they are looking is decided when the notification is due (rule, step 3).
-        muted = await self._preferences.muted({(m.chat_id, u) for m in messages for u in m.member_ids})
+        chat_runs = [Run.of(chat_messages) for chat_messages in _runs(messages)]
+        muted = await self._preferences.muted({(r.chat_id, u) for r in chat_runs for u in r.member_ids})
         runs: dict[Key, list[Run]] = {}
         noted = 0
-        for chat_messages in _runs(messages):
-            run = Run.of(chat_messages)
-            chat_id = run.messages[0].chat_id
-            chat_muted = {user_id for chat, user_id in muted if chat == chat_id}
-            # The sender is not told of their own message: one who sent every message of the run is not told.
-            told = {u for u in recipients(run.messages[0].member_ids, "", chat_muted) if run.senders != (u,)}
+        for run in chat_runs:
+            chat_muted = {user_id for chat, user_id in muted if chat == run.chat_id}
+            told = recipients(run.member_ids, run.senders, chat_muted)
             for user_id in told:
-                runs.setdefault((chat_id, user_id), []).append(run)
+                runs.setdefault((run.chat_id, user_id), []).append(run)
             noted += len(told) * len(run.messages) - sum(1 for m in run.messages if m.sender_id in told)
         if not runs:
             return 0
@@ -118,7 +116,8 @@ class NotificationHandlers:
 
 
 def _runs(messages: Sequence[NewMessage]) -> list[list[NewMessage]]:
-    """The messages by chat in `seq` order, cut where the members change: each list is one `Run`."""
+    """The messages by chat in `seq` order, cut where the members change: each list is one `Run`
+    (which drops a repeated `seq`)."""
     by_chat: dict[str, list[NewMessage]] = {}
     for message in messages:
         by_chat.setdefault(message.chat_id, []).append(message)

@@ -133,9 +133,11 @@ class Circumstances:
     names: Mapping[str, str]
 
 
-def recipients(member_ids: Sequence[str], sender_id: str, muted: Collection[str]) -> list[str]:
-    """The members a message may be told to: not the sender, not muting the chat (each once)."""
-    return [user_id for user_id in dict.fromkeys(member_ids) if user_id != sender_id and user_id not in muted]
+def recipients(member_ids: Sequence[str], senders: Collection[str], muted: Collection[str]) -> list[str]:
+    """The members that messages by `senders` may be told to: not muting the chat, each once, and not
+    one who sent all of them (nobody is told of their own message)."""
+    only = next(iter(senders)) if len(senders) == 1 else None
+    return [user_id for user_id in dict.fromkeys(member_ids) if user_id != only and user_id not in muted]
 
 
 def arrive(pending: Pending, arrival: Arrival, now: float, timing: Timing) -> Pending:
@@ -177,6 +179,14 @@ class Run:
         senders = tuple(dict.fromkeys(m.sender_id for m in reversed(ordered)))[::-1]
         return cls(ordered, senders, frozenset().union(*(m.mentioned_ids for m in ordered)))
 
+    @property
+    def chat_id(self) -> str:
+        return self.messages[0].chat_id
+
+    @property
+    def member_ids(self) -> tuple[str, ...]:
+        return self.messages[0].member_ids
+
 
 def gather(pending: Pending, run: Run, now: float, timing: Timing) -> Pending:
     """`pending` with the run's messages in it: what `arrive` gives for each of them in order (the
@@ -188,22 +198,31 @@ def gather(pending: Pending, run: Run, now: float, timing: Timing) -> Pending:
             if message.sender_id != user_id:
                 pending = arrive(pending, message.arrival(user_id), now, timing)
         return pending
+    # One construction: this runs for every member of a busy group in every batch.
     earlier = pending.sender_ids if pending.waiting else ()
-    merged = replace(
-        pending,
-        last_seq=last.seq,
-        sender_ids=(*(s for s in earlier if s not in run.senders), *run.senders),
-        chat_kind=last.chat_kind,
-        chat_title=last.chat_title,
-        preview=last.preview,
-    )
+    senders = (*(s for s in earlier if s not in run.senders), *run.senders)
     mentioned = user_id in run.mentioned
     if pending.waiting:
-        return replace(merged, count=pending.count + len(run.messages), mentioned=pending.mentioned or mentioned)
-    due = now + timing.delay
-    if pending.last_sent_at is not None:
-        due = max(due, pending.last_sent_at + timing.window)
-    return replace(merged, first_seq=first.seq, count=len(run.messages), mentioned=mentioned, due_at=due)
+        first_seq, count, due = pending.first_seq, pending.count + len(run.messages), pending.due_at
+        mentioned = pending.mentioned or mentioned
+    else:
+        first_seq, count, due = first.seq, len(run.messages), now + timing.delay
+        if pending.last_sent_at is not None:
+            due = max(due, pending.last_sent_at + timing.window)
+    return Pending(
+        pending.chat_id,
+        user_id,
+        first_seq,
+        last.seq,
+        count,
+        senders,
+        last.chat_kind,
+        last.chat_title,
+        last.preview,
+        mentioned,
+        due,
+        pending.last_sent_at,
+    )
 
 
 def unread(pending: Pending, read_seq: int) -> int:

@@ -48,7 +48,7 @@ def offline(read_seq: int | None = 0, *, preview: bool = True, muted: bool = Fal
 
 
 def test_the_sender_and_members_who_muted_are_not_told_and_presence_is_left_for_the_due_time() -> None:
-    told = recipients(("ada", "bob", "cy", "dee", "eve", "eve"), "ada", {"dee"})
+    told = recipients(("ada", "bob", "cy", "dee", "eve", "eve"), ("ada",), {"dee"})
     assert told == ["bob", "cy", "eve"], "bob may be online now: decided when due (decide), each member once"
 
 

@@ -222,24 +222,47 @@ async def test_a_failed_dispatch_is_retried_with_the_same_id_once_the_claim_laps
     assert bob.id == f"{world.chat}:{world.users['bob']}:1"
 
 
-async def test_the_consumer_applies_a_read_after_the_sends_before_it_in_the_same_batch(world: World) -> None:
+async def test_the_consumer_folds_a_batchs_sends_once_and_applies_a_newcomers_read_after_their_joining(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     consumer = MessagesConsumer(world.handlers, NotificationMetrics(CollectorRegistry()))
+    folds: list[int] = []
+    fold = world.handlers.messages_sent
+
+    async def counted(messages: Sequence[NewMessage]) -> int:
+        folds.append(len(messages))
+        return await fold(messages)
+
+    monkeypatch.setattr(world.handlers, "messages_sent", counted)
     now = datetime.now(UTC)
+    dee = f"dee-{uuid.uuid4().hex[:8]}"
+    members = [*world.users.values(), dee]
     sent = [
         service.MessageSent(
             chat_id=world.chat, seq=seq, message_id=f"m{seq}", sender_id=world.users["ada"],
-            member_ids=list(world.users.values()), created_at=now, mentioned_user_ids=[],
-            chat_kind="group", chat_title="Team", preview=f"hello {seq}",
+            member_ids=members if seq > 1 else list(world.users.values()), created_at=now,
+            mentioned_user_ids=[], chat_kind="group", chat_title="Team", preview=f"hello {seq}",
         )
-        for seq in (1, 2)
+        for seq in (1, 2, 3)
     ]  # fmt: skip
-    read = service.ReadMoved(chat_id=world.chat, user_id=world.users["bob"], seq=2)
-    bodies = [service.ServiceEvents([sent[0]]), service.ServiceEvents([read]), service.ServiceEvents([sent[1]])]
+    bob_read = service.ReadMoved(chat_id=world.chat, user_id=world.users["bob"], seq=3)
+    joined = service.ChatMembersChanged(chat_id=world.chat, version=2, member_ids=members, removed_ids=[])
+    dee_read = service.ReadMoved(chat_id=world.chat, user_id=dee, seq=2)
+    bodies = [
+        service.ServiceEvents([sent[0]]),
+        service.ServiceEvents([bob_read]),
+        service.ServiceEvents([joined]),
+        service.ServiceEvents([sent[1], dee_read]),
+        service.ServiceEvents([sent[2]]),
+    ]
     await consumer([BusMessage(type=service.SERVICE_EVENTS_MESSAGE, body=msgspec.json.encode(b)) for b in bodies])
+    assert folds == [3], "the reads and the joining between the sends do not cut the batch's fold"
     await world.due(2.0)
-    assert world.told("bob") == [], "read up to 2 before the due time"
+    assert world.told("bob") == [], "read up to 3 before the due time"
     (cy,) = world.told("cy")
-    assert (cy.count, cy.title, cy.body) == (2, "2 new messages from Ada in Team", "Ada: hello 2")
+    assert (cy.count, cy.title, cy.body) == (3, "3 new messages from Ada in Team", "Ada: hello 3")
+    (told_dee,) = [n for n in world.dispatcher.sent if n.user_id == dee]
+    assert told_dee.count == 1, "dee's read, after her joining in the batch, was kept: only 3 is unread"
 
 
 @pytest.mark.postgres
