@@ -2,7 +2,11 @@
 
 Pending states are changed under lock: blank rows are inserted first where there are none (insert or
 ignore), then the rows are read `FOR UPDATE` in key order and written back, one transaction, so two
-consumers of the same chat queue behind each other instead of losing a message. The scheduler's claim
+consumers of the same chat queue behind each other instead of losing a message. Each of the three is one
+statement whatever the number of rows, and none does per-row work in SQLAlchemy (a busy group's batch
+is a thousand rows): on PostgreSQL the rows travel as arrays (`unnest`, one round trip, where an
+executemany is one per row), on SQLite as a JSON list joined on the key (`json_each`) or through the
+driver's executemany (C, on the loop's thread). The scheduler's claim
 reads due rows `FOR UPDATE SKIP LOCKED` (several notifications processes never take the same row);
 SQLite has neither, and needs neither: one process, whose writes take turns (parlour/common/db.py).
 IN lists go in slices of `_SLICE` (SQLite's variable limit).
@@ -10,10 +14,11 @@ IN lists go in slices of `_SLICE` (SQLite's variable limit).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -38,10 +43,47 @@ _STATE_COLUMNS = (
     "due_at",
     "last_sent_at",
 )
-_write_state = (
-    update(pending)
-    .where(pending.c.chat_id == bindparam("k_chat"), pending.c.user_id == bindparam("k_user"))
-    .values({name: bindparam(f"v_{name}") for name in _STATE_COLUMNS})
+
+# The batch's keys as a table, joined on the primary key.
+_KEYS_SQLITE = "json_each(:keys) AS k"
+_KEYS_POSTGRES = "unnest(CAST(:chats AS text[]), CAST(:users AS text[])) AS k(chat_id, user_id)"
+_ADD_BLANK_SQLITE = "INSERT INTO notifications_pending (chat_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
+_ADD_BLANK_POSTGRES = text(
+    "INSERT INTO notifications_pending (chat_id, user_id) SELECT k.chat_id, k.user_id "
+    "FROM unnest(CAST(:chats AS text[]), CAST(:users AS text[])) AS k(chat_id, user_id) "
+    "ORDER BY k.chat_id, k.user_id ON CONFLICT DO NOTHING"
+)
+_READ_LOCKED_SQLITE = (
+    select(pending)
+    .select_from(text(_KEYS_SQLITE))
+    .where(
+        pending.c.chat_id == literal_column("json_extract(k.value, '$[0]')"),
+        pending.c.user_id == literal_column("json_extract(k.value, '$[1]')"),
+    )
+    .order_by(pending.c.chat_id, pending.c.user_id)
+)
+_READ_LOCKED_POSTGRES = (
+    select(pending)
+    .select_from(text(_KEYS_POSTGRES))
+    .where(pending.c.chat_id == literal_column("k.chat_id"), pending.c.user_id == literal_column("k.user_id"))
+    .order_by(pending.c.chat_id, pending.c.user_id)
+    .with_for_update(of=pending)
+)
+# The columns in `_STATE_COLUMNS` order, then the key (`_values`).
+_WRITE_SQLITE = (
+    'UPDATE notifications_pending SET first_seq = ?, last_seq = ?, "count" = ?, sender_ids = ?, chat_kind = ?, '
+    "chat_title = ?, preview = ?, mentioned = ?, due_at = ?, last_sent_at = ? WHERE chat_id = ? AND user_id = ?"
+)
+_WRITE_POSTGRES = text(
+    'UPDATE notifications_pending AS p SET first_seq = v.first_seq, last_seq = v.last_seq, "count" = v.n, '
+    "sender_ids = v.sender_ids, chat_kind = v.chat_kind, chat_title = v.chat_title, preview = v.preview, "
+    "mentioned = v.mentioned, due_at = v.due_at, last_sent_at = v.last_sent_at "
+    "FROM unnest(CAST(:first_seq AS bigint[]), CAST(:last_seq AS bigint[]), CAST(:count AS integer[]), "
+    "CAST(:sender_ids AS text[]), CAST(:chat_kind AS text[]), CAST(:chat_title AS text[]), "
+    "CAST(:preview AS text[]), CAST(:mentioned AS boolean[]), CAST(:due_at AS double precision[]), "
+    "CAST(:last_sent_at AS double precision[]), CAST(:k_chat AS text[]), CAST(:k_user AS text[])) "
+    "AS v(first_seq, last_seq, n, sender_ids, chat_kind, chat_title, preview, mentioned, due_at, last_sent_at, "
+    "chat_id, user_id) WHERE p.chat_id = v.chat_id AND p.user_id = v.user_id"
 )
 
 
@@ -70,37 +112,41 @@ def _by_chat(keys: Collection[Key]) -> dict[str, list[str]]:
 
 
 def _state(row: Row[Any]) -> Pending:
-    kind: ChatKind = "direct" if row.chat_kind == "direct" else "group"
+    """A `notifications_pending` row (all its columns, in the table's order) as a state."""
+    chat_id, user_id, first_seq, last_seq, count, senders, kind, title, preview, mentioned, due_at, sent_at = row
+    chat_kind: ChatKind = "direct" if kind == "direct" else "group"
     return Pending(
-        row.chat_id,
-        row.user_id,
-        row.first_seq,
-        row.last_seq,
-        row._mapping["count"],  # `Row.count` is the tuple's method
-        tuple(row.sender_ids.split()),
-        kind,
-        row.chat_title,
-        row.preview,
-        bool(row.mentioned),
-        row.due_at,
-        row.last_sent_at,
+        chat_id,
+        user_id,
+        first_seq,
+        last_seq,
+        count,
+        tuple(senders.split()),
+        chat_kind,
+        title,
+        preview,
+        bool(mentioned),
+        due_at,
+        sent_at,
     )
 
 
-def _values(state: Pending) -> dict[str, Any]:
-    values = {
-        "first_seq": state.first_seq,
-        "last_seq": state.last_seq,
-        "count": state.count,
-        "sender_ids": " ".join(state.sender_ids),
-        "chat_kind": state.chat_kind,
-        "chat_title": state.chat_title,
-        "preview": state.preview,
-        "mentioned": state.mentioned,
-        "due_at": state.due_at,
-        "last_sent_at": state.last_sent_at,
-    }
-    return {"k_chat": state.chat_id, "k_user": state.user_id, **{f"v_{k}": v for k, v in values.items()}}
+def _values(state: Pending) -> tuple[Any, ...]:
+    """A state's columns in `_STATE_COLUMNS` order, then its key."""
+    return (
+        state.first_seq,
+        state.last_seq,
+        state.count,
+        " ".join(state.sender_ids),
+        state.chat_kind,
+        state.chat_title,
+        state.preview,
+        state.mentioned,
+        state.due_at,
+        state.last_sent_at,
+        state.chat_id,
+        state.user_id,
+    )
 
 
 class SqlPendingStore(PendingStore):
@@ -112,24 +158,27 @@ class SqlPendingStore(PendingStore):
     async def change(self, keys: Collection[Key], change: Callable[[dict[Key, Pending]], Sequence[Pending]]) -> None:
         if not keys:
             return
+        ordered = sorted(keys)
         async with _Work(self._engine) as work:
             connection = work.connection
-            blank = [{"chat_id": c, "user_id": u} for c, u in sorted(keys)]
-            await connection.execute(_insert_ignoring(connection, pending, ["chat_id", "user_id"]), blank)
-            current: dict[Key, Pending] = {}
-            for chat_id, user_ids in _by_chat(keys).items():
-                for part in _slices(user_ids):
-                    query = (
-                        select(pending)
-                        .where(pending.c.chat_id == chat_id, pending.c.user_id.in_(list(part)))
-                        .order_by(pending.c.user_id)
-                        .with_for_update()
-                    )
-                    for row in await connection.execute(query):
-                        current[(row.chat_id, row.user_id)] = _state(row)
-            changed = change(current)
-            if changed:
-                await connection.execute(_write_state, [_values(state) for state in changed])
+            postgres = connection.dialect.name == "postgresql"
+            if postgres:
+                by_key = {"chats": [c for c, _ in ordered], "users": [u for _, u in ordered]}
+                await connection.execute(_ADD_BLANK_POSTGRES, by_key)
+                rows = await connection.execute(_READ_LOCKED_POSTGRES, by_key)
+            else:
+                await connection.exec_driver_sql(_ADD_BLANK_SQLITE, ordered)
+                rows = await connection.execute(_READ_LOCKED_SQLITE, {"keys": json.dumps(ordered)})
+            current = {(row.chat_id, row.user_id): _state(row) for row in rows}
+            changed = [_values(state) for state in change(current)]
+            if changed and postgres:
+                columns = list(zip(*changed, strict=True))
+                names = [*_STATE_COLUMNS, "k_chat", "k_user"]
+                await connection.execute(
+                    _WRITE_POSTGRES, {name: list(column) for name, column in zip(names, columns, strict=True)}
+                )
+            elif changed:
+                await connection.exec_driver_sql(_WRITE_SQLITE, changed)
             await work.commit()
 
     async def claim_due(self, now: float, limit: int, until: float) -> list[Pending]:
