@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from parlour.common.db import SqlUnitOfWork
@@ -111,7 +110,7 @@ def _by_chat(keys: Collection[Key]) -> dict[str, list[str]]:
     return grouped
 
 
-def _state(row: Row[Any]) -> Pending:
+def _state(row: Sequence[Any]) -> Pending:
     """A `notifications_pending` row (all its columns, in the table's order) as a state."""
     chat_id, user_id, first_seq, last_seq, count, senders, kind, title, preview, mentioned, due_at, sent_at = row
     chat_kind: ChatKind = "direct" if kind == "direct" else "group"
