@@ -1,4 +1,5 @@
-"""The delivery queue's SQL (SQLite and PostgreSQL): insert-or-ignore, leases, parking states, the purge."""
+"""The delivery queue's SQL (SQLite and PostgreSQL): insert-or-ignore, leases, parking states, the purge,
+and the successes written together with their webhooks' status."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from parlour.common.db import create_engine
-from parlour.notifications.adapters.channels_sql import SqlDeliveryQueue
-from parlour.notifications.domain.channels import Delivery, DeliveryKey
+from parlour.notifications.adapters.channels_sql import SqlChannelStore, SqlDeliveryQueue
+from parlour.notifications.domain.channels import Delivery, DeliveryKey, Webhook
 from parlour.notifications.domain.delivery import ChannelKind, DeliveryState
 from tests.databases import migrate_database
 
@@ -95,3 +96,25 @@ async def test_the_purge_deletes_only_finished_deliveries_older_than_asked(engin
     assert await queue.state_of(old_done.key) is None
     assert await queue.state_of(old_pending.key) is DeliveryState.PENDING
     assert await queue.state_of(new_done.key) is DeliveryState.DONE
+
+
+async def test_successes_are_marked_done_together_and_their_webhooks_are_no_longer_failing(engine: AsyncEngine) -> None:
+    queue, store = SqlDeliveryQueue(engine), SqlChannelStore(engine)
+    first, second, third = (_delivery(channel=f"c{n}") for n in range(3))
+    await queue.add([first, second, third])
+    await queue.finish_done([(first.key, 1), (second.key, 3)])
+    assert [await queue.state_of(d.key) for d in (first, second, third)] == [
+        DeliveryState.DONE,
+        DeliveryState.DONE,
+        DeliveryState.PENDING,
+    ]
+
+    hook = Webhook(f"wh-{uuid.uuid4().hex}", "u1", "https://example.com/hook", "secret", True, T0)
+    await store.save_webhook(hook)
+    await store.record_webhook_attempt(hook.id, 503, T0, T0)
+    found = await store.webhooks_by_id({hook.id, "gone"})
+    assert list(found) == [hook.id], "one that is not there is left out"
+    assert (found[hook.id].last_status, found[hook.id].failing_since) == (503, T0)
+    await store.record_webhook_deliveries([(hook.id, 204, T0 + timedelta(minutes=1))])
+    after = (await store.webhooks_by_id([hook.id]))[hook.id]
+    assert (after.last_status, after.last_attempt_at, after.failing_since) == (204, T0 + timedelta(minutes=1), None)

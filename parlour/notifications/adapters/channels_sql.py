@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -108,11 +108,14 @@ class SqlChannelStore(ChannelStore):
         async with self._engine.connect() as connection:
             return [_subscription(row) for row in await connection.execute(query)]
 
-    async def subscription(self, subscription_id: str) -> PushSubscription | None:
-        table = push_subscriptions
+    async def subscriptions_by_id(self, subscription_ids: Collection[str]) -> dict[str, PushSubscription]:
+        found: dict[str, PushSubscription] = {}
+        ordered = sorted(subscription_ids)
         async with self._engine.connect() as connection:
-            row = (await connection.execute(select(table).where(table.c.id == subscription_id))).first()
-        return None if row is None else _subscription(row)
+            for start in range(0, len(ordered), _SLICE):
+                query = select(push_subscriptions).where(push_subscriptions.c.id.in_(ordered[start : start + _SLICE]))
+                found.update((row.id, _subscription(row)) for row in await connection.execute(query))
+        return found
 
     async def remove_subscription(self, subscription_id: str, user_id: str | None = None) -> bool:
         table = push_subscriptions
@@ -143,10 +146,14 @@ class SqlChannelStore(ChannelStore):
         async with self._engine.connect() as connection:
             return [_webhook(row) for row in await connection.execute(query)]
 
-    async def webhook(self, webhook_id: str) -> Webhook | None:
+    async def webhooks_by_id(self, webhook_ids: Collection[str]) -> dict[str, Webhook]:
+        found: dict[str, Webhook] = {}
+        ordered = sorted(webhook_ids)
         async with self._engine.connect() as connection:
-            row = (await connection.execute(select(webhooks).where(webhooks.c.id == webhook_id))).first()
-        return None if row is None else _webhook(row)
+            for start in range(0, len(ordered), _SLICE):
+                query = select(webhooks).where(webhooks.c.id.in_(ordered[start : start + _SLICE]))
+                found.update((row.id, _webhook(row)) for row in await connection.execute(query))
+        return found
 
     async def remove_webhook(self, webhook_id: str, user_id: str) -> bool:
         condition = (webhooks.c.id == webhook_id) & (webhooks.c.user_id == user_id)
@@ -160,6 +167,19 @@ class SqlChannelStore(ChannelStore):
     ) -> None:
         values = {"last_status": status, "last_attempt_at": at, "failing_since": failing_since}
         await self._update_webhook(webhook_id, values)
+
+    async def record_webhook_deliveries(self, delivered: Sequence[tuple[str, int, datetime]]) -> None:
+        if not delivered:
+            return
+        statement = (
+            update(webhooks)
+            .where(webhooks.c.id == bindparam("k_id"))
+            .values(last_status=bindparam("v_status"), last_attempt_at=bindparam("v_at"), failing_since=None)
+        )
+        rows = [{"k_id": webhook_id, "v_status": status, "v_at": at} for webhook_id, status, at in sorted(delivered)]
+        async with _Work(self._engine) as work:
+            await work.connection.execute(statement, rows)
+            await work.commit()
 
     async def disable_webhook(self, webhook_id: str, reason: str) -> None:
         await self._update_webhook(webhook_id, {"enabled": False, "disabled_reason": reason})
@@ -256,6 +276,28 @@ class SqlDeliveryQueue(DeliveryQueue):
 
     async def finish(self, key: DeliveryKey, state: DeliveryState, attempts: int, error: str | None) -> None:
         await self._update(key, {"state": state.value, "attempts": attempts, "last_error": error})
+
+    async def finish_done(self, delivered: Sequence[tuple[DeliveryKey, int]]) -> None:
+        if not delivered:
+            return
+        statement = (
+            update(deliveries)
+            .where(
+                deliveries.c.notification_id == bindparam("k_id"),
+                deliveries.c.kind == bindparam("k_kind"),
+                deliveries.c.channel_id == bindparam("k_channel"),
+            )
+            .values(state=DeliveryState.DONE.value, attempts=bindparam("v_attempts"), last_error=None)
+        )
+        rows = [
+            {"k_id": k.notification_id, "k_kind": k.kind.value, "k_channel": k.channel_id, "v_attempts": attempts}
+            for k, attempts in sorted(
+                delivered, key=lambda done: (done[0].notification_id, done[0].kind, done[0].channel_id)
+            )
+        ]
+        async with _Work(self._engine) as work:
+            await work.connection.execute(statement, rows)
+            await work.commit()
 
     async def retry(self, key: DeliveryKey, attempts: int, at: datetime, error: str) -> None:
         values = {

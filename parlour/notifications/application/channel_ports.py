@@ -24,8 +24,8 @@ class ChannelStore(ABC):
         """The user's subscriptions, oldest first."""
 
     @abstractmethod
-    async def subscription(self, subscription_id: str) -> PushSubscription | None:
-        """One subscription, whoever's."""
+    async def subscriptions_by_id(self, subscription_ids: Collection[str]) -> dict[str, PushSubscription]:
+        """These subscriptions, whoever's, by id (one that is gone is left out)."""
 
     @abstractmethod
     async def remove_subscription(self, subscription_id: str, user_id: str | None = None) -> bool:
@@ -40,8 +40,8 @@ class ChannelStore(ABC):
         """The user's webhooks, oldest first."""
 
     @abstractmethod
-    async def webhook(self, webhook_id: str) -> Webhook | None:
-        """One webhook, whoever's."""
+    async def webhooks_by_id(self, webhook_ids: Collection[str]) -> dict[str, Webhook]:
+        """These webhooks, whoever's, by id (one that is gone is left out)."""
 
     @abstractmethod
     async def remove_webhook(self, webhook_id: str, user_id: str) -> bool:
@@ -52,6 +52,10 @@ class ChannelStore(ABC):
         self, webhook_id: str, status: int | None, at: datetime, failing_since: datetime | None
     ) -> None:
         """Remember a delivery attempt's status and since when the webhook has been failing (None: it is not)."""
+
+    @abstractmethod
+    async def record_webhook_deliveries(self, delivered: Sequence[tuple[str, int, datetime]]) -> None:
+        """Remember of each (webhook id, status, at) that an attempt at `at` succeeded: it is not failing."""
 
     @abstractmethod
     async def disable_webhook(self, webhook_id: str, reason: str) -> None:
@@ -81,6 +85,10 @@ class DeliveryQueue(ABC):
     @abstractmethod
     async def finish(self, key: DeliveryKey, state: DeliveryState, attempts: int, error: str | None) -> None:
         """Set a delivery's final state (done, dropped), its attempt count and last error."""
+
+    @abstractmethod
+    async def finish_done(self, delivered: Sequence[tuple[DeliveryKey, int]]) -> None:
+        """Mark each (delivery, attempt count) done, in one transaction."""
 
     @abstractmethod
     async def retry(self, key: DeliveryKey, attempts: int, at: datetime, error: str) -> None:

@@ -2,18 +2,22 @@
 
 `ChannelDispatcher.dispatch` writes one delivery per channel of each notification's user and wakes the
 worker; that is all it waits for. `DeliveryWorker.run` takes due deliveries (leased, so several processes
-share the queue), makes one attempt each, and by the outcome marks them done, drops them (the channel is
-gone), schedules a retry (backoff with jitter, at least `Retry-After`), or parks them on the bus with the
-reason. `ParkedDeliveries` is the parking lot's consumer: the first time it sees a delivery it refuses it
-for good (the bus parks it); a replay of that message makes the delivery pending again.
+share the queue) with their channels (one lookup per take), makes one attempt each, and by the outcome
+marks them done, drops them (the channel is gone), schedules a retry (backoff with jitter, at least
+`Retry-After`), or parks them on the bus with the reason. The successes, the common case, are written
+as a group commit: those that end while one write runs are written together by the next, in one
+transaction for the deliveries and one for the webhooks' last status, whatever their number.
+`ParkedDeliveries` is the parking lot's consumer: the first time it sees a delivery it refuses it for
+good (the bus parks it); a replay of that message makes the delivery pending again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import msgspec
 import structlog
@@ -28,7 +32,7 @@ from parlour.notifications.application.channel_ports import (
     WebhookSender,
 )
 from parlour.notifications.application.ports import Dispatcher
-from parlour.notifications.domain.channels import Attempt, Delivery, DeliveryKey, Webhook
+from parlour.notifications.domain.channels import Attempt, Delivery, DeliveryKey, PushSubscription, Webhook
 from parlour.notifications.domain.delivery import ChannelKind, DeliveryState, Outcome, RetrySchedule, classify
 from parlour.notifications.domain.model import Notification
 
@@ -75,6 +79,20 @@ class ChannelDispatcher(Dispatcher):
             self._wake()
 
 
+# A delivery's channel, looked up when it is taken.
+Channel = PushSubscription | Webhook
+# Successes written by one statement of the group commit at most.
+_SUCCESS_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Success:
+    key: DeliveryKey
+    attempts: int
+    webhook: tuple[str, int, datetime] | None  # its id, the status and when, to record on the webhook
+    written: asyncio.Future[None]
+
+
 class DeliveryWorker:
     """Delivers what is due, one attempt per delivery per turn, up to `concurrency` attempts at a time.
 
@@ -111,6 +129,9 @@ class DeliveryWorker:
         self._jitter = jitter
         self._woken = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
+        # Successes waiting for the group commit (`_write_successes`): at most one per attempt under way.
+        self._succeeded: list[_Success] = []
+        self._success_waiting = asyncio.Event()
 
     def wake(self) -> None:
         """Look for due deliveries now rather than at the next poll."""
@@ -119,6 +140,11 @@ class DeliveryWorker:
     async def run(self) -> None:
         """Deliver until cancelled (then the attempts under way are cancelled too: their leases lapse and
         another turn makes them again); a failed take (the database away) is logged and tried again."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._write_successes(), name="notifications.delivered")
+            await self._deliver_due()
+
+    async def _deliver_due(self) -> None:
         try:
             while True:
                 free = self._concurrency - len(self._running)
@@ -139,14 +165,32 @@ class DeliveryWorker:
         now = self._clock.utcnow()
         try:
             due = await self._queue.take_due(now, free, now + timedelta(seconds=self._lease))
-        except Exception as error:
+            channels = await self._channels_of(due)
+        except Exception as error:  # what was taken stays leased, and is taken again when the lease lapses
             log.warning("notifications.delivery_take_failed", error=f"{type(error).__name__}: {error}")
             return 0
         for delivery in due:
-            task = asyncio.create_task(self._guarded(delivery), name="notifications.attempt")
+            channel = channels.get((delivery.key.kind, delivery.key.channel_id))
+            task = asyncio.create_task(self._guarded(delivery, channel), name="notifications.attempt")
             self._running.add(task)
             task.add_done_callback(self._running.discard)
         return len(due)
+
+    async def _channels_of(self, due: Sequence[Delivery]) -> Mapping[tuple[ChannelKind, str], Channel]:
+        push = {
+            d.key.channel_id for d in due if d.key.kind is ChannelKind.PUSH and d.state is not DeliveryState.PARKING
+        }
+        hooks = {
+            d.key.channel_id for d in due if d.key.kind is ChannelKind.WEBHOOK and d.state is not DeliveryState.PARKING
+        }
+        found: dict[tuple[ChannelKind, str], Channel] = {}
+        if push:
+            found.update(
+                ((ChannelKind.PUSH, i), s) for i, s in (await self._channels.subscriptions_by_id(push)).items()
+            )
+        if hooks:
+            found.update(((ChannelKind.WEBHOOK, i), w) for i, w in (await self._channels.webhooks_by_id(hooks)).items())
+        return found
 
     async def _idle(self) -> None:
         timeout = self._poll
@@ -163,9 +207,9 @@ class DeliveryWorker:
             except TimeoutError:
                 pass
 
-    async def _guarded(self, delivery: Delivery) -> None:
+    async def _guarded(self, delivery: Delivery, channel: Channel | None) -> None:
         try:
-            await self.deliver(delivery)
+            await self.deliver(delivery, channel)
         except Exception as error:  # the lease lapses and another turn tries again
             log.warning(
                 "notifications.delivery_failed",
@@ -174,15 +218,16 @@ class DeliveryWorker:
                 error=f"{type(error).__name__}: {error}",
             )
 
-    async def deliver(self, delivery: Delivery) -> None:
-        """One attempt at `delivery`, and what follows from its outcome."""
+    async def deliver(self, delivery: Delivery, channel: Channel | None) -> None:
+        """One attempt at `delivery` through `channel` (as it was when the delivery was taken; None: it is
+        gone), and what follows from its outcome."""
         key = delivery.key
         if delivery.state is DeliveryState.PARKING:  # given up before, not yet in the parking lot
             await self._park(delivery, delivery.attempts, delivery.last_error or "given up")
             return
         notification = decode(delivery.payload)
         if key.kind is ChannelKind.PUSH:
-            subscription = await self._channels.subscription(key.channel_id)
+            subscription = channel if isinstance(channel, PushSubscription) else None
             if subscription is None or subscription.user_id != delivery.user_id:
                 # Removed, or re-owned: the browser subscribed again under another user, who must not get this.
                 reason = "the subscription was removed" if subscription is None else "the subscription changed owner"
@@ -191,7 +236,7 @@ class DeliveryWorker:
             attempt = await self._push.send(subscription, notification)
             await self._settle(delivery, attempt, classify(key.kind, attempt.status), disabled=False)
             return
-        webhook = await self._channels.webhook(key.channel_id)
+        webhook = channel if isinstance(channel, Webhook) else None
         if webhook is None or not webhook.enabled:
             reason = (
                 "the webhook was deleted" if webhook is None else f"the webhook is disabled: {webhook.disabled_reason}"
@@ -200,15 +245,53 @@ class DeliveryWorker:
             return
         attempt = await self._webhooks.send(webhook, notification)
         outcome = classify(key.kind, attempt.status)
+        if outcome is Outcome.DELIVERED and not attempt.refused and attempt.status is not None:
+            await self._succeeded_with(delivery, (webhook.id, attempt.status, self._clock.utcnow()))
+            return
         disabled = await self._account(webhook, attempt, outcome)
         await self._settle(delivery, attempt, outcome, disabled=disabled)
+
+    async def _succeeded_with(self, delivery: Delivery, webhook: tuple[str, int, datetime] | None) -> None:
+        """Hand a success to the group commit; return once it is written (or the write failed: logged, and
+        the lease lapses, so it is attempted again with the same id: at least once)."""
+        written = asyncio.get_running_loop().create_future()
+        self._succeeded.append(_Success(delivery.key, delivery.attempts + 1, webhook, written))
+        self._success_waiting.set()
+        await written
+
+    async def _write_successes(self) -> None:
+        """The group commit of successes, until cancelled."""
+        try:
+            while True:
+                await self._success_waiting.wait()
+                self._success_waiting.clear()
+                while self._succeeded:
+                    batch = self._succeeded[:_SUCCESS_BATCH]
+                    del self._succeeded[:_SUCCESS_BATCH]
+                    await self._write(batch)
+        finally:
+            for success in self._succeeded:
+                success.written.cancel()
+            self._succeeded.clear()
+
+    async def _write(self, batch: list[_Success]) -> None:
+        try:
+            await self._queue.finish_done([(s.key, s.attempts) for s in batch])
+            await self._channels.record_webhook_deliveries([s.webhook for s in batch if s.webhook is not None])
+        except Exception as error:
+            log.warning(
+                "notifications.delivery_write_failed", deliveries=len(batch), error=f"{type(error).__name__}: {error}"
+            )
+        for success in batch:
+            if not success.written.done():  # else its attempt was cancelled meanwhile
+                success.written.set_result(None)
 
     async def _settle(self, delivery: Delivery, attempt: Attempt, outcome: Outcome, *, disabled: bool) -> None:
         key, attempts, error = delivery.key, delivery.attempts + 1, attempt.describe()
         if attempt.refused:
             outcome = Outcome.FAILED
         if outcome is Outcome.DELIVERED:
-            await self._queue.finish(key, DeliveryState.DONE, attempts, None)
+            await self._succeeded_with(delivery, None)
         elif outcome is Outcome.GONE:
             await self._channels.remove_subscription(key.channel_id)
             await self._queue.finish(key, DeliveryState.DROPPED, attempts, f"the push service said {error}: removed")
