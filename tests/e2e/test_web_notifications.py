@@ -92,17 +92,23 @@ async def api_get(base_url: str, who: ChatPage, path: str) -> Any:
 
 
 async def registration_id(cdp: CDPSession, scope: str) -> str:
-    """The DevTools id of the service worker registration of `scope`."""
+    """The DevTools id of the service worker registration of `scope`, once its worker is activated: a push
+    delivered to a registration whose worker is still installing is dropped (CI failed once on it)."""
     found: dict[str, str] = {}
+    activated: set[str] = set()
 
-    def updated(event: dict[str, Any]) -> None:
+    def registrations(event: dict[str, Any]) -> None:
         for registration in event["registrations"]:
             if registration["scopeURL"] == scope and not registration.get("isDeleted"):
                 found["id"] = registration["registrationId"]
 
-    cdp.on("ServiceWorker.workerRegistrationUpdated", updated)
+    def versions(event: dict[str, Any]) -> None:
+        activated.update(v["registrationId"] for v in event["versions"] if v.get("status") == "activated")
+
+    cdp.on("ServiceWorker.workerRegistrationUpdated", registrations)
+    cdp.on("ServiceWorker.workerVersionUpdated", versions)
     await cdp.send("ServiceWorker.enable")
-    await eventually(lambda: "id" in found)
+    await eventually(lambda: "id" in found and found["id"] in activated)
     return found["id"]
 
 
