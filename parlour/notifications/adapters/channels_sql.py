@@ -73,6 +73,16 @@ def _is(key: DeliveryKey) -> Any:
     )
 
 
+async def _rows_by_id(engine: AsyncEngine, table: Any, ids: Collection[str]) -> list[Row[Any]]:
+    """The rows of `table` with these ids (IN lists in slices of `_SLICE`)."""
+    ordered = sorted(ids)
+    found: list[Row[Any]] = []
+    async with engine.connect() as connection:
+        for start in range(0, len(ordered), _SLICE):
+            found.extend(await connection.execute(select(table).where(table.c.id.in_(ordered[start : start + _SLICE]))))
+    return found
+
+
 class SqlChannelStore(ChannelStore):
     """`notifications_push_subscriptions` and `notifications_webhooks`."""
 
@@ -109,13 +119,8 @@ class SqlChannelStore(ChannelStore):
             return [_subscription(row) for row in await connection.execute(query)]
 
     async def subscriptions_by_id(self, subscription_ids: Collection[str]) -> dict[str, PushSubscription]:
-        found: dict[str, PushSubscription] = {}
-        ordered = sorted(subscription_ids)
-        async with self._engine.connect() as connection:
-            for start in range(0, len(ordered), _SLICE):
-                query = select(push_subscriptions).where(push_subscriptions.c.id.in_(ordered[start : start + _SLICE]))
-                found.update((row.id, _subscription(row)) for row in await connection.execute(query))
-        return found
+        rows = await _rows_by_id(self._engine, push_subscriptions, subscription_ids)
+        return {row.id: _subscription(row) for row in rows}
 
     async def remove_subscription(self, subscription_id: str, user_id: str | None = None) -> bool:
         table = push_subscriptions
@@ -147,13 +152,7 @@ class SqlChannelStore(ChannelStore):
             return [_webhook(row) for row in await connection.execute(query)]
 
     async def webhooks_by_id(self, webhook_ids: Collection[str]) -> dict[str, Webhook]:
-        found: dict[str, Webhook] = {}
-        ordered = sorted(webhook_ids)
-        async with self._engine.connect() as connection:
-            for start in range(0, len(ordered), _SLICE):
-                query = select(webhooks).where(webhooks.c.id.in_(ordered[start : start + _SLICE]))
-                found.update((row.id, _webhook(row)) for row in await connection.execute(query))
-        return found
+        return {row.id: _webhook(row) for row in await _rows_by_id(self._engine, webhooks, webhook_ids)}
 
     async def remove_webhook(self, webhook_id: str, user_id: str) -> bool:
         condition = (webhooks.c.id == webhook_id) & (webhooks.c.user_id == user_id)

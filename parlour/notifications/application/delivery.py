@@ -177,19 +177,17 @@ class DeliveryWorker:
         return len(due)
 
     async def _channels_of(self, due: Sequence[Delivery]) -> Mapping[tuple[ChannelKind, str], Channel]:
-        push = {
-            d.key.channel_id for d in due if d.key.kind is ChannelKind.PUSH and d.state is not DeliveryState.PARKING
-        }
-        hooks = {
-            d.key.channel_id for d in due if d.key.kind is ChannelKind.WEBHOOK and d.state is not DeliveryState.PARKING
-        }
+        wanted: dict[ChannelKind, set[str]] = {kind: set() for kind in ChannelKind}
+        for delivery in due:
+            if delivery.state is not DeliveryState.PARKING:  # a parking one is not sent, only parked
+                wanted[delivery.key.kind].add(delivery.key.channel_id)
         found: dict[tuple[ChannelKind, str], Channel] = {}
-        if push:
-            found.update(
-                ((ChannelKind.PUSH, i), s) for i, s in (await self._channels.subscriptions_by_id(push)).items()
-            )
-        if hooks:
-            found.update(((ChannelKind.WEBHOOK, i), w) for i, w in (await self._channels.webhooks_by_id(hooks)).items())
+        if push := wanted[ChannelKind.PUSH]:
+            subscriptions = await self._channels.subscriptions_by_id(push)
+            found.update(((ChannelKind.PUSH, i), subscription) for i, subscription in subscriptions.items())
+        if hooks := wanted[ChannelKind.WEBHOOK]:
+            hooked = await self._channels.webhooks_by_id(hooks)
+            found.update(((ChannelKind.WEBHOOK, i), webhook) for i, webhook in hooked.items())
         return found
 
     async def _idle(self) -> None:
