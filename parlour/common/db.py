@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import weakref
 from abc import abstractmethod
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -47,6 +48,18 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Values per IN list: a statement binds one variable per value, and SQLite limits them (999 on older builds).
+IN_LIST_SLICE = 500
+
+_Value = TypeVar("_Value")
+
+
+def in_slices(values: Sequence[_Value]) -> Iterator[Sequence[_Value]]:
+    """`values` in consecutive slices of at most `IN_LIST_SLICE`: one IN list each."""
+    for start in range(0, len(values), IN_LIST_SLICE):
+        yield values[start : start + IN_LIST_SLICE]
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:

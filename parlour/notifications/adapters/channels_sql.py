@@ -18,14 +18,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from parlour.common.db import SqlUnitOfWork
+from parlour.common.db import SqlUnitOfWork, in_slices
 from parlour.notifications.application.channel_ports import ChannelStore, DeliveryQueue
 from parlour.notifications.domain.channels import Delivery, DeliveryKey, PushSubscription, Webhook
 from parlour.notifications.domain.delivery import ChannelKind, DeliveryState
 from parlour.notifications.infrastructure.channel_tables import deliveries, push_subscriptions, webhooks
 
 _TAKEN = (DeliveryState.PENDING.value, DeliveryState.PARKING.value)
-_SLICE = 500
 
 
 class _Work(SqlUnitOfWork):
@@ -74,12 +73,11 @@ def _is(key: DeliveryKey) -> Any:
 
 
 async def _rows_by_id(engine: AsyncEngine, table: Any, ids: Collection[str]) -> list[Row[Any]]:
-    """The rows of `table` with these ids (IN lists in slices of `_SLICE`)."""
-    ordered = sorted(ids)
+    """The rows of `table` with these ids."""
     found: list[Row[Any]] = []
     async with engine.connect() as connection:
-        for start in range(0, len(ordered), _SLICE):
-            found.extend(await connection.execute(select(table).where(table.c.id.in_(ordered[start : start + _SLICE]))))
+        for part in in_slices(sorted(ids)):
+            found.extend(await connection.execute(select(table).where(table.c.id.in_(part))))
     return found
 
 
@@ -190,10 +188,8 @@ class SqlChannelStore(ChannelStore):
 
     async def channels_of(self, user_ids: Collection[str]) -> dict[str, list[tuple[ChannelKind, str]]]:
         found: dict[str, list[tuple[ChannelKind, str]]] = {}
-        ordered = sorted(user_ids)
         async with self._engine.connect() as connection:
-            for start in range(0, len(ordered), _SLICE):
-                part = ordered[start : start + _SLICE]
+            for part in in_slices(sorted(user_ids)):
                 subscribed = select(push_subscriptions.c.user_id, push_subscriptions.c.id).where(
                     push_subscriptions.c.user_id.in_(part)
                 )
@@ -242,8 +238,7 @@ class SqlDeliveryQueue(DeliveryQueue):
     async def _held(self, connection: AsyncConnection, notification_ids: list[str]) -> set[tuple[str, str, str]]:
         held: set[tuple[str, str, str]] = set()
         columns = (deliveries.c.notification_id, deliveries.c.kind, deliveries.c.channel_id)
-        for start in range(0, len(notification_ids), _SLICE):
-            part = notification_ids[start : start + _SLICE]
+        for part in in_slices(notification_ids):
             rows = await connection.execute(select(*columns).where(deliveries.c.notification_id.in_(part)))
             held.update((row[0], row[1], row[2]) for row in rows)
         return held

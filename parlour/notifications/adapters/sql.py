@@ -9,13 +9,13 @@ executemany is one per row), on SQLite as a JSON list joined on the key (`json_e
 driver's executemany (C, on the loop's thread). The scheduler's claim
 reads due rows `FOR UPDATE SKIP LOCKED` (several notifications processes never take the same row);
 SQLite has neither, and needs neither: one process, whose writes take turns (parlour/common/db.py).
-IN lists go in slices of `_SLICE` (SQLite's variable limit).
+IN lists go in slices (`in_slices`, SQLite's variable limit).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, literal_column, select, text, update
@@ -23,13 +23,12 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from parlour.common.db import SqlUnitOfWork
+from parlour.common.db import SqlUnitOfWork, in_slices
 from parlour.notifications.application.stores import Directory, Key, Memberships, PendingStore, Preferences
 from parlour.notifications.domain.model import ChatKind
 from parlour.notifications.domain.rule import Pending
 from parlour.notifications.infrastructure.tables import chats, mutes, pending, preferences, reads, users
 
-_SLICE = 500
 _STATE_COLUMNS = (
     "first_seq",
     "last_seq",
@@ -91,11 +90,6 @@ class _Work(SqlUnitOfWork):
 
     def _attach(self, connection: AsyncConnection) -> None:
         self.connection = connection
-
-
-def _slices(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), _SLICE):
-        yield values[start : start + _SLICE]
 
 
 def _insert_ignoring(connection: AsyncConnection, table: Any, keys: Sequence[str]) -> Any:
@@ -257,7 +251,7 @@ class SqlMemberships(Memberships):
         found: dict[Key, int] = {}
         async with self._engine.connect() as connection:
             for chat_id, user_ids in _by_chat(keys).items():
-                for part in _slices(user_ids):
+                for part in in_slices(user_ids):
                     query = select(reads.c.user_id, reads.c.seq).where(
                         reads.c.chat_id == chat_id, reads.c.user_id.in_(list(part))
                     )
@@ -275,7 +269,7 @@ class SqlPreferences(Preferences):
     async def previews(self, user_ids: Collection[str]) -> dict[str, bool]:
         found = dict.fromkeys(user_ids, True)
         async with self._engine.connect() as connection:
-            for part in _slices(sorted(user_ids)):
+            for part in in_slices(sorted(user_ids)):
                 query = select(preferences.c.user_id, preferences.c.preview).where(
                     preferences.c.user_id.in_(list(part))
                 )
@@ -295,7 +289,7 @@ class SqlPreferences(Preferences):
         found: set[Key] = set()
         async with self._engine.connect() as connection:
             for chat_id, user_ids in _by_chat(keys).items():
-                for part in _slices(user_ids):
+                for part in in_slices(user_ids):
                     query = select(mutes.c.user_id).where(mutes.c.chat_id == chat_id, mutes.c.user_id.in_(list(part)))
                     found.update((chat_id, user_id) for user_id in (await connection.execute(query)).scalars())
         return found
@@ -341,7 +335,7 @@ class SqlDirectory(Directory):
     async def names(self, user_ids: Collection[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         async with self._engine.connect() as connection:
-            for part in _slices(sorted(user_ids)):
+            for part in in_slices(sorted(user_ids)):
                 query = select(users.c.id, users.c.display_name).where(users.c.id.in_(list(part)))
                 found.update({user_id: name for user_id, name in await connection.execute(query)})
         return found

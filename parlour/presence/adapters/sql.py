@@ -2,13 +2,13 @@
 
 Contacts are read as memberships, never as a pairwise join of every chat's members: the chats of the
 users asked about, then those chats' members (which `MembershipView` caches), so a flush of a thousand
-changes in a group of a thousand reads two thousand rows, not a million. IN lists go in slices of
-`_SLICE` (SQLite's variable limit).
+changes in a group of a thousand reads two thousand rows, not a million. IN lists go in slices
+(`in_slices`, SQLite's variable limit).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -16,11 +16,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from parlour.common.db import SqlUnitOfWork
+from parlour.common.db import SqlUnitOfWork, in_slices
 from parlour.presence.application.ports import Contacts, PrivacySettings
 from parlour.presence.infrastructure.tables import chats, members, settings
-
-_SLICE = 500
 
 _chats_of = select(members.c.user_id, members.c.chat_id).where(members.c.user_id.in_(bindparam("ids", expanding=True)))
 _members_of = select(members.c.chat_id, members.c.user_id).where(
@@ -34,11 +32,6 @@ class _Work(SqlUnitOfWork):
 
     def _attach(self, connection: AsyncConnection) -> None:
         self.connection = connection
-
-
-def _slices(values: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), _SLICE):
-        yield values[start : start + _SLICE]
 
 
 class SqlContacts(Contacts):
@@ -77,7 +70,7 @@ class SqlContacts(Contacts):
             .distinct()
         )
         async with self._engine.connect() as connection:
-            for part in _slices(sorted(candidates)):
+            for part in in_slices(sorted(candidates)):
                 found.update((await connection.execute(query, {"user_id": user_id, "ids": list(part)})).scalars())
         return found
 
@@ -90,7 +83,7 @@ class SqlContacts(Contacts):
     async def _pairs(self, query: Any, keys: Collection[str]) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
         async with self._engine.connect() as connection:
-            for part in _slices(sorted(keys)):
+            for part in in_slices(sorted(keys)):
                 for key, value in await connection.execute(query, {"ids": list(part)}):
                     found.setdefault(key, set()).add(value)
         return found
