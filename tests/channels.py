@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -251,20 +252,27 @@ class Receiver:
 
 
 def web_push_testing_script() -> Path:
-    """The package's server script, installed into `NPM_CACHE` with npm the first time."""
+    """The package's server script, installed into `NPM_CACHE` with npm the first time.
+
+    The test processes (scripts/test runs two) install under one file lock: the script exists before npm
+    has finished, so without it a second process could start a half-installed package."""
     script = NPM_CACHE / "node_modules" / "web-push-testing" / "src" / "bin" / "server.js"
-    if script.exists():
-        return script
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        pytest.fail("web-push-testing needs Node.js and npm on the PATH")
+    installed = NPM_CACHE / ".installed"
     NPM_CACHE.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [npm, "install", "--prefix", str(NPM_CACHE), "--no-audit", "--no-fund", WEB_PUSH_TESTING],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    with (NPM_CACHE / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if installed.exists() and installed.read_text() == WEB_PUSH_TESTING:
+            return script
+        npm = shutil.which("npm")
+        if npm is None or shutil.which("node") is None:
+            pytest.fail("web-push-testing needs Node.js and npm on the PATH")
+        subprocess.run(
+            [npm, "install", "--prefix", str(NPM_CACHE), "--no-audit", "--no-fund", WEB_PUSH_TESTING],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        installed.write_text(WEB_PUSH_TESTING)
     return script
 
 
