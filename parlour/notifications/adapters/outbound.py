@@ -18,7 +18,14 @@ import httpx
 from parlour.common.clock import Clock
 from parlour.notifications.domain.channel_errors import TargetRefused
 from parlour.notifications.domain.channels import Attempt
-from parlour.notifications.domain.delivery import Address, Target, TargetPolicy, parse_address, parse_retry_after
+from parlour.notifications.domain.delivery import (
+    Address,
+    Target,
+    TargetPolicy,
+    literal_address,
+    parse_address,
+    parse_retry_after,
+)
 
 _BODY_LIMIT = 1024
 _ERROR_CHARS = 200
@@ -28,6 +35,9 @@ Resolver = Callable[[str, int], Awaitable[list[Address]]]
 
 async def resolve(host: str, port: int) -> list[Address]:
     """Every address `host` resolves to, in the resolver's order (an address literal: itself)."""
+    literal = literal_address(host)
+    if literal is not None:  # no resolver needed, and `getaddrinfo` would cost a hop to the executor's thread
+        return [literal]
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     found: list[Address] = []

@@ -183,7 +183,7 @@ class TargetPolicy:
         host = parts.hostname
         if not host:
             raise TargetRefused("The URL names no host.")
-        literal = _literal_address(host)
+        literal = literal_address(host)
         if literal is not None:
             self.check_addresses([literal])
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -236,7 +236,8 @@ def _split(url: str) -> SplitResult:
     return parts
 
 
-def _literal_address(host: str) -> Address | None:
+def literal_address(host: str) -> Address | None:
+    """The address `host` spells out (`127.0.0.1`, `::1`), or None for a name."""
     try:
         return ipaddress.ip_address(host)
     except ValueError:
