@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import httpx
+import aiohttp
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -86,11 +86,17 @@ async def build_channels(
     key = VapidKey.load_or_create(settings.vapid_key_file, settings.notifications_vapid_private_key)
     timeout = settings.notifications_delivery_timeout_seconds
 
-    def new_client() -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False, verify=verify)
-
+    # Redirects are refused per request (`Outbound.post`), no cookie is kept between users' requests, and
+    # the answer's body is read raw (for the error text only).
+    client = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=verify),
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+        auto_decompress=False,
+    )
     policy = TargetPolicy(settings.notifications_allow_private_targets)
-    outbound = Outbound(new_client, policy, infra.clock, resolver, timeout=timeout)
+    outbound = Outbound(client, policy, infra.clock, resolver, timeout=timeout)
     stack.push_async_callback(outbound.aclose)
     store, queue = SqlChannelStore(infra.engine), SqlDeliveryQueue(infra.engine)
     worker = DeliveryWorker(

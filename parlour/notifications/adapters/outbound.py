@@ -4,16 +4,19 @@ The name is resolved here, the addresses go through the target policy, and the r
 address itself, with the name in `Host` and in TLS's SNI (and certificate check): a name that resolves
 differently a moment later (DNS rebinding) cannot send the request elsewhere. Redirects are not followed.
 The answer's body is read up to `_BODY_LIMIT` bytes, for the error text only.
+
+The client is aiohttp's: httpx spent about 3 ms of CPU per POST with 64 under way (its connection pool
+matches requests to connections in O(N²), encode/httpcore#1035), aiohttp about 0.14 ms
+(docs/benchmarks.md, "Notifications beside fan-out").
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 
-import httpx
+import aiohttp
 
 from parlour.common.clock import Clock
 from parlour.notifications.domain.channel_errors import TargetRefused
@@ -48,28 +51,21 @@ async def resolve(host: str, port: int) -> list[Address]:
     return found
 
 
-ClientFactory = Callable[[], httpx.AsyncClient]
-
-# Clients kept open at once, one per host name (the least recently used is closed past this).
-_CLIENTS = 256
-
-
 class Outbound:
-    """POSTs to users' URLs under the target policy, with one client per host name (from `new_client`, which
-    must not follow redirects): connections are pooled by address, so a connection whose TLS was checked for
-    one name must never carry a request for another name that resolves to the same address."""
+    """POSTs to users' URLs under the target policy, through one aiohttp session (which must not keep
+    cookies). Its pool keys connections by address and by the name TLS checked (`server_hostname`), so a
+    connection checked for one name never carries a request for another name on the same address."""
 
     def __init__(
         self,
-        new_client: ClientFactory,
+        client: aiohttp.ClientSession,
         policy: TargetPolicy,
         clock: Clock,
         resolver: Resolver = resolve,
         *,
         timeout: float = 10.0,
     ) -> None:
-        self._new_client = new_client
-        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+        self._client = client
         self.policy = policy
         self._clock = clock
         self._resolve = resolver
@@ -78,22 +74,8 @@ class Outbound:
         self._timeout = timeout
 
     async def aclose(self) -> None:
-        """Close every client."""
-        clients = list(self._clients.values())
-        self._clients.clear()
-        for client in clients:
-            await client.aclose()
-
-    async def _client_for(self, host: str) -> httpx.AsyncClient:
-        client = self._clients.get(host)
-        if client is not None:
-            self._clients.move_to_end(host)
-            return client
-        client = self._clients[host] = self._new_client()
-        if len(self._clients) > _CLIENTS:
-            _, oldest = self._clients.popitem(last=False)
-            await oldest.aclose()  # its requests under way fail and are retried
-        return client
+        """Close the session and its connections."""
+        await self._client.close()
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Attempt:
         """One POST of `body` to `url`; what came back (never raises for the network or the receiver)."""
@@ -104,29 +86,27 @@ class Outbound:
             return Attempt(None, error=refused.message, refused=True)
         except OSError as error:
             return Attempt(None, error=f"the host does not resolve: {error}")
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        client = await self._client_for(target.host)
-        request = client.build_request(
-            "POST",
-            target.url_to(address),
-            content=body,
-            headers={**headers, "Host": target.host_header},
-            extensions=extensions,
-        )
+        https = target.scheme == "https"
         try:
-            async with asyncio.timeout(2 * self._timeout):
-                response = await client.send(request, stream=True)
-                try:
-                    text = await _read_some(response)
-                finally:
-                    await response.aclose()
-        except (httpx.TimeoutException, TimeoutError):
+            async with (
+                asyncio.timeout(2 * self._timeout),
+                self._client.post(
+                    target.url_to(address),
+                    data=body,
+                    headers={**headers, "Host": target.host_header},
+                    allow_redirects=False,
+                    server_hostname=target.host if https else None,
+                ) as response,
+            ):
+                text = await _read_some(response)
+        except TimeoutError:
             return Attempt(None, error="timed out")
-        except httpx.HTTPError as error:
+        except aiohttp.ClientError as error:
             return Attempt(None, error=f"{type(error).__name__}: {error}"[:_ERROR_CHARS])
         retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock.now())
-        problem = None if response.is_success else f"HTTP {response.status_code} {text}".strip()[:_ERROR_CHARS]
-        return Attempt(response.status_code, retry_after=retry_after, error=problem)
+        success = 200 <= response.status < 300
+        problem = None if success else f"HTTP {response.status} {text}".strip()[:_ERROR_CHARS]
+        return Attempt(response.status, retry_after=retry_after, error=problem)
 
     async def _addresses(self, target: Target) -> list[Address]:
         async with asyncio.timeout(self._timeout):  # TimeoutError is an OSError: "does not resolve"
@@ -146,10 +126,8 @@ class Outbound:
         self.policy.check_addresses(addresses)
 
 
-async def _read_some(response: httpx.Response) -> str:
+async def _read_some(response: aiohttp.ClientResponse) -> str:
     data = b""
-    async for chunk in response.aiter_raw():
+    while len(data) < _BODY_LIMIT and (chunk := await response.content.read(_BODY_LIMIT - len(data))):
         data += chunk
-        if len(data) >= _BODY_LIMIT:
-            break
-    return data[:_BODY_LIMIT].decode("utf-8", "replace").replace("\n", " ")
+    return data.decode("utf-8", "replace").replace("\n", " ")
