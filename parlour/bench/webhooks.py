@@ -53,6 +53,8 @@ class Deliveries:
 
 class _Handler(BaseHTTPRequestHandler):
     deliveries: Deliveries  # set on the subclass each receiver makes
+    # Keep-alive, as a webhook receiver in service would: HTTP/1.0 cost a connection per delivery.
+    protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -69,13 +71,19 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the bench prints figures, not one line per request."""
 
 
+class _Server(ThreadingHTTPServer):
+    # The stdlib's backlog of 5 drops the connects of a burst of deliveries (64 under way at once): their
+    # SYNs are retried after 1 s and 3 s, and some attempts time out.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 @contextmanager
 def receiver() -> Iterator[tuple[str, Deliveries]]:
     """Listen on a free loopback port; yields (base URL, deliveries) and stops the server after."""
     deliveries = Deliveries()
     handler = type("Handler", (_Handler,), {"deliveries": deliveries})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="bench-webhooks", daemon=True)
     thread.start()
     try:
