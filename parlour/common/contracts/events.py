@@ -42,6 +42,14 @@ class MessageSent(ServiceEvent, tag="message.sent", frozen=True):
     preview: str = ""
 
 
+class MessageSentMembersUndecoded(MessageSent, tag="message.sent", frozen=True):
+    """A `message.sent` read with its `member_ids` left as JSON: for a consumer that decodes a chat's member
+    list only when it differs from the last one it saw (in a large group the list is most of the event,
+    and the same from one message to the next)."""
+
+    member_ids: msgspec.Raw  # type: ignore[assignment]
+
+
 class MessageEdited(ServiceEvent, tag="message.edited", frozen=True):
     chat_id: str
     seq: int

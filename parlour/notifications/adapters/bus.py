@@ -32,7 +32,18 @@ MESSAGE_KEYS = [
     service.service_key(service.ChatMembersChanged),
 ]
 
-_service_decoder = msgspec.json.Decoder(service.ServiceEvents)
+
+class _MessageEvents(msgspec.Struct, frozen=True):
+    """A `ServiceEvents` body of the messages queue's kinds (`MESSAGE_KEYS`), with `message.sent`'s members
+    undecoded: another kind is a body the queue should never get, refused as malformed."""
+
+    events: list[service.MessageSentMembersUndecoded | service.ReadMoved | service.ChatMembersChanged]
+
+
+_message_events_decoder = msgspec.json.Decoder(_MessageEvents)
+_members_decoder = msgspec.json.Decoder(tuple[str, ...])
+# Chats whose last member list is kept decoded at most (the least recently used goes first).
+MEMBER_LISTS = 4096
 _presence_decoder = msgspec.json.Decoder(PresenceChanges)
 _user_decoder = msgspec.json.Decoder(UserRegistered)
 
@@ -59,19 +70,40 @@ class NotificationMetrics:
             self.decisions.labels(outcome.value).inc(count)
 
 
-def new_message(event: service.MessageSent) -> NewMessage:
-    """The domain's view of a `message.sent`."""
+def new_message(event: service.MessageSent, member_ids: tuple[str, ...]) -> NewMessage:
+    """The domain's view of a `message.sent` whose members are `member_ids`."""
     kind: ChatKind = "direct" if event.chat_kind == "direct" else "group"
     return NewMessage(
         chat_id=event.chat_id,
         seq=event.seq,
         sender_id=event.sender_id,
-        member_ids=tuple(event.member_ids),
+        member_ids=member_ids,
         mentioned_ids=frozenset(event.mentioned_user_ids),
         chat_kind=kind,
         chat_title=event.chat_title,
         preview=event.preview,
     )
+
+
+class MemberLists:
+    """Each chat's last member list, decoded once: every `message.sent` of a chat carries its members, the
+    same list until the membership changes, and decoding a 1,000-member list was the consumer's largest
+    cost (docs/benchmarks.md, "Notifications beside fan-out"). Comparing the JSON is much cheaper."""
+
+    def __init__(self, capacity: int = MEMBER_LISTS) -> None:
+        self._capacity = capacity
+        self._lists: dict[str, tuple[msgspec.Raw, tuple[str, ...]]] = {}
+
+    def of(self, chat_id: str, members: msgspec.Raw) -> tuple[str, ...]:
+        """The member ids that `members` (a JSON list) holds."""
+        known = self._lists.pop(chat_id, None)
+        if known is None or known[0] != members:
+            # A copy: the Raw points into the whole bus message, which must not stay alive for it.
+            known = (members.copy(), _members_decoder.decode(members))
+            while len(self._lists) >= self._capacity:
+                del self._lists[next(iter(self._lists))]
+        self._lists[chat_id] = known
+        return known[1]
 
 
 class MessagesConsumer:
@@ -84,14 +116,15 @@ class MessagesConsumer:
     def __init__(self, handlers: NotificationHandlers, metrics: NotificationMetrics) -> None:
         self._handlers = handlers
         self._metrics = metrics
+        self._members = MemberLists()
 
     async def __call__(self, messages: Sequence[BusMessage]) -> None:
         sends: list[NewMessage] = []
         reads: list[tuple[str, str, int]] = []
         for message in messages:
-            for event in _service_decoder.decode(message.body).events:
-                if isinstance(event, service.MessageSent):
-                    sends.append(new_message(event))
+            for event in _message_events_decoder.decode(message.body).events:
+                if isinstance(event, service.MessageSentMembersUndecoded):
+                    sends.append(new_message(event, self._members.of(event.chat_id, event.member_ids)))
                 elif isinstance(event, service.ReadMoved):
                     reads.append((event.chat_id, event.user_id, event.seq))
                 elif isinstance(event, service.ChatMembersChanged):
