@@ -42,36 +42,20 @@ class BusCommandSink(CommandSink):
             await self._bus.send_command(first.partition_key, BusMessage(type=COMMANDS, body=body))
 
 
-# How long the first of a batch of session events waits for others. Each bus message costs its consumer
-# (presence) ~0.1 ms of AMQP decoding and the gateway a publish with its confirm, whatever its size, and
-# openings that trickle in at a few hundred a second would otherwise each travel alone (docs/benchmarks.md,
-# "Presence on and off"). Presence tells watchers at most once a second anyway.
-SESSION_EVENTS_LINGER_SECONDS = 0.05
-
-
 class BusSessionEvents(SessionEvents):
-    """Publishes session events in batches on `session.events`: the events that come within `linger` of
-    the first, or while one publication is in flight, leave together in the next, as one `SessionEvents`
-    bus message, in the order they came. Each event's future is settled once its batch is confirmed (True)
-    or could not be published (False, logged once for the batch).
+    """Publishes session events in batches on `session.events`: the events that come while one publication
+    is in flight leave together in the next, as one `SessionEvents` bus message, in the order they came (a
+    group commit: no timer, batches grow with the rate). Each event's future is settled once its batch is
+    confirmed (True) or could not be published (False, logged once for the batch).
 
     Waiting events are bounded by the sessions opening or closing at once (one each). `run` is the
     flusher (a supervised task); when it stops, whatever still waits, and whatever comes after, is False."""
 
-    def __init__(
-        self,
-        bus: MessageBus,
-        gateway_id: str,
-        clock: Clock,
-        *,
-        max_batch: int = 1_000,
-        linger: float = SESSION_EVENTS_LINGER_SECONDS,
-    ) -> None:
+    def __init__(self, bus: MessageBus, gateway_id: str, clock: Clock, *, max_batch: int = 1_000) -> None:
         self._bus = bus
         self._gateway_id = gateway_id
         self._clock = clock
         self._max_batch = max_batch
-        self._linger = linger
         self._waiting: list[tuple[SessionEvent, asyncio.Future[bool]]] = []
         self._wake = asyncio.Event()
         self._stopped = False
@@ -100,8 +84,6 @@ class BusSessionEvents(SessionEvents):
         try:
             while True:
                 await self._wake.wait()
-                if self._linger > 0 and len(self._waiting) < self._max_batch:
-                    await asyncio.sleep(self._linger)
                 self._wake.clear()
                 while self._waiting:
                     batch = self._waiting[: self._max_batch]
