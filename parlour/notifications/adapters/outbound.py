@@ -5,8 +5,8 @@ address itself, with the name in `Host` and in TLS's SNI (and certificate check)
 differently a moment later (DNS rebinding) cannot send the request elsewhere. Redirects are not followed.
 The answer's body is read up to `_BODY_LIMIT` bytes, for the error text only.
 
-The client is aiohttp's: httpx spent about 3 ms of CPU per POST with 64 under way (its connection pool
-matches requests to connections in O(N²), encode/httpcore#1035), aiohttp about 0.14 ms
+The client is aiohttp's: httpx spent 3 to 5 ms of CPU per POST with 64 under way (its connection pool
+matches requests to connections in O(N^2 + N*M) per request, encode/httpcore#1035), aiohttp about 0.14 ms
 (docs/benchmarks.md, "Notifications beside fan-out").
 """
 
