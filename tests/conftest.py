@@ -9,5 +9,5 @@ os.environ.setdefault("PARLOUR_PASSWORD_TIME_COST", "1")
 os.environ.setdefault("PARLOUR_PASSWORD_MEMORY_KIB", "8")
 os.environ.setdefault("PARLOUR_PASSWORD_PARALLELISM", "1")
 
-# Database fixtures (`database_url`, `postgres_database`), registered once for the whole run.
+# The database fixtures (tests/databases.py), registered once for the whole run.
 pytest_plugins = ["tests.databases"]

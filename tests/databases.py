@@ -1,10 +1,17 @@
-"""Databases for tests: SQLite files, and one PostgreSQL database per test run, dropped at the end."""
+"""Databases for tests: SQLite files, and PostgreSQL databases created for one test (or one module's
+deployment) and dropped after it.
+
+Never one database for the whole run: a running Parlour's schedulers take every row that is due (the
+notifications delivery worker, the outbox relay), so in a shared database one test's Parlour would take,
+fail and park the rows another test left.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -42,35 +49,9 @@ def postgres_url(database: str) -> str:
     return f"{base}/{database}"
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test run; its SQLAlchemy URL."""
-    require("postgres")
-    name = f"parlour_test_{RUN_ID}"
-    asyncio.run(_create(name))
-    try:
-        yield postgres_url(name)
-    finally:
-        asyncio.run(_drop(name))
-
-
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database URL per backend: a new SQLite file, or this run's PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'parlour.db'}"
-    url: str = request.getfixturevalue("postgres_database")
-    return url
-
-
-@pytest.fixture(params=BACKENDS)
-def own_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database URL per backend that no other test shares: a new SQLite file, or a PostgreSQL database
-    created for this test and dropped after it. For tests of code that takes every row that is due (a
-    scheduler), which would take the rows other tests left in the run's shared database."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'parlour.db'}"
-        return
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A PostgreSQL database created for the caller and dropped after it; its SQLAlchemy URL."""
     require("postgres")
     name = f"parlour_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
     asyncio.run(_create(name))
@@ -78,6 +59,29 @@ def own_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         yield postgres_url(name)
     finally:
         asyncio.run(_drop(name))
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A PostgreSQL database of this test's own."""
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_postgres_database() -> Iterator[str]:
+    """A PostgreSQL database of this module's own, for a deployment that serves every test of a module."""
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL per backend that no other test shares: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'parlour.db'}"
+    url: str = request.getfixturevalue("postgres_database")
+    return url
 
 
 async def migrate_database(url: str) -> None:

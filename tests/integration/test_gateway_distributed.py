@@ -67,13 +67,13 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(module_postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     for service in ("rabbitmq", "redis"):
         services.require(service)
     namespace = services.unique_namespace()
     cwd = tmp_path_factory.mktemp("gateway-cluster")
-    env = distributed_env(namespace, postgres_database, cwd / "data")
-    asyncio.run(migrate_database(postgres_database))
+    env = distributed_env(namespace, module_postgres_database, cwd / "data")
+    asyncio.run(migrate_database(module_postgres_database))
     cluster = Cluster(env, cwd, namespace)
     try:
         cluster.start("auth", "auth")

@@ -98,7 +98,7 @@ def operations_steps() -> tuple[dict[str, str], list[str]]:
 
 
 @pytest.fixture(scope="module")
-def cluster(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
+def cluster(module_postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
     """`parlour cluster` started as docs/operations.md says: its `.env` in the working directory (with this
     run's database and a namespace of its own), its command (with a free port instead of 8000)."""
     for service in ("rabbitmq", "redis"):
@@ -109,7 +109,7 @@ def cluster(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) ->
     values, arguments = operations_steps()
     assert set(values) == {f"PARLOUR_{n}" for n in ("DATABASE_URL", "REDIS_URL", "AMQP_URL", "NAMESPACE", "DATA_DIR")}
     values |= {
-        "PARLOUR_DATABASE_URL": postgres_database,
+        "PARLOUR_DATABASE_URL": module_postgres_database,
         "PARLOUR_REDIS_URL": services.REDIS_URL,
         "PARLOUR_AMQP_URL": services.AMQP_URL,
         "PARLOUR_NAMESPACE": namespace,

@@ -37,15 +37,15 @@ DELAY, WINDOW = 3.0, 4.0
 
 
 @pytest.fixture(scope="module")
-def deployment(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def deployment(module_postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     for service in ("rabbitmq", "redis"):
         services.require(service)
     namespace = services.unique_namespace()
     cwd = tmp_path_factory.mktemp("notifications-cluster")
-    asyncio.run(migrate_database(postgres_database))
+    asyncio.run(migrate_database(module_postgres_database))
     env = distributed_env(
         namespace,
-        postgres_database,
+        module_postgres_database,
         cwd / "data",
         PARLOUR_NOTIFICATIONS_DELAY_SECONDS=str(DELAY),
         PARLOUR_NOTIFICATIONS_WINDOW_SECONDS=str(WINDOW),

@@ -32,14 +32,14 @@ PING_INTERVAL, PING_TIMEOUT = 1.0, 1.0
 
 
 @pytest.fixture(scope="module")
-def deployment(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def deployment(module_postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     for service in ("rabbitmq", "redis"):
         services.require(service)
     namespace = services.unique_namespace()
     cwd = tmp_path_factory.mktemp("presence-cluster")
-    asyncio.run(migrate_database(postgres_database))
+    asyncio.run(migrate_database(module_postgres_database))
     env = distributed_env(
-        namespace, postgres_database, cwd / "data", PARLOUR_GATEWAY_LEASE_TTL_SECONDS=str(LEASE_SECONDS)
+        namespace, module_postgres_database, cwd / "data", PARLOUR_GATEWAY_LEASE_TTL_SECONDS=str(LEASE_SECONDS)
     )
     deployment = Deployment(env, Path(cwd))
     try:

@@ -125,15 +125,15 @@ class TracedDeployment:
 
 
 @pytest.fixture(scope="module")
-def deployment(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TracedDeployment]:
+def deployment(module_postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TracedDeployment]:
     for service in ("rabbitmq", "redis"):
         services.require(service)
     namespace = services.unique_namespace()
     cwd = tmp_path_factory.mktemp("traces")
-    asyncio.run(migrate_database(postgres_database))
+    asyncio.run(migrate_database(module_postgres_database))
     with OtlpReceiver() as receiver, ExitStack() as stack:
         env = distributed_env(
-            namespace, postgres_database, cwd / "data",
+            namespace, module_postgres_database, cwd / "data",
             OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
             OTEL_BSP_SCHEDULE_DELAY="100",  # ms: spans leave within a tenth of a second
             PARLOUR_METRICS_SAMPLE_SECONDS="0.2",

@@ -82,8 +82,8 @@ def build(
 
 
 @pytest.fixture
-async def world(own_database_url: str) -> AsyncIterator[World]:
-    engine = create_engine(own_database_url)
+async def world(database_url: str) -> AsyncIterator[World]:
+    engine = create_engine(database_url)
     await migrate(engine)
     clock = ManualClock()
     dispatcher = RecordingDispatcher()
