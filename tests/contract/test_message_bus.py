@@ -352,6 +352,26 @@ async def test_an_unbound_key_no_longer_reaches_the_route(bus_env: BusEnv) -> No
     assert inbox.bodies() == [b"for user 2", b"again"]
 
 
+async def test_binds_and_unbinds_made_at_once_all_take_effect_in_the_order_made(bus_env: BusEnv) -> None:
+    # As 500 connects and 100 leavers in one loop iteration do: the route applies them as one burst.
+    inbox = Inbox()
+    route = await bus_env.bus.open_route(inbox.take)
+    for n in range(100):
+        await route.bind(f"user.leaving.{n}")
+    staying = [f"user.{n}" for n in range(500)]
+    await asyncio.gather(
+        *(route.bind(key) for key in staying),
+        *(route.unbind(f"user.leaving.{n}") for n in range(100)),
+        route.bind("user.flapping"),
+        route.unbind("user.flapping"),
+    )
+    await bus_env.bus.publish([*staying, "user.flapping", *(f"user.leaving.{n}" for n in range(100))], message("all"))
+    await bus_env.bus.publish(["user.flapping", "user.leaving.0"], message("left"))
+    await bus_env.bus.publish(["user.499"], message("sentinel"))
+    await inbox.wait_until(lambda got: any(m.body == b"sentinel" for m in got))
+    assert inbox.bodies() == [b"all", b"sentinel"]
+
+
 async def test_a_closed_route_receives_nothing_more(bus_env: BusEnv) -> None:
     closed, open_ = Inbox(), Inbox()
     route = await bus_env.bus.open_route(closed.take)

@@ -14,6 +14,7 @@ import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 
+import aiormq.abc
 import structlog
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from pamqp.common import FieldValue
@@ -25,6 +26,7 @@ from parlour.common.errors import Unavailable
 logger = structlog.get_logger(__name__)
 
 Forget = Callable[[object], None]
+_Change = tuple[str, bool, asyncio.Future[None]]  # routing key, bind (or unbind), settled once applied
 
 
 class AmqpRoute(DeliveryRoute):
@@ -40,6 +42,7 @@ class AmqpRoute(DeliveryRoute):
         self._token = uuid.uuid4().hex[:12]
         self._generation = 0
         self._keys: set[str] = set()
+        self._changes: list[_Change] = []  # waiting for the next flush
         self._lock = asyncio.Lock()
         self._consumer = QueueConsumer(link, "", as_batch_handler(handler), dedupe_fanout=True)
         self._attached = False
@@ -57,8 +60,7 @@ class AmqpRoute(DeliveryRoute):
             control = await self._link.control()
             arguments: dict[str, FieldValue] = {"x-expires": self._expires_ms}
             await control.queue_declare(queue, exclusive=True, auto_delete=True, arguments=arguments)
-            for key in sorted(self._keys):
-                await control.queue_bind(queue, self._link.topology.events, routing_key=key)
+            await _bind_all(control, queue, self._link.topology.events, sorted(self._keys))
             self._consumer.queue = queue
             await self._consumer.attach()
             self._attached = True
@@ -78,29 +80,55 @@ class AmqpRoute(DeliveryRoute):
         self._consumer.detach()
 
     async def bind(self, routing_key: str) -> None:
-        async with self._lock:
-            if routing_key in self._keys:
-                return
-            self._keys.add(routing_key)  # held even during an outage: bound again on reconnect
-            if self._attached:
-                await self._rpc(routing_key, bind=True)
+        await self._change(routing_key, bind=True)
 
     async def unbind(self, routing_key: str) -> None:
-        async with self._lock:
-            if routing_key not in self._keys:
-                return
-            self._keys.discard(routing_key)
-            if self._attached:
-                await self._rpc(routing_key, bind=False)
+        await self._change(routing_key, bind=False)
 
-    async def _rpc(self, routing_key: str, *, bind: bool) -> None:
-        events = self._link.topology.events
+    async def _change(self, routing_key: str, *, bind: bool) -> None:
+        """Bind or unbind as a group commit: whoever holds the lock next applies every change that waits,
+        in order, in one burst to the broker (binds without waiting for each answer), so the connects of
+        one loop iteration share a round trip rather than taking an iteration each. A change is held in
+        `_keys` even when the broker is away or refuses it: bound again on reconnect."""
+        done = asyncio.get_running_loop().create_future()
+        self._changes.append((routing_key, bind, done))
+        async with self._lock:
+            changes, self._changes = self._changes, []
+            if changes:
+                await self._flush(changes)
+        await done  # settled by this flush or by the one before it
+
+    async def _flush(self, changes: Sequence[_Change]) -> None:
+        outcome: BaseException | None = Unavailable("the route's binding was interrupted: try again shortly.")
+        try:
+            await self._apply([(key, bind) for key, bind, _ in changes])
+            outcome = None
+        except Unavailable as error:
+            outcome = error
+        finally:
+            for _, _, done in changes:
+                if outcome is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(outcome)
+                    done.exception()  # retrieved here: its caller may have stopped waiting
+
+    async def _apply(self, changes: Sequence[tuple[str, bool]]) -> None:
+        rpcs: list[tuple[str, bool]] = []
+        for key, bind in changes:
+            if bind == (key in self._keys):
+                continue  # bound already, or not bound
+            (self._keys.add if bind else self._keys.discard)(key)
+            rpcs.append((key, bind))
+        if not rpcs or not self._attached:
+            return
         try:
             control = await self._link.control()
-            if bind:
-                await control.queue_bind(self.queue_name, events, routing_key=routing_key)
-            else:
-                await control.queue_unbind(self.queue_name, events, routing_key=routing_key)
+            for index, (key, bind) in enumerate(rpcs):
+                if bind:
+                    await _bind(control, self.queue_name, self._link.topology.events, key, wait=index == len(rpcs) - 1)
+                else:  # AMQP has no no-wait unbind: an unbind is a barrier of its own
+                    await control.queue_unbind(self.queue_name, self._link.topology.events, routing_key=key)
         except CONNECTION_EXCEPTIONS as error:
             raise Unavailable("RabbitMQ did not take the route binding: try again shortly.") from error
 
@@ -150,3 +178,19 @@ class AmqpSubscription(Subscription):
     async def close(self) -> None:
         self._forget(self)
         await self._consumer.stop(graceful=False)
+
+
+async def _bind_all(control: aiormq.abc.AbstractChannel, queue: str, exchange: str, keys: Sequence[str]) -> None:
+    """Bind `queue` to every key in one burst (see `_bind`)."""
+    for index, key in enumerate(keys):
+        await _bind(control, queue, exchange, key, wait=index == len(keys) - 1)
+
+
+async def _bind(control: aiormq.abc.AbstractChannel, queue: str, exchange: str, key: str, *, wait: bool) -> None:
+    """One bind of a burst. Only the last is waited for: a bind sent with no-wait gets no answer and a
+    failed one closes the channel, and the channel applies methods in order, so the answer to the
+    last says every bind before it took, and a closed channel fails the last."""
+    if wait:
+        await control.queue_bind(queue, exchange, routing_key=key)
+    else:
+        await control.queue_bind(queue, exchange, routing_key=key, nowait=True)
