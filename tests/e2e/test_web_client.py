@@ -504,3 +504,67 @@ async def test_backoff_grows_exponentially_with_jitter_and_is_capped(
     assert delays["low"] == [250, 500, 1000, 2000, 4000, 15000]
     assert delays["high"] == [500, 1000, 2000, 4000, 8000, 30000]
     assert delays["actions"] == ["retry", "retry", "now", "now", "retry", "stop", "stop", "retry"]
+
+
+async def test_a_link_to_a_chat_one_is_not_in_says_so_after_one_request_and_hides_the_chat_before(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    cy = await person(people, browser, base_url, "Cy", viewport=PHONE)
+    await ada.start_direct_chat(bob)
+    await ada.send("Just between us")
+    link = "#" + ada.page.url.split("#", 1)[1]
+    chat_id = link.rsplit("/", 1)[1]
+    asked: list[str] = []
+    cy.page.on("request", lambda request: asked.append(request.url) if chat_id in request.url else None)
+    await cy.start_direct_chat(ada)
+    await cy.send("Hello Ada")
+
+    notice = cy.page.get_by_role("region", name="Chat not available")
+    for _ in range(2):  # from inside a chat, then again from the list: the answer is remembered
+        await cy.page.evaluate("(hash) => { location.hash = hash; }", link)
+        await expect(notice).to_contain_text("you are not a member of it")
+        await expect(cy.conversation_title).to_be_hidden()
+        await expect(cy.page).to_have_title("Chat not available — Parlour")
+        await notice.get_by_role("link", name="Back to chats").click()
+        await expect(notice).to_be_hidden()
+        await expect(cy.chat_row("Ada")).to_be_visible()
+    assert asked == [f"{base_url}/api/chats/{chat_id}"]
+
+
+async def test_a_hidden_tab_counts_the_open_chats_new_messages_in_its_title(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    await ada.start_direct_chat(bob)
+    await ada.send("Tea?")
+    await bob.open_chat("Ada")
+    await expect(ada.own_message("Tea?")).to_have_attribute("data-state", "read")
+    await expect(bob.page).to_have_title("Ada — Parlour")
+
+    await bob.set_tab_hidden(True)
+    await ada.send("At five")
+    await ada.send("In the garden")
+    await expect(bob.page).to_have_title("(2) Ada — Parlour")
+    await bob.set_tab_hidden(False)
+    await expect(bob.page).to_have_title("Ada — Parlour")
+    await expect(ada.own_message("In the garden")).to_have_attribute("data-state", "read")
+
+
+async def test_send_is_disabled_until_there_is_something_to_send(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    await ada.start_direct_chat(bob)
+    send = ada.page.get_by_role("button", name="Send")
+    await expect(send).to_be_disabled()
+    await ada.composer.fill("  \n  ")
+    await expect(send).to_be_disabled()
+    await ada.composer.fill("Hello")
+    await expect(send).to_be_enabled()
+    await send.click()
+    await ada.expect_bodies(["Hello"])
+    await expect(send).to_be_disabled()

@@ -31,7 +31,8 @@ let resendTimer = null;
 let presenceTimer = null;
 let presenceAskTimer = null;
 let activity = null;
-const loadingChats = new Set();
+const loadingChats = new Map(); // chat id → its load under way, which a second open waits for
+const unopenableChats = new Map(); // chat id → { reason, lasting }: why it cannot be shown
 const loadingUsers = new Set();
 const peerReadsLoaded = new Set();
 const presenceAsked = new Set(); // ids asked over REST on this connection
@@ -153,6 +154,7 @@ async function logOut() {
     // storage disabled
   }
   store.clear();
+  unopenableChats.clear();
   location.hash = "#/";
   showAuth();
 }
@@ -176,6 +178,14 @@ function route() {
   element.dataset.view = "chat";
   const chat = store.chats.get(chatId);
   if (!chat || chat.placeholder) {
+    conversation.close(); // the chat shown before must not stay on screen under this chat's address
+    const failed = unopenableChats.get(chatId);
+    if (failed) {
+      conversation.unavailable(failed.reason);
+      document.title = "Chat not available — Parlour";
+      if (!failed.lasting) unopenableChats.delete(chatId); // a network failure: the next open asks again
+      return;
+    }
     loadChat(chatId).then(() => store.openChatId === chatId && route());
     return;
   }
@@ -190,16 +200,28 @@ window.addEventListener("hashchange", route);
 
 // --- loading ---
 
-async function loadChat(chatId) {
-  if (loadingChats.has(chatId)) return;
-  loadingChats.add(chatId);
+function loadChat(chatId) {
+  if (!loadingChats.has(chatId)) {
+    loadingChats.set(chatId, fetchChat(chatId).finally(() => loadingChats.delete(chatId)));
+  }
+  return loadingChats.get(chatId);
+}
+
+async function fetchChat(chatId) {
   try {
     store.upsertChat(await api.chat(chatId));
+    unopenableChats.delete(chatId);
     fetchMissingUsers();
   } catch (error) {
-    if (error instanceof ApiError && error.status === 404) store.removeChat(chatId);
-  } finally {
-    loadingChats.delete(chatId);
+    // Remembered, so that opening it again shows why at once rather than asking again and again.
+    if (error instanceof ApiError && error.status === 404) {
+      store.removeChat(chatId);
+      const reason = "This chat is not available: it does not exist, or you are not a member of it.";
+      unopenableChats.set(chatId, { reason, lasting: true });
+    } else {
+      const reason = "This chat could not be loaded. Go back to your chats and open it again.";
+      unopenableChats.set(chatId, { reason, lasting: false });
+    }
   }
 }
 
@@ -308,13 +330,19 @@ function onWorkerMessage(event) {
 
 store.on("unknown-chat", ({ chatId }) => loadChat(chatId));
 store.on("messages", ({ chatId }) => fetchMissingUsers(chatId));
-store.on("chats", () => {
-  // the total unread in the tab's title, so a background tab says when someone wrote
+// The total unread in the tab's title, so a background tab says when someone wrote: in the other chats,
+// and in the open one while the tab is hidden (nobody is reading it then).
+function showUnreadInTitle() {
   let unread = 0;
-  for (const chat of store.chats.values()) if (chat.id !== store.openChatId) unread += chat.unread;
+  for (const chat of store.chats.values()) {
+    if (chat.id !== store.openChatId) unread += chat.unread;
+    else if (document.visibilityState === "hidden") unread += store.unreadFromOthers(chat);
+  }
   const base = document.title.replace(/^\(\d+\) /, "");
   document.title = unread ? `(${unread}) ${base}` : base;
-});
+}
+store.on("chats", showUnreadInTitle);
+document.addEventListener("visibilitychange", showUnreadInTitle);
 store.on("typing", () => fetchMissingUsers());
 store.on("chats", scheduleMissingPresence);
 store.on("presence", scheduleMissingPresence);

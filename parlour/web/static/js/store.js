@@ -384,6 +384,15 @@ export class Store extends EventTarget {
     return readers;
   }
 
+  // How many messages of others in `chat` are past my read cursor (the open chat's, in a hidden tab).
+  unreadFromOthers(chat) {
+    let unread = 0;
+    for (const message of chat.messages.values()) {
+      if (message.seq > chat.readSeq && message.senderId !== this.me?.id) unread += 1;
+    }
+    return unread;
+  }
+
   markReadLocally(chatId, seq) {
     const chat = this.chats.get(chatId);
     if (!chat) return;

@@ -42,6 +42,8 @@ function reconcile(parent, nodes) {
   }
 }
 
+const PICK_A_CHAT = "Pick a chat on the left, or start a new one.";
+
 export function conversationView({ store, actions }) {
   let chatId = null;
   let nodes = new Map(); // key → element
@@ -94,10 +96,13 @@ export function conversationView({ store, actions }) {
     typing,
     form,
   );
+  const placeholderText = h("p", {}, PICK_A_CHAT);
+  const backToChats = h("a", { href: "#/", class: "back-to-chats", hidden: true }, "Back to chats");
   const placeholder = h(
     "section",
     { class: "no-conversation", "aria-label": "No chat open" },
-    h("p", {}, "Pick a chat on the left, or start a new one."),
+    placeholderText,
+    backToChats,
   );
   const element = h("main", { class: "main-pane", id: "main" }, pane, placeholder);
 
@@ -386,7 +391,7 @@ export function conversationView({ store, actions }) {
     count.classList.toggle("over", over);
     count.classList.toggle("near", !over && n > BODY_MAX * 0.9);
     composer.setAttribute("aria-invalid", over ? "true" : "false");
-    send.disabled = over;
+    send.disabled = over || !composer.value.trim(); // nothing to send, as `submit` would refuse it
     const alert = over ? `Too long by ${(n - BODY_MAX).toLocaleString()} characters.` : "";
     if (countAlert.textContent !== alert) countAlert.textContent = alert;
     composer.style.height = "auto";
@@ -461,6 +466,16 @@ export function conversationView({ store, actions }) {
       mute.show(null);
       pane.hidden = true;
       placeholder.hidden = false;
+      placeholderText.textContent = PICK_A_CHAT;
+      placeholder.setAttribute("aria-label", "No chat open");
+      backToChats.hidden = true;
+    },
+    // In place of a chat that cannot be shown (a bookmark of a chat one is not in): why, and the way back.
+    unavailable(reason) {
+      this.close();
+      placeholderText.textContent = reason;
+      placeholder.setAttribute("aria-label", "Chat not available");
+      backToChats.hidden = false;
     },
     get chatId() {
       return chatId;
