@@ -568,3 +568,76 @@ async def test_send_is_disabled_until_there_is_something_to_send(
     await send.click()
     await ada.expect_bodies(["Hello"])
     await expect(send).to_be_disabled()
+
+
+async def test_http_and_https_addresses_are_links_that_tell_the_other_site_nothing(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    await ada.start_direct_chat(bob)
+    body = "Menu: https://example.com/tea_(meal)?q=1, or javascript:alert(1), ftp://files.example and www.x.org."
+    await ada.send(body)
+    await bob.open_chat("Ada")
+    await bob.expect_bodies([body])
+    for page in (ada, bob):
+        links = page.messages.last.get_by_role("link")
+        await expect(links).to_have_count(1)
+        await expect(links).to_have_text("https://example.com/tea_(meal)?q=1")
+        await expect(links).to_have_attribute("href", "https://example.com/tea_(meal)?q=1")
+        await expect(links).to_have_attribute("rel", "noopener noreferrer")
+        await expect(links).to_have_attribute("target", "_blank")
+
+
+async def test_a_group_is_managed_from_its_member_list_as_each_role_allows(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada, bob, cy = [await person(people, browser, base_url, name) for name in ("Ada", "Bob", "Cy")]
+    dee = await person(people, browser, base_url, "Dee", viewport=PHONE)
+    await ada.create_group("Book club", [bob, cy])
+    await ada.send("Welcome")
+    await bob.open_chat("Book club")
+
+    # Ada, the owner, sees everyone (owners first), adds Dee and makes Bob an admin.
+    await ada.page.get_by_role("button", name="3 members").click()
+    members = ada.page.get_by_role("dialog", name="Members")
+    await expect(members.get_by_role("listitem")).to_have_count(3)
+    await expect(members.get_by_role("listitem").first).to_contain_text("Ada (you)")
+    await members.get_by_label("Add someone").fill(dee.username)
+    await members.get_by_role("button", name=f"Add Dee (@{dee.username})").click()
+    await expect(members.get_by_role("listitem")).to_have_count(4)
+    await expect(dee.chat_row("Book club")).to_be_visible()
+    await members.get_by_label("Role of Bob").select_option("admin")
+    await expect(members.get_by_label("Role of Bob")).to_have_value("admin")
+    await ada.page.keyboard.press("Escape")
+
+    # Bob, an admin: renames, removes Cy (a member), but changes no role and cannot remove the owner.
+    await bob.page.get_by_role("button", name="4 members").click()
+    bobs = bob.page.get_by_role("dialog", name="Members")
+    await expect(bobs.get_by_role("listitem").filter(has_text="Ada")).to_contain_text("Owner")
+    await expect(bobs.get_by_role("combobox")).to_have_count(0)
+    await expect(bobs.get_by_role("button", name="Remove Ada")).to_have_count(0)
+    await bobs.get_by_label("New name for the group").fill("Reading club")
+    await bobs.get_by_role("button", name="Rename").click()
+    await expect(ada.conversation_title).to_have_text("Reading club")
+    await bobs.get_by_role("button", name="Remove Cy").click()
+    await expect(bobs.get_by_role("listitem")).to_have_count(3)
+    await expect(cy.chat_row("Reading club")).to_have_count(0)
+    await expect(cy.chat_row("Book club")).to_have_count(0)
+    await expect(ada.page.get_by_role("button", name="3 members")).to_be_visible()
+
+    # Dee, a plain member, manages nothing and leaves; the last owner may not.
+    await dee.open_chat("Reading club")
+    await dee.page.get_by_role("button", name="3 members").click()
+    dees = dee.page.get_by_role("dialog", name="Members")
+    await expect(dees.get_by_role("listitem")).to_have_count(3)
+    await expect(dees.get_by_label("New name for the group")).to_be_hidden()
+    await expect(dees.get_by_label("Add someone")).to_be_hidden()
+    await expect(dees.get_by_role("button", name=re.compile("^Remove "))).to_have_count(0)
+    await dees.get_by_role("button", name="Leave group").click()
+    await expect(dee.chat_row("Reading club")).to_have_count(0)
+    await expect(ada.page.get_by_role("button", name="2 members")).to_be_visible()
+    await ada.page.get_by_role("button", name="2 members").click()
+    await members.get_by_role("button", name="Leave group").click()
+    await expect(members.get_by_role("alert")).to_contain_text("last owner")
+    await ada.screenshot("group-members")

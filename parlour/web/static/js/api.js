@@ -234,6 +234,24 @@ export class Api {
     return this.request("POST", "/api/chats", { kind: "group", title, member_ids: memberIds });
   }
 
+  // A group's management (as the member's role allows: messaging's policy decides, these only ask).
+  renameChat(chatId, title) {
+    return this.request("PATCH", `/api/chats/${encodeURIComponent(chatId)}`, { title });
+  }
+
+  addMember(chatId, userId) {
+    return this.request("POST", `/api/chats/${encodeURIComponent(chatId)}/members`, { user_id: userId });
+  }
+
+  changeRole(chatId, userId, role) {
+    const path = `/api/chats/${encodeURIComponent(chatId)}/members/${encodeURIComponent(userId)}`;
+    return this.request("PATCH", path, { role });
+  }
+
+  removeMember(chatId, userId) {
+    return this.request("DELETE", `/api/chats/${encodeURIComponent(chatId)}/members/${encodeURIComponent(userId)}`);
+  }
+
   async messages(chatId, { afterSeq, beforeSeq, limit = 50 } = {}) {
     const params = new URLSearchParams({ limit: String(limit) });
     if (afterSeq !== undefined) params.set("after_seq", String(afterSeq));

@@ -10,6 +10,7 @@ import { authView } from "./views/auth.js";
 import { bannerView } from "./views/banner.js";
 import { conversationView } from "./views/conversation.js";
 import { newDirectDialog, newGroupDialog } from "./views/dialogs.js";
+import { groupDialog } from "./views/group.js";
 import { notificationsDialog, registerServiceWorker } from "./views/notifications.js";
 import { sidebarView } from "./views/sidebar.js";
 
@@ -96,6 +97,7 @@ function stopSession() {
   presenceAsked.clear();
   chatScreen?.sidebar.dispose();
   chatScreen?.conversation.dispose();
+  chatScreen?.members.dispose();
   chatScreen = null;
   loadingUsers.clear();
   peerReadsLoaded.clear();
@@ -107,6 +109,12 @@ function buildChatScreen() {
   const direct = newDirectDialog({ api, store, onChat: openCreated });
   const group = newGroupDialog({ api, store, onChat: openCreated });
   const notifications = notificationsDialog({ api });
+  const members = groupDialog({
+    api,
+    store,
+    onOpen: (chatId) => fetchMissingUsers(chatId),
+    onLeft: (chatId) => store.removeChat(chatId),
+  });
   const sidebar = sidebarView({
     store,
     onNewChat: () => direct.open(),
@@ -127,8 +135,9 @@ function buildChatScreen() {
     direct.dialog,
     group.dialog,
     notifications.dialog,
+    members.dialog,
   );
-  return { element, banner, sidebar, conversation };
+  return { element, banner, sidebar, conversation, members };
 }
 
 function skipToComposer(event) {
@@ -421,6 +430,9 @@ const actions = {
   async setMuted(chatId, muted) {
     const answer = await api.setMute(chatId, muted);
     store.setMuted(chatId, answer.muted);
+  },
+  openMembers(chatId) {
+    chatScreen?.members.open(chatId);
   },
   markRead(chatId, seq) {
     store.markReadLocally(chatId, seq);

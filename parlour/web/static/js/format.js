@@ -81,3 +81,42 @@ export function presenceText(presence, now = Date.now()) {
   if (presence.status === "online" || presence.status === "away") return presence.status;
   return presence.lastSeen ? lastSeenLabel(presence.lastSeen, now) : "offline";
 }
+
+// A message body cut into text and links: [{ text }, { text, href }, ...]. Only http and https addresses
+// become links, and the punctuation a sentence puts after an address (or a closing bracket it did not
+// open) stays text.
+const LINK = /\bhttps?:\/\/[^\s<>"]+/gi;
+
+export function linkParts(text) {
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(LINK)) {
+    const address = trimTrailing(match[0]);
+    const href = httpHref(address);
+    if (!href) continue;
+    if (match.index > last) parts.push({ text: text.slice(last, match.index) });
+    parts.push({ text: address, href });
+    last = match.index + address.length;
+  }
+  if (last < text.length) parts.push({ text: text.slice(last) });
+  return parts;
+}
+
+function trimTrailing(address) {
+  for (;;) {
+    const trimmed = address.replace(/[.,;:!?'*]+$/, "");
+    const unopened = trimmed.endsWith(")") && trimmed.split("(").length < trimmed.split(")").length;
+    const next = unopened ? trimmed.slice(0, -1) : trimmed;
+    if (next === address) return address;
+    address = next;
+  }
+}
+
+function httpHref(address) {
+  try {
+    const url = new URL(address);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}

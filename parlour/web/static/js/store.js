@@ -207,6 +207,7 @@ export class Store extends EventTarget {
       kind: "direct",
       title: null,
       memberIds: [],
+      roles: new Map(), // user id → owner, admin or member (known once the chat's members are)
       lastSeq: 0,
       readSeq: 0,
       unread: 0,
@@ -241,6 +242,7 @@ export class Store extends EventTarget {
     if (update.peerId !== undefined) chat.peerId = update.peerId;
     if (update.members) {
       chat.memberIds = update.members.map((member) => member.user_id);
+      chat.roles = new Map(update.members.map((member) => [member.user_id, member.role]));
       for (const member of update.members) {
         if (member.user_id === this.me?.id) continue;
         chat.peerReads.set(member.user_id, Math.max(chat.peerReads.get(member.user_id) ?? 0, member.read_seq));

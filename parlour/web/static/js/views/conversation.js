@@ -2,7 +2,7 @@
 // right with their state (waiting → sending → sent → read), edits and deletions, typing, and the composer.
 
 import { avatar, coalesce, h, throttle } from "../dom.js";
-import { BODY_MAX, codePoints, dayKey, dayLabel, fullTimeLabel, presenceText, timeLabel } from "../format.js";
+import { BODY_MAX, codePoints, dayKey, dayLabel, fullTimeLabel, linkParts, presenceText, timeLabel } from "../format.js";
 import { muteButton } from "./notifications.js";
 import { avatarWithPresence } from "./presence.js";
 
@@ -44,12 +44,26 @@ function reconcile(parent, nodes) {
 
 const PICK_A_CHAT = "Pick a chat on the left, or start a new one.";
 
+// A body as text with its http(s) addresses as links, which open apart from the app and tell the other
+// site nothing of where they came from.
+function bodyNodes(body) {
+  return linkParts(body).map((part) =>
+    part.href ? h("a", { href: part.href, target: "_blank", rel: "noopener noreferrer" }, part.text) : part.text,
+  );
+}
+
 export function conversationView({ store, actions }) {
   let chatId = null;
   let nodes = new Map(); // key → element
 
   const title = h("h2", { id: "conversation-title", class: "conversation-title", tabindex: "-1" });
   const subtitle = h("p", { class: "conversation-subtitle" });
+  const membersButton = h("button", {
+    type: "button",
+    class: "link members-link",
+    "aria-haspopup": "dialog",
+    onclick: () => chatId && actions.openMembers(chatId),
+  });
   const headerAvatar = h("span", { class: "header-avatar" });
   const mute = muteButton({ store, onToggle: actions.setMuted });
   const historyStatus = h("p", { class: "history-status", "aria-live": "polite" });
@@ -167,7 +181,7 @@ export function conversationView({ store, actions }) {
       h("span", { class: "visually-hidden" }, own ? "You: " : `${sender}: `),
       message.deleted
         ? h("p", { class: "body deleted" }, "Message deleted")
-        : h("p", { class: "body" }, message.body),
+        : h("p", { class: "body" }, bodyNodes(message.body)),
       h(
         "p",
         { class: "meta" },
@@ -265,7 +279,7 @@ export function conversationView({ store, actions }) {
         "div",
         { class: "bubble" },
         h("span", { class: "visually-hidden" }, "You: "),
-        h("p", { class: "body" }, entry.body),
+        h("p", { class: "body" }, bodyNodes(entry.body)),
         h(
           "p",
           { class: "meta" },
@@ -343,7 +357,11 @@ export function conversationView({ store, actions }) {
     title.textContent = name;
     composer.setAttribute("aria-label", `Message to ${name}`);
     if (c.kind === "group") {
-      subtitle.textContent = `${c.memberIds.length || "?"} members`;
+      const n = c.memberIds.length;
+      const label = `${n || "?"} member${n === 1 ? "" : "s"}`;
+      membersButton.textContent = label;
+      // the same button each time: re-rendering on presence must not take the keyboard's focus away
+      if (subtitle.firstChild !== membersButton || subtitle.childNodes.length > 1) subtitle.replaceChildren(membersButton);
       headerAvatar.replaceChildren(avatarWithPresence(name, c.id, "group", null));
       return;
     }

@@ -5,8 +5,8 @@
 import { ApiError } from "../api.js";
 import { avatar, debounce, h } from "../dom.js";
 
-// A search box for people, with its results as a list of buttons.
-function userSearch({ api, store, id, label, actionLabel, onPick, exclude = () => new Set() }) {
+// A search box for people, with its results as a list of buttons (also views/group.js).
+export function userSearch({ api, store, id, label, actionLabel, onPick, exclude = () => new Set() }) {
   const input = h("input", {
     id,
     type: "search",
