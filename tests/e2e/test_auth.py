@@ -219,3 +219,20 @@ async def test_forwarded_headers_from_a_configured_proxy_name_the_client(tmp_pat
         assert_problem(limited, 429, "too_many_login_attempts")
         other = await proxy.post("/auth/sessions", json=attempt, headers={"X-Forwarded-For": "203.0.113.8"})
         assert_problem(other, 401, "invalid_credentials")
+
+
+async def test_i_change_my_display_name_and_everyone_looks_me_up_by_it(http: httpx.AsyncClient) -> None:
+    me, other = await new_account(http, "ren"), await new_account(http, "oth")
+    response = await http.patch("/auth/users/me", json={"display_name": "  Ada\u0301 Lovelace "}, headers=me.headers)
+    assert response.status_code == 200
+    assert response.json()["display_name"] == "Adá Lovelace", "trimmed and NFC, as at sign-up"
+    for path, headers in ((f"/auth/users/{me.user_id}", other.headers), ("/auth/users/me", me.headers)):
+        assert (await http.get(path, headers=headers)).json()["display_name"] == "Adá Lovelace"
+
+    for bad in ("", "   ", "x" * 65, "tab\there"):
+        refused = await http.patch("/auth/users/me", json={"display_name": bad}, headers=me.headers)
+        assert_problem(refused, 422, "display_name_invalid")
+    for unparsed in ({"display_name": "y" * 257}, {}, {"display_name": None}):
+        assert_problem(await http.patch("/auth/users/me", json=unparsed, headers=me.headers), 422, "invalid_input")
+    assert_problem(await http.patch("/auth/users/me", json={"display_name": "Eve"}), 401, "invalid_token")
+    assert (await http.get("/auth/users/me", headers=me.headers)).json()["display_name"] == "Adá Lovelace"

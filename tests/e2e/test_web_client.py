@@ -641,3 +641,29 @@ async def test_a_group_is_managed_from_its_member_list_as_each_role_allows(
     await members.get_by_role("button", name="Leave group").click()
     await expect(members.get_by_role("alert")).to_contain_text("last owner")
     await ada.screenshot("group-members")
+
+
+async def test_i_change_my_display_name_and_the_other_person_sees_it_after_a_reload(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob", viewport=PHONE)
+    await ada.start_direct_chat(bob)
+    await ada.send("Hello")
+    await expect(bob.chat_row("Ada")).to_be_visible()
+
+    await ada.page.get_by_role("button", name="Change name").click()
+    profile = ada.page.get_by_role("dialog", name="Your profile")
+    await expect(profile.get_by_label("Your name")).to_have_value("Ada")
+    await profile.get_by_label("Your name").fill("   ")
+    await profile.get_by_role("button", name="Save").click()
+    await expect(profile.get_by_text("Display names are 1 to 64 printable characters.")).to_be_visible()
+    await expect(profile.get_by_label("Your name")).to_have_attribute("aria-invalid", "true")
+    await profile.get_by_label("Your name").fill("Ada Lovelace")
+    await profile.get_by_role("button", name="Save").click()
+    await expect(profile).to_be_hidden()
+    await expect(ada.page.locator(".me-name")).to_have_text(f"Ada Lovelace (@{ada.username})")
+
+    await bob.page.reload()
+    await expect(bob.chat_row("Ada Lovelace")).to_be_visible()
+    await bob.open_chat("Ada Lovelace")

@@ -7,11 +7,18 @@ import msgspec
 from parlour.auth.application.ports import UserEvents
 from parlour.auth.domain.model import User
 from parlour.common.bus import BusMessage, MessageBus
-from parlour.common.contracts import USER_REGISTERED, USER_REGISTERED_KEY, UserRegistered
+from parlour.common.contracts import (
+    USER_REGISTERED,
+    USER_REGISTERED_KEY,
+    USER_RENAMED,
+    USER_RENAMED_KEY,
+    UserRegistered,
+    UserRenamed,
+)
 
 
 class BusUserEvents(UserEvents):
-    """Publishes `user.registered` with routing key `auth.user.registered`."""
+    """Publishes `user.registered` and `user.renamed` with routing keys `auth.user.<type>`."""
 
     def __init__(self, bus: MessageBus) -> None:
         self._bus = bus
@@ -21,3 +28,7 @@ class BusUserEvents(UserEvents):
         await self._bus.publish(
             [USER_REGISTERED_KEY], BusMessage(type=USER_REGISTERED, body=msgspec.json.encode(event))
         )
+
+    async def renamed(self, user: User) -> None:
+        event = UserRenamed(user_id=user.id, display_name=user.display_name)
+        await self._bus.publish([USER_RENAMED_KEY], BusMessage(type=USER_RENAMED, body=msgspec.json.encode(event)))

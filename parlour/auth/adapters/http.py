@@ -11,6 +11,7 @@ from pydantic.config import JsonDict
 
 from parlour.auth.application.handlers import SEARCH_LIMIT_MAX, AuthHandlers, LogIn, SignUp, TokenPair
 from parlour.auth.domain.model import (
+    DISPLAY_NAME_MAX_LENGTH,
     PASSWORD_MAX_LENGTH,
     PASSWORD_MIN_LENGTH,
     USERNAME_MAX_LENGTH,
@@ -23,6 +24,7 @@ _PROBLEM = {"content": {"application/problem+json": {}}, "description": "A probl
 
 # The schema states the domain's rules (auth/domain/model.py); the domain enforces them with its own
 # codes (`username_invalid`, …). The looser `max_length` is only the parsing bound at the edge.
+_DISPLAY_NAME_RULE: JsonDict = {"minLength": 1, "maxLength": DISPLAY_NAME_MAX_LENGTH}
 _USERNAME_RULE: JsonDict = {"minLength": USERNAME_MIN_LENGTH, "maxLength": USERNAME_MAX_LENGTH}
 _PASSWORD_RULE: JsonDict = {"minLength": PASSWORD_MIN_LENGTH, "maxLength": PASSWORD_MAX_LENGTH}
 
@@ -30,7 +32,7 @@ _PASSWORD_RULE: JsonDict = {"minLength": PASSWORD_MIN_LENGTH, "maxLength": PASSW
 class SignUpRequest(BaseModel):
     username: str = Field(max_length=64, examples=["ada"], json_schema_extra=_USERNAME_RULE)
     password: str = Field(max_length=1024, json_schema_extra=_PASSWORD_RULE)
-    display_name: str | None = Field(default=None, max_length=256, json_schema_extra={"maxLength": 64})
+    display_name: str | None = Field(default=None, max_length=256, json_schema_extra=_DISPLAY_NAME_RULE)
 
 
 class LogInRequest(BaseModel):
@@ -40,6 +42,10 @@ class LogInRequest(BaseModel):
 
 class RefreshRequest(BaseModel):
     refresh_token: str = Field(max_length=256)
+
+
+class ProfileRequest(BaseModel):
+    display_name: str = Field(max_length=256, json_schema_extra=_DISPLAY_NAME_RULE)
 
 
 class UserOut(BaseModel):
@@ -99,6 +105,10 @@ def auth_router(handlers: AuthHandlers, jwks: Any) -> APIRouter:
     @router.get("/users/me", summary="The authenticated user")
     async def me(principal: CurrentPrincipal) -> UserOut:
         return UserOut.of(await handlers.get_user(principal.user_id))
+
+    @router.patch("/users/me", summary="Change my display name")
+    async def update_me(principal: CurrentPrincipal, body: ProfileRequest) -> UserOut:
+        return UserOut.of(await handlers.rename(principal.user_id, body.display_name))
 
     @router.get("/users", summary="Search users by username prefix")
     async def search(

@@ -215,6 +215,23 @@ class AuthHandlers:
             raise NotFound("No such user.")
         return user
 
+    async def rename(self, user_id: str, display_name: str) -> User:
+        """Change the user's display name (trimmed, NFC); raises `InvalidDisplayName`, or `NotFound` if
+        the user is gone. Other services hear of it (`user.renamed`); one that misses the event keeps the
+        old name until the user's next change."""
+        async with self._uow() as uow:
+            current = await uow.users.get(user_id)
+            if current is None:
+                raise NotFound("No such user.")
+            user = await uow.users.rename(user_id, normalize_display_name(display_name, current.username))
+            await uow.commit()
+        assert user is not None  # read under the same transaction
+        try:
+            await self._events.renamed(user)
+        except Unavailable:
+            logger.warning("user.renamed not published", user_id=user.id, exc_info=True)
+        return user
+
     async def search_users(self, query: str, limit: int) -> list[User]:
         """Users whose username starts with `query` (case-insensitive), at most `SEARCH_LIMIT_MAX`."""
         prefix = query.strip().lower()

@@ -37,6 +37,10 @@ class UserRepository(ABC):
     async def search(self, prefix: str, limit: int) -> list[User]:
         """Users whose username starts with `prefix`, by username."""
 
+    @abstractmethod
+    async def rename(self, user_id: str, display_name: str) -> User | None:
+        """Store the user's new display name; the user as now stored, or None if there is none."""
+
 
 class SessionRepository(ABC):
     """Sessions and their refresh tokens."""
@@ -113,3 +117,7 @@ class UserEvents(ABC):
     @abstractmethod
     async def registered(self, user: User) -> None:
         """A user signed up."""
+
+    @abstractmethod
+    async def renamed(self, user: User) -> None:
+        """A user changed their display name."""

@@ -18,7 +18,8 @@ which a gateway measures publication-to-socket latency (messaging publishes righ
 
 Messaging → services (events, routing keys `messaging.<type>`): `ServiceEvents` (events.py).
 
-Auth → others (events, routing key `auth.user.registered`): `UserRegistered`.
+Auth → others (events, routing keys `auth.user.registered`, `auth.user.renamed`): `UserRegistered`,
+`UserRenamed`.
 
 Gateway → presence and others (events, routing key `session.events`): `SessionEvents`, the openings and
 closings of one gateway's sessions in the order they happened, many per bus message.
@@ -47,6 +48,8 @@ DELIVERY = "delivery"
 SESSION_EVENTS = "session.events"
 USER_REGISTERED = "user.registered"
 USER_REGISTERED_KEY = "auth.user.registered"
+USER_RENAMED = "user.renamed"
+USER_RENAMED_KEY = "auth.user.renamed"
 PUBLISHED_AT = "parlour-published-at"
 
 
@@ -117,6 +120,13 @@ class UserRegistered(msgspec.Struct, frozen=True, kw_only=True):
 
     user_id: str
     username: str
+    display_name: str
+
+
+class UserRenamed(msgspec.Struct, frozen=True, kw_only=True):
+    """A user changed their display name."""
+
+    user_id: str
     display_name: str
 
 

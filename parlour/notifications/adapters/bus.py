@@ -20,7 +20,7 @@ import msgspec
 from prometheus_client import CollectorRegistry, Counter
 
 from parlour.common.bus import BusMessage
-from parlour.common.contracts import PresenceChanges, UserRegistered
+from parlour.common.contracts import USER_REGISTERED, USER_RENAMED, PresenceChanges, UserRegistered, UserRenamed
 from parlour.common.contracts import events as service
 from parlour.notifications.application.handlers import NotificationHandlers
 from parlour.notifications.domain.model import ChatKind
@@ -45,7 +45,11 @@ _members_decoder = msgspec.json.Decoder(tuple[str, ...])
 # Chats whose last member list is kept decoded at most (the least recently used goes first).
 MEMBER_LISTS = 4096
 _presence_decoder = msgspec.json.Decoder(PresenceChanges)
-_user_decoder = msgspec.json.Decoder(UserRegistered)
+# Auth's events on the users queue, by the message's type; both name a user and their display name.
+_user_decoders: dict[str, msgspec.json.Decoder[UserRegistered] | msgspec.json.Decoder[UserRenamed]] = {
+    USER_REGISTERED: msgspec.json.Decoder(UserRegistered),
+    USER_RENAMED: msgspec.json.Decoder(UserRenamed),
+}
 
 
 class NotificationMetrics:
@@ -155,12 +159,20 @@ class PresenceConsumer:
         await self._handlers.statuses_changed(latest)
 
 
+def _user_decoder(kind: str) -> msgspec.json.Decoder[UserRegistered] | msgspec.json.Decoder[UserRenamed]:
+    decoder = _user_decoders.get(kind)
+    if decoder is None:
+        raise msgspec.ValidationError(f"not an auth user event: {kind!r}")
+    return decoder
+
+
 class UsersConsumer:
-    """`notifications.users`: display names, a batch per transaction."""
+    """`notifications.users`: display names (sign-ups and renames, the later of a user's in a batch
+    wins), a batch per transaction. A message of another type is malformed (parked)."""
 
     def __init__(self, handlers: NotificationHandlers) -> None:
         self._handlers = handlers
 
     async def __call__(self, messages: Sequence[BusMessage]) -> None:
-        events = [_user_decoder.decode(message.body) for message in messages]
-        await self._handlers.users_registered({event.user_id: event.display_name for event in events})
+        events = [_user_decoder(message.type).decode(message.body) for message in messages]
+        await self._handlers.users_named({event.user_id: event.display_name for event in events})

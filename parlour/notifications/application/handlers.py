@@ -81,8 +81,8 @@ class NotificationHandlers:
         """Presence says these users' status is now this."""
         await self._statuses.record(statuses)
 
-    async def users_registered(self, names: Mapping[str, str]) -> None:
-        """New users, by display name."""
+    async def users_named(self, names: Mapping[str, str]) -> None:
+        """Users' display names, new or changed."""
         await self._directory.record(names)
 
     async def preview(self, user_id: str) -> bool:

@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from parlour.common.bus import BusMessage
 from parlour.common.clock import ManualClock
+from parlour.common.contracts import USER_REGISTERED, USER_RENAMED, UserRegistered, UserRenamed
 from parlour.common.contracts import events as service
 from parlour.common.db import create_engine, migrate
 from parlour.common.kv.memory import InMemoryKeyValueStore
-from parlour.notifications.adapters.bus import MessagesConsumer, NotificationMetrics
+from parlour.notifications.adapters.bus import MessagesConsumer, NotificationMetrics, UsersConsumer
 from parlour.notifications.adapters.kv import KeyValueStatuses
 from parlour.notifications.adapters.sql import SqlDirectory, SqlMemberships, SqlPendingStore, SqlPreferences
 from parlour.notifications.application.handlers import NotificationHandlers
@@ -91,7 +92,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
     users = {name: f"{name}-{uuid.uuid4().hex[:8]}" for name in ("ada", "bob", "cy")}
     chat = f"chat-{uuid.uuid4().hex[:8]}"
     await handlers.members_changed(chat, 1, list(users.values()))
-    await handlers.users_registered({user_id: name.capitalize() for name, user_id in users.items()})
+    await handlers.users_named({user_id: name.capitalize() for name, user_id in users.items()})
     yield World(clock, handlers, scheduler, dispatcher, chat, users, engine)
     await engine.dispose()
 
@@ -284,3 +285,21 @@ async def test_two_schedulers_never_take_the_same_state(postgres_database: str) 
     ids = [n.id for n in one.sent + two.sent if n.chat_id == chat]
     assert len(ids) == len(set(ids)) == 299
     await engine.dispose()
+
+
+async def test_a_rename_heard_on_the_users_queue_names_the_sender_in_what_comes_after(world: World) -> None:
+    ada = world.users["ada"]
+    renamed = UserRenamed(user_id=ada, display_name="Ada Lovelace")
+    registered = UserRegistered(user_id="someone-new", username="neo", display_name="Neo")
+    await UsersConsumer(world.handlers)(
+        [
+            BusMessage(type=USER_REGISTERED, body=msgspec.json.encode(registered)),
+            BusMessage(type=USER_RENAMED, body=msgspec.json.encode(renamed)),
+        ]
+    )
+    await world.handlers.messages_sent([world.message(1)])
+    await world.due(2.0)
+    (bob,) = world.told("bob")
+    assert bob.title == "New message from Ada Lovelace in Team"
+    with pytest.raises(msgspec.ValidationError):
+        await UsersConsumer(world.handlers)([BusMessage(type="user.deleted", body=b"{}")])

@@ -190,6 +190,10 @@ export class Api {
 
   // --- the REST API ---
 
+  updateMe(displayName) {
+    return this.request("PATCH", "/auth/users/me", { display_name: displayName });
+  }
+
   me() {
     return this.request("GET", "/auth/users/me");
   }

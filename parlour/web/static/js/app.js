@@ -11,6 +11,7 @@ import { bannerView } from "./views/banner.js";
 import { conversationView } from "./views/conversation.js";
 import { newDirectDialog, newGroupDialog } from "./views/dialogs.js";
 import { groupDialog } from "./views/group.js";
+import { profileDialog } from "./views/profile.js";
 import { notificationsDialog, registerServiceWorker } from "./views/notifications.js";
 import { sidebarView } from "./views/sidebar.js";
 
@@ -109,6 +110,7 @@ function buildChatScreen() {
   const direct = newDirectDialog({ api, store, onChat: openCreated });
   const group = newGroupDialog({ api, store, onChat: openCreated });
   const notifications = notificationsDialog({ api });
+  const profile = profileDialog({ api, store });
   const members = groupDialog({
     api,
     store,
@@ -122,6 +124,7 @@ function buildChatScreen() {
     onLogOut: logOut,
     onHidePresence: async (hidden) => store.setPresenceHidden((await api.setPresenceSettings(hidden)).hidden),
     onNotifications: () => notifications.open(),
+    onProfile: () => profile.open(),
   });
   const conversation = conversationView({ store, actions });
   // not a plain #composer link: the hash is the route
@@ -136,6 +139,7 @@ function buildChatScreen() {
     group.dialog,
     notifications.dialog,
     members.dialog,
+    profile.dialog,
   );
   return { element, banner, sidebar, conversation, members };
 }

@@ -143,6 +143,12 @@ export class Store extends EventTarget {
     this.#loadOutbox();
   }
 
+  // My own user as auth answers it after a change (PATCH /auth/users/me).
+  renameMe(user) {
+    this.me = user;
+    this.rememberUsers([user]);
+  }
+
   rememberUsers(users) {
     for (const user of users) this.users.set(user.id, user);
     this.emit("users");

@@ -13,7 +13,7 @@ function preview(store, chat) {
   return who + (last.deleted ? "Message deleted" : last.body.replace(/\s+/g, " "));
 }
 
-export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePresence, onNotifications }) {
+export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePresence, onNotifications, onProfile }) {
   const list = h("ul", { class: "chat-list", "aria-label": "Your chats" });
   const empty = h(
     "p",
@@ -35,7 +35,12 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePres
     ),
     h("p", { class: "signed-in-as" }, "Signed in as ", me),
     setting.element,
-    h("p", { class: "sidebar-settings" }, notifications),
+    h(
+      "p",
+      { class: "sidebar-settings" },
+      h("button", { type: "button", class: "link", onclick: onProfile }, "Change name"),
+      notifications,
+    ),
     h(
       "div",
       { class: "sidebar-actions" },
