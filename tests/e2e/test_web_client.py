@@ -667,3 +667,32 @@ async def test_i_change_my_display_name_and_the_other_person_sees_it_after_a_rel
     await bob.page.reload()
     await expect(bob.chat_row("Ada Lovelace")).to_be_visible()
     await bob.open_chat("Ada Lovelace")
+
+
+async def test_at_offers_the_chats_members_and_a_mention_is_marked_for_everyone(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada, bob, cy = [await person(people, browser, base_url, name) for name in ("Ada", "Bob", "Cy")]
+    await ada.create_group("Team", [bob, cy])
+    options = ada.page.get_by_role("listbox", name="Mention someone")
+    await ada.composer.type("Lunch, @")
+    await expect(options.get_by_role("option")).to_have_count(2)
+    await ada.composer.type("b")
+    await expect(options.get_by_role("option")).to_have_text([f"Bob @{bob.username}"])
+    await ada.screenshot("mention-options")
+    await ada.composer.press("Enter")  # takes Bob; sends nothing
+    await expect(ada.composer).to_have_value(f"Lunch, @{bob.username} ")
+    await expect(options).to_be_hidden()
+    await ada.composer.type("and @nobody?")
+    await expect(options).to_be_hidden()
+    await ada.composer.press("Enter")
+
+    body = f"Lunch, @{bob.username} and @nobody?"
+    for member in (ada, bob, cy):
+        if member is not ada:
+            await member.open_chat("Team")
+        await member.expect_bodies([body])
+        await expect(member.messages.last.locator(".mention")).to_have_text([f"@{bob.username}"])
+    await expect(bob.messages.last.locator(".mention")).to_have_attribute("data-self", "true")
+    await expect(cy.messages.last.locator(".mention[data-self]")).to_have_count(0)
+    await bob.screenshot("mentioned")

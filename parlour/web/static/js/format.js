@@ -120,3 +120,40 @@ function httpHref(address) {
     return null;
   }
 }
+
+// `@username` as messaging reads it (parlour/messaging/domain/model.py `_MENTION`): a username of 3-32
+// of a-z 0-9 _ . -, not inside a word, without the dots that end a sentence.
+const MENTION = /(?<![\w@])@([a-z0-9_.-]{3,32})(?![a-z0-9_-])/gi;
+
+// A body cut into text, links and mentions: [{ text }, { text, href }, { text, mention }]; `mention` is
+// the lower-cased username, and only names that `isMention` accepts (the chat's members) count.
+export function bodyParts(text, isMention = () => false) {
+  const parts = [];
+  for (const part of linkParts(text)) {
+    if (part.href) parts.push(part);
+    else parts.push(...mentionParts(part.text, isMention));
+  }
+  return parts;
+}
+
+function mentionParts(text, isMention) {
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(MENTION)) {
+    const name = match[1].replace(/\.+$/, "");
+    if (name.length < 3 || !isMention(name.toLowerCase())) continue;
+    if (match.index > last) parts.push({ text: text.slice(last, match.index) });
+    parts.push({ text: `@${name}`, mention: name.toLowerCase() });
+    last = match.index + 1 + name.length;
+  }
+  if (last < text.length) parts.push({ text: text.slice(last) });
+  return parts.length ? parts : [{ text }];
+}
+
+// The `@prefix` being typed just before `caret`, if any: { start, prefix } (prefix may be empty).
+export function mentionBeingTyped(text, caret) {
+  const match = /(?:^|[^\w@])@([a-z0-9_.-]{0,32})$/i.exec(text.slice(0, caret));
+  if (!match) return null;
+  const prefix = match[1];
+  return { start: caret - prefix.length - 1, prefix };
+}

@@ -2,7 +2,8 @@
 // right with their state (waiting → sending → sent → read), edits and deletions, typing, and the composer.
 
 import { avatar, coalesce, h, throttle } from "../dom.js";
-import { BODY_MAX, codePoints, dayKey, dayLabel, fullTimeLabel, linkParts, presenceText, timeLabel } from "../format.js";
+import { BODY_MAX, bodyParts, codePoints, dayKey, dayLabel, fullTimeLabel, presenceText, timeLabel } from "../format.js";
+import { mentionPicker } from "./mentions.js";
 import { muteButton } from "./notifications.js";
 import { avatarWithPresence } from "./presence.js";
 
@@ -44,14 +45,6 @@ function reconcile(parent, nodes) {
 
 const PICK_A_CHAT = "Pick a chat on the left, or start a new one.";
 
-// A body as text with its http(s) addresses as links, which open apart from the app and tell the other
-// site nothing of where they came from.
-function bodyNodes(body) {
-  return linkParts(body).map((part) =>
-    part.href ? h("a", { href: part.href, target: "_blank", rel: "noopener noreferrer" }, part.text) : part.text,
-  );
-}
-
 export function conversationView({ store, actions }) {
   let chatId = null;
   let nodes = new Map(); // key → element
@@ -82,12 +75,14 @@ export function conversationView({ store, actions }) {
     "aria-describedby": "composer-count composer-help",
     autocomplete: "off",
   });
+  const mentions = mentionPicker({ composer, candidates: () => mentionable() });
   const count = h("span", { id: "composer-count", class: "count" });
   const countAlert = h("span", { class: "visually-hidden", "aria-live": "polite" });
   const send = h("button", { type: "submit", class: "primary send" }, "Send");
   const form = h(
     "form",
     { class: "composer", onsubmit: (event) => submit(event) },
+    mentions.element,
     h("label", { for: "composer", class: "visually-hidden" }, "Message"),
     composer,
     send,
@@ -126,6 +121,28 @@ export function conversationView({ store, actions }) {
     return chatId ? store.chats.get(chatId) : null;
   }
 
+  // The other members, for `@`: those whose names are known.
+  function mentionable() {
+    const c = chat();
+    if (!c) return [];
+    return c.memberIds
+      .filter((id) => id !== store.me?.id && store.users.has(id))
+      .map((id) => ({ username: store.users.get(id).username, name: store.nameOf(id) }));
+  }
+
+  // A body as text, with its http(s) addresses as links (which open apart from the app and tell the
+  // other site nothing of where they came from) and its mentions of members marked, mine apart.
+  function bodyNodes(body) {
+    const c = chat();
+    const usernames = new Set((c?.memberIds ?? []).map((id) => store.users.get(id)?.username).filter(Boolean));
+    return bodyParts(body, (name) => usernames.has(name)).map((part) => {
+      if (part.href) return h("a", { href: part.href, target: "_blank", rel: "noopener noreferrer" }, part.text);
+      if (part.mention === store.me?.username) return h("span", { class: "mention", dataset: { self: "true" } }, part.text);
+      if (part.mention) return h("span", { class: "mention" }, part.text);
+      return part.text;
+    });
+  }
+
   function ownState(c, message) {
     return store.readersOf(c, message.seq) > 0 ? "read" : "sent";
   }
@@ -145,7 +162,9 @@ export function conversationView({ store, actions }) {
       const own = message.senderId === store.me.id;
       const state = own ? ownState(c, message) : null;
       const readers = own && c.kind === "group" ? store.readersOf(c, message.seq) : 0;
-      const sig = [message.body, message.editedAt, message.deleted, state, readers, store.nameOf(message.senderId)].join("|");
+      // a body with an `@` is drawn again once more people are known: its mentions are marked by username
+      const known = message.body.includes("@") ? store.users.size : 0;
+      const sig = [message.body, message.editedAt, message.deleted, state, readers, store.nameOf(message.senderId), known].join("|");
       out.push({ key: `m:${message.seq}`, kind: "message", message, own, state, readers, sig });
     }
     for (const entry of store.outboxOf(c.id)) {
@@ -430,6 +449,7 @@ export function conversationView({ store, actions }) {
   }
 
   composer.addEventListener("keydown", (event) => {
+    if (mentions.handleKey(event)) return;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       form.requestSubmit();
@@ -468,6 +488,7 @@ export function conversationView({ store, actions }) {
         nodes = new Map();
         list.replaceChildren();
         composer.value = "";
+        mentions.close();
       }
       pane.hidden = false;
       placeholder.hidden = true;
