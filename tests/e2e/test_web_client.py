@@ -597,6 +597,7 @@ async def test_a_group_is_managed_from_its_member_list_as_each_role_allows(
     await ada.create_group("Book club", [bob, cy])
     await ada.send("Welcome")
     await bob.open_chat("Book club")
+    await cy.open_chat("Book club")
 
     # Ada, the owner, sees everyone (owners first), adds Dee and makes Bob an admin.
     await ada.page.get_by_role("button", name="3 members").click()
@@ -624,6 +625,9 @@ async def test_a_group_is_managed_from_its_member_list_as_each_role_allows(
     await expect(bobs.get_by_role("listitem")).to_have_count(3)
     await expect(cy.chat_row("Reading club")).to_have_count(0)
     await expect(cy.chat_row("Book club")).to_have_count(0)
+    removed = cy.page.get_by_role("region", name="Chat not available")
+    await expect(removed).to_contain_text("You are no longer a member of “Reading club”.")
+    await expect(cy.conversation_title).to_be_hidden()
     await expect(ada.page.get_by_role("button", name="3 members")).to_be_visible()
 
     # Dee, a plain member, manages nothing and leaves; the last owner may not.
@@ -636,11 +640,24 @@ async def test_a_group_is_managed_from_its_member_list_as_each_role_allows(
     await expect(dees.get_by_role("button", name=re.compile("^Remove "))).to_have_count(0)
     await dees.get_by_role("button", name="Leave group").click()
     await expect(dee.chat_row("Reading club")).to_have_count(0)
+    await expect(dee.page.get_by_role("region", name="Chat not available")).to_have_count(0)
+    await expect(dee.page.get_by_text("no longer a member")).to_have_count(0)
     await expect(ada.page.get_by_role("button", name="2 members")).to_be_visible()
     await ada.page.get_by_role("button", name="2 members").click()
     await members.get_by_role("button", name="Leave group").click()
     await expect(members.get_by_role("alert")).to_contain_text("last owner")
     await ada.screenshot("group-members")
+
+    # Bob, looking at his chat list, is removed: a line above the list says so.
+    await bob.page.keyboard.press("Escape")
+    await bob.page.evaluate("() => { location.hash = '#/'; }")
+    await expect(bob.conversation_title).to_be_hidden()
+    await members.get_by_role("button", name="Remove Bob").click()
+    await expect(bob.chat_row("Reading club")).to_have_count(0)
+    notice = bob.page.get_by_role("status").filter(has_text="You are no longer a member of “Reading club”.")
+    await expect(notice).to_be_visible()
+    await notice.get_by_role("button", name="Dismiss").click()
+    await expect(notice).to_be_hidden()
 
 
 async def test_i_change_my_display_name_and_the_other_person_sees_it_after_a_reload(

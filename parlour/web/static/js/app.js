@@ -35,6 +35,7 @@ let presenceAskTimer = null;
 let activity = null;
 const loadingChats = new Map(); // chat id → its load under way, which a second open waits for
 const unopenableChats = new Map(); // chat id → { reason, lasting }: why it cannot be shown
+const leftHere = new Set(); // chats this page left (Leave group), whose going needs no explaining
 const loadingUsers = new Set();
 const peerReadsLoaded = new Set();
 const presenceAsked = new Set(); // ids asked over REST on this connection
@@ -115,7 +116,7 @@ function buildChatScreen() {
     api,
     store,
     onOpen: (chatId) => fetchMissingUsers(chatId),
-    onLeft: (chatId) => store.removeChat(chatId),
+    leave: leaveGroup,
   });
   const sidebar = sidebarView({
     store,
@@ -168,6 +169,7 @@ async function logOut() {
   }
   store.clear();
   unopenableChats.clear();
+  leftHere.clear();
   location.hash = "#/";
   showAuth();
 }
@@ -361,8 +363,31 @@ store.on("chats", scheduleMissingPresence);
 store.on("presence", scheduleMissingPresence);
 store.on("gap", ({ chatId }) => catchUp(chatId));
 store.on("retry-outbox", ({ after }) => setTimeout(flushOutbox, after));
-store.on("chat-removed", ({ chatId }) => {
-  if (store.openChatId === chatId) location.hash = "#/";
+// Leave a group from this page. Marked before asking: the `chat.removed` frame may come before the answer.
+async function leaveGroup(chatId) {
+  leftHere.add(chatId);
+  try {
+    await api.removeMember(chatId, store.me.id);
+  } catch (error) {
+    leftHere.delete(chatId);
+    throw error;
+  }
+  store.removeChat(chatId);
+}
+
+// A chat that went: left from this page, it just closes; otherwise (removed by someone, or left on
+// another device) the page says so, in place of the chat if it was open.
+store.on("chat-removed", ({ chatId, title, known }) => {
+  const mine = leftHere.delete(chatId);
+  if (mine || !known) {
+    if (store.openChatId === chatId) location.hash = "#/";
+    return;
+  }
+  const reason = `You are no longer a member of “${title}”.`;
+  if (store.openChatId === chatId) {
+    unopenableChats.set(chatId, { reason, lasting: true });
+    route();
+  } else chatScreen?.sidebar.notice(reason);
 });
 
 // Read what was missed in a chat (a seq gap, or a truncated resume) forward from the last contiguous seq;

@@ -266,10 +266,13 @@ export class Store extends EventTarget {
     return chat;
   }
 
+  // A chat I am no longer in; the event says what it was called, for telling me so.
   removeChat(id) {
-    if (!this.chats.delete(id)) return;
+    const chat = this.chats.get(id);
+    if (!chat) return;
+    this.chats.delete(id);
     this.emit("chats");
-    this.emit("chat-removed", { chatId: id });
+    this.emit("chat-removed", { chatId: id, title: this.titleOf(chat), known: !chat.placeholder });
   }
 
   sortedChats() {

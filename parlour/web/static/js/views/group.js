@@ -10,7 +10,7 @@ const ROLES = ["owner", "admin", "member"];
 const ROLE_NAMES = { owner: "Owner", admin: "Admin", member: "Member" };
 const RANK = { owner: 3, admin: 2, member: 1 };
 
-export function groupDialog({ api, store, onLeft, onOpen }) {
+export function groupDialog({ api, store, leave: leaveChat, onOpen }) {
   const { dialog, error } = dialogShell("group-members", "Members");
   const renameField = h("input", { id: "group-rename", type: "text", maxlength: "128", autocomplete: "off" });
   const renameButton = h("button", { type: "submit", class: "secondary" }, "Rename");
@@ -123,9 +123,8 @@ export function groupDialog({ api, store, onLeft, onOpen }) {
   function leaveGroup() {
     const id = chatId;
     act(async () => {
-      await api.removeMember(id, store.me.id);
+      await leaveChat(id);
       dialog.close();
-      onLeft(id);
     });
   }
 

@@ -21,6 +21,13 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePres
     "No chats yet. Start one with someone by their username, or create a group.",
   );
   const me = h("span", { class: "me-name" });
+  const noticeText = h("span", {});
+  const notice = h(
+    "p",
+    { class: "sidebar-notice", role: "status", hidden: true },
+    noticeText,
+    h("button", { type: "button", class: "icon-button", "aria-label": "Dismiss", onclick: () => (notice.hidden = true) }, "×"),
+  );
   const setting = presenceSettingView({ store, onChange: onHidePresence });
   // shown once the notifications service answered (the mutes are known)
   const notifications = h("button", { type: "button", class: "link", onclick: onNotifications, hidden: true }, "Notifications");
@@ -47,6 +54,7 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePres
       h("button", { type: "button", class: "primary", onclick: onNewChat }, "New chat"),
       h("button", { type: "button", class: "secondary", onclick: onNewGroup }, "New group"),
     ),
+    notice,
     list,
     empty,
   );
@@ -119,5 +127,14 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePres
   const schedule = coalesce(render);
   const unsubscribe = [store.on("chats", schedule), store.on("users", schedule), store.on("presence", schedule), setting.dispose];
   render();
-  return { element, render: schedule, dispose: () => unsubscribe.forEach((off) => off()) };
+  return {
+    element,
+    render: schedule,
+    dispose: () => unsubscribe.forEach((off) => off()),
+    // A line above the chats until dismissed (a chat that went, and why).
+    notice(text) {
+      noticeText.textContent = text;
+      notice.hidden = false;
+    },
+  };
 }
