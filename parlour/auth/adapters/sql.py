@@ -65,9 +65,8 @@ class SqlUserRepository(UserRepository):
         )
         return [_user(row) for row in await self._connection.execute(query)]
 
-    async def rename(self, user_id: str, display_name: str) -> User | None:
+    async def rename(self, user_id: str, display_name: str) -> None:
         await self._connection.execute(update(users).where(users.c.id == user_id).values(display_name=display_name))
-        return await self.get(user_id)
 
 
 class SqlSessionRepository(SessionRepository):

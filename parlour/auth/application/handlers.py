@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import structlog
@@ -223,9 +223,9 @@ class AuthHandlers:
             current = await uow.users.get(user_id)
             if current is None:
                 raise NotFound("No such user.")
-            user = await uow.users.rename(user_id, normalize_display_name(display_name, current.username))
+            user = replace(current, display_name=normalize_display_name(display_name, current.username))
+            await uow.users.rename(user.id, user.display_name)
             await uow.commit()
-        assert user is not None  # read under the same transaction
         try:
             await self._events.renamed(user)
         except Unavailable:

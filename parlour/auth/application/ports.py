@@ -38,8 +38,8 @@ class UserRepository(ABC):
         """Users whose username starts with `prefix`, by username."""
 
     @abstractmethod
-    async def rename(self, user_id: str, display_name: str) -> User | None:
-        """Store the user's new display name; the user as now stored, or None if there is none."""
+    async def rename(self, user_id: str, display_name: str) -> None:
+        """Store the user's new display name."""
 
 
 class SessionRepository(ABC):

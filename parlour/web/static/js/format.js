@@ -87,7 +87,7 @@ export function presenceText(presence, now = Date.now()) {
 // open) stays text.
 const LINK = /\bhttps?:\/\/[^\s<>"]+/gi;
 
-export function linkParts(text) {
+function linkParts(text) {
   const parts = [];
   let last = 0;
   for (const match of text.matchAll(LINK)) {
@@ -147,7 +147,7 @@ function mentionParts(text, isMention) {
     last = match.index + 1 + name.length;
   }
   if (last < text.length) parts.push({ text: text.slice(last) });
-  return parts.length ? parts : [{ text }];
+  return parts;
 }
 
 // The `@prefix` being typed just before `caret`, if any: { start, prefix } (prefix may be empty).

@@ -134,8 +134,9 @@ export function conversationView({ store, actions }) {
   // other site nothing of where they came from) and its mentions of members marked, mine apart.
   function bodyNodes(body) {
     const c = chat();
-    const usernames = new Set((c?.memberIds ?? []).map((id) => store.users.get(id)?.username).filter(Boolean));
-    return bodyParts(body, (name) => usernames.has(name)).map((part) => {
+    // the members' usernames, only for a body that can mention one
+    const usernames = body.includes("@") ? new Set((c?.memberIds ?? []).map((id) => store.users.get(id)?.username)) : null;
+    return bodyParts(body, (name) => usernames?.has(name) ?? false).map((part) => {
       if (part.href) return h("a", { href: part.href, target: "_blank", rel: "noopener noreferrer" }, part.text);
       if (part.mention === store.me?.username) return h("span", { class: "mention", dataset: { self: "true" } }, part.text);
       if (part.mention) return h("span", { class: "mention" }, part.text);
