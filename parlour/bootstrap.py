@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-import httpx
 import structlog
 from fastapi import FastAPI
 
@@ -26,6 +25,7 @@ from parlour.common.bus.instrumented import InstrumentedMessageBus, sample_queue
 from parlour.common.bus.memory import InMemoryMessageBus
 from parlour.common.clock import Clock, SystemClock
 from parlour.common.db import check_database, create_engine, migrate
+from parlour.common.http.client import service_http_client
 from parlour.common.http.context import RequestContextMiddleware
 from parlour.common.http.docs import docs_router
 from parlour.common.http.headers import SecurityHeadersMiddleware
@@ -128,7 +128,7 @@ async def open_infrastructure(
     should_migrate = overrides.migrate if overrides.migrate is not None else settings.mode is Mode.EMBEDDED
     if should_migrate:
         await migrate(engine)
-    http = await stack.enter_async_context(httpx.AsyncClient())
+    http = await stack.enter_async_context(service_http_client(settings))
     kv = await open_key_value_store(settings, clock)
     stack.push_async_callback(kv.close)
     opened = await open_message_bus(settings, clock, kv)

@@ -110,7 +110,9 @@ class Settings(BaseSettings):
     http_header_timeout_seconds: float = Field(
         default=10.0, gt=0, description="A connection that does not complete its request headers in time is closed."
     )
-    http_keep_alive_seconds: int = Field(default=5, ge=1, description="Idle time before keep-alive closes.")
+    # Longer than any client Parlour meets keeps an idle connection (httpx 5 s, its own service client half
+    # of this): a server that closes at the same moment a client reuses the connection answers nothing.
+    http_keep_alive_seconds: int = Field(default=75, ge=2, description="Idle time before keep-alive closes.")
     http_body_limit_bytes: int = Field(
         default=16 * 1024, ge=1024, description="Largest request body of auth, passes and other small routes."
     )
