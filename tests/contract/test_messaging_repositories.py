@@ -19,7 +19,7 @@ from parlour.messaging.application.ports import (
     ReadMove,
     UnitOfWorkFactory,
 )
-from parlour.messaging.domain.model import Chat, ChatKind, Member, Message, Role
+from parlour.messaging.domain.model import REACTIONS, Chat, ChatKind, Member, Message, Reaction, Role
 from tests.databases import BACKENDS
 from tests.unit.messaging.fakes import MemoryStore
 
@@ -140,6 +140,38 @@ async def test_edits_and_tombstones_are_saved(store: UnitOfWorkFactory) -> None:
         assert await uow.messages.get("other-chat", message.id) is None
     assert stored is not None
     assert (stored.body, stored.edited_at, stored.deleted_at, stored.deleted_by) == ("", later, later, "b")
+
+
+async def test_reactions_are_stored_once_per_user_and_emoji_read_with_their_messages_and_go_with_a_deletion(
+    store: UnitOfWorkFactory,
+) -> None:
+    chat = await _chat(store, "a", "b", "c")
+    first, second = await _send(store, chat, "a", 2)
+    thumbs, heart = REACTIONS[0], REACTIONS[1]
+    async with store() as uow:
+        for user, message, emoji, at in [
+            ("c", first, thumbs, NOW),
+            ("b", first, thumbs, NOW + timedelta(seconds=1)),
+            ("b", first, heart, NOW),
+            ("a", second, heart, NOW),
+        ]:
+            await uow.messages.set_reaction(message.id, user, emoji, add=True, at=at)
+        await uow.commit()
+    async with store() as uow:
+        await uow.messages.set_reaction(second.id, "a", heart, add=False, at=NOW)
+        await uow.commit()
+    async with store(write=False) as uow:
+        page = await uow.messages.page(chat.id, after=0, before=None, limit=10)
+        got = await uow.messages.get(chat.id, first.id)
+    expected = (Reaction(thumbs, ("c", "b")), Reaction(heart, ("b",)))
+    assert [m.reactions for m in page] == [expected, ()]
+    assert got is not None
+    assert got.reactions == expected
+    async with store() as uow:
+        await uow.messages.save(got.delete("a", NOW))
+        await uow.commit()
+    async with store(write=False) as uow:
+        assert [m.reactions for m in await uow.messages.page(chat.id, after=None, before=None, limit=10)] == [(), ()]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, WebSocketRoute, expect
+from playwright.async_api import Browser, Locator, WebSocketRoute, expect
 
 from tests.clients import log_in
 from tests.e2e.browser import DESKTOP, PHONE, README_SCREENSHOT, ChatPage, eventually
@@ -713,3 +713,57 @@ async def test_at_offers_the_chats_members_and_a_mention_is_marked_for_everyone(
     await expect(bob.messages.last.locator(".mention")).to_have_attribute("data-self", "true")
     await expect(cy.messages.last.locator(".mention[data-self]")).to_have_count(0)
     await bob.screenshot("mentioned")
+
+
+async def test_reactions_are_picked_toggled_and_counted_live_for_everyone_and_stay_after_a_reload(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob", viewport=PHONE)
+    cy = await person(people, browser, base_url, "Cy")
+    await ada.create_group("Tea", [bob, cy])
+    await ada.send("Tea at five?")
+    for member in (bob, cy):
+        await member.open_chat("Tea")
+        await member.expect_bodies(["Tea at five?"])
+
+    question = bob.messages.first
+    await question.hover()
+    await question.get_by_role("button", name="Add reaction").click()
+    picker = bob.page.get_by_role("group", name="Pick a reaction")
+    await expect(picker.get_by_role("button", name=re.compile("^React with "))).to_have_count(6)
+    await bob.screenshot("phone-reaction-picker")
+    await picker.get_by_role("button", name="React with 👍").click()
+    await expect(picker).to_be_hidden()
+
+    def thumbs(member: ChatPage) -> Locator:
+        return member.messages.first.get_by_role("group", name="Reactions").get_by_role("button", name="Reaction 👍")
+
+    for member in (ada, bob, cy):
+        await expect(thumbs(member)).to_have_accessible_name("Reaction 👍: 1")
+    await expect(thumbs(bob)).to_have_attribute("aria-pressed", "true")
+    await expect(thumbs(ada)).to_have_attribute("aria-pressed", "false")
+
+    await thumbs(ada).click()  # a click on someone else's reaction puts mine on too
+    for member in (ada, bob, cy):
+        await expect(thumbs(member)).to_have_accessible_name("Reaction 👍: 2")
+    await expect(thumbs(ada)).to_have_attribute("aria-pressed", "true")
+    await expect(thumbs(ada)).to_be_focused()  # the keyboard stays where it was
+    await ada.screenshot("reactions")
+
+    # From the keyboard: the picker opens on focus, Escape closes it, a pick takes mine off again.
+    await cy.messages.first.get_by_role("button", name="Add reaction").focus()
+    await cy.page.keyboard.press("Enter")
+    await expect(cy.page.get_by_role("button", name="React with 👍")).to_be_focused()
+    await cy.page.keyboard.press("Escape")
+    await expect(cy.page.get_by_role("group", name="Pick a reaction")).to_be_hidden()
+    await expect(cy.messages.first.get_by_role("button", name="Add reaction")).to_be_focused()
+    await thumbs(bob).click()  # mine: taken off
+    for member in (ada, bob, cy):
+        await expect(thumbs(member)).to_have_accessible_name("Reaction 👍: 1")
+
+    await cy.page.reload()
+    await cy.expect_chat_screen()
+    await cy.open_chat("Tea")
+    await expect(thumbs(cy)).to_have_accessible_name("Reaction 👍: 1")
+    await expect(thumbs(cy)).to_have_attribute("title", "👍 Ada")

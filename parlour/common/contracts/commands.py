@@ -17,7 +17,15 @@ from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
-from parlour.common.contracts.limits import ID_MAX_CHARACTERS, MAX_RESUME_CHATS, ClientId, Id, Seq, struct_tag
+from parlour.common.contracts.limits import (
+    ID_MAX_CHARACTERS,
+    MAX_RESUME_CHATS,
+    ClientId,
+    Emoji,
+    Id,
+    Seq,
+    struct_tag,
+)
 
 
 class Route(Enum):
@@ -56,6 +64,15 @@ class DeleteMessage(ClientFrame, tag="message.delete", frozen=True):
 
     chat_id: Id
     message_id: Id
+
+
+class ReactToMessage(ClientFrame, tag="message.react", frozen=True):
+    """Put a reaction on a message, or (`remove`) take one's own off it."""
+
+    chat_id: Id
+    message_id: Id
+    emoji: Emoji
+    remove: bool = False
 
 
 class StartTyping(ClientFrame, tag="typing", frozen=True):
@@ -102,6 +119,7 @@ CLIENT_FRAMES: tuple[type[ClientFrame], ...] = (
     SendMessage,
     EditMessage,
     DeleteMessage,
+    ReactToMessage,
     StartTyping,
     MarkRead,
     Resume,
@@ -109,11 +127,9 @@ CLIENT_FRAMES: tuple[type[ClientFrame], ...] = (
     Ping,
     Pong,
 )
-AnyClientFrame = (
-    SendMessage | EditMessage | DeleteMessage | StartTyping | MarkRead | Resume | ReportActivity | Ping | Pong
-)
 # What reaches messaging (`FORWARDED`), and what reaches presence (`TO_PRESENCE`).
-ForwardedFrame = SendMessage | EditMessage | DeleteMessage | StartTyping | MarkRead | Resume
+ForwardedFrame = SendMessage | EditMessage | DeleteMessage | ReactToMessage | StartTyping | MarkRead | Resume
+AnyClientFrame = ForwardedFrame | ReportActivity | Ping | Pong
 PresenceFrame = ReportActivity
 MESSAGING_ROUTES = frozenset({Route.CHAT, Route.USER})
 

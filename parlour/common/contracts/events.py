@@ -68,6 +68,19 @@ class MessageDeleted(ServiceEvent, tag="message.deleted", frozen=True):
     deleted_at: datetime
 
 
+class MessageReacted(ServiceEvent, tag="message.reacted", frozen=True):
+    """`user_id` put `emoji` on a message (`added`) or took it off (also for a repeat that changed nothing)."""
+
+    chat_id: str
+    seq: int
+    message_id: str
+    user_id: str
+    emoji: str
+    added: bool
+    member_ids: list[str]
+    reacted_at: datetime
+
+
 class ChatMembersChanged(ServiceEvent, tag="chat.members_changed", frozen=True):
     """A chat was created or its membership changed: its members now, at membership `version`."""
 
@@ -85,11 +98,12 @@ class ReadMoved(ServiceEvent, tag="read.moved", frozen=True):
     seq: int
 
 
-AnyServiceEvent = MessageSent | MessageEdited | MessageDeleted | ChatMembersChanged | ReadMoved
+AnyServiceEvent = MessageSent | MessageEdited | MessageDeleted | MessageReacted | ChatMembersChanged | ReadMoved
 SERVICE_EVENTS: tuple[type[ServiceEvent], ...] = (
     MessageSent,
     MessageEdited,
     MessageDeleted,
+    MessageReacted,
     ChatMembersChanged,
     ReadMoved,
 )

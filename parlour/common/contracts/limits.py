@@ -9,6 +9,8 @@ import msgspec
 
 # Chat, message, user and session ids; client ids too (a client's own retry key).
 ID_MAX_CHARACTERS = 64
+# A reaction's emoji, as sent: messaging knows which ones it offers (a few code points each).
+EMOJI_MAX_CHARACTERS = 16
 # A `resume` lists at most this many chats (a client keeps far fewer).
 MAX_RESUME_CHATS = 10_000
 # JavaScript's largest safe integer: a seq a browser can hold exactly.
@@ -17,6 +19,7 @@ SEQ_MAX = 2**53
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX_CHARACTERS)]
 ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX_CHARACTERS)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=SEQ_MAX)]
+Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=EMOJI_MAX_CHARACTERS)]
 
 
 def string_or_none(raw: msgspec.Raw) -> str | None:

@@ -44,7 +44,9 @@ from parlour.messaging.domain.messages import (
     MembershipChanged,
     MessageDeleted,
     MessageEdited,
+    MessageReacted,
     MessageSent,
+    ReactToMessage,
     ReadCursorMoved,
     RejectCommand,
     RelayTyping,
@@ -72,6 +74,10 @@ BUILDERS: dict[type[wire.ClientFrame], tuple[type[Any], Builder]] = {
         lambda user, session, f: EditMessage(user, f.chat_id, f.message_id, f.body, session),
     ),
     wire.DeleteMessage: (DeleteMessage, lambda user, session, f: DeleteMessage(user, f.chat_id, f.message_id, session)),
+    wire.ReactToMessage: (
+        ReactToMessage,
+        lambda user, session, f: ReactToMessage(user, f.chat_id, f.message_id, f.emoji, not f.remove, session),
+    ),
     wire.MarkRead: (MarkRead, lambda user, session, f: MarkRead(user, f.chat_id, f.seq, session)),
     wire.StartTyping: (RelayTyping, lambda user, session, f: RelayTyping(user, f.chat_id, session)),
     wire.Resume: (Sync, lambda user, session, f: Sync(user, session, f.chats)),
@@ -251,39 +257,37 @@ def _message(publication: Publication, message_id: str | None, headers: Mapping[
 
 def service_events(event: Event) -> list[service.AnyServiceEvent]:
     """The service events (parlour/common/contracts/events.py) a domain event is, if any."""
+    fact: service.AnyServiceEvent | None = None
     match event:
         case MessageSent(message=m, recipients=recipients, mentioned=mentioned):
-            return [
-                service.MessageSent(
-                    chat_id=m.chat_id, seq=m.seq, message_id=m.id, sender_id=m.sender_id,
-                    member_ids=list(recipients), created_at=m.created_at, mentioned_user_ids=list(mentioned),
-                    chat_kind=event.chat_kind, chat_title=event.chat_title,
-                    preview=m.body[: service.PREVIEW_CHARACTERS],
-                )
-            ]  # fmt: skip
+            fact = service.MessageSent(
+                chat_id=m.chat_id, seq=m.seq, message_id=m.id, sender_id=m.sender_id,
+                member_ids=list(recipients), created_at=m.created_at, mentioned_user_ids=list(mentioned),
+                chat_kind=event.chat_kind, chat_title=event.chat_title,
+                preview=m.body[: service.PREVIEW_CHARACTERS],
+            )  # fmt: skip
         case MessageEdited(message=m, recipients=recipients) if m.edited_at is not None:
-            return [
-                service.MessageEdited(
-                    chat_id=m.chat_id, seq=m.seq, message_id=m.id, sender_id=m.sender_id,
-                    member_ids=list(recipients), edited_at=m.edited_at,
-                )
-            ]  # fmt: skip
+            fact = service.MessageEdited(
+                chat_id=m.chat_id, seq=m.seq, message_id=m.id, sender_id=m.sender_id,
+                member_ids=list(recipients), edited_at=m.edited_at,
+            )  # fmt: skip
         case MessageDeleted(message=m, recipients=recipients) if m.deleted_at is not None and m.deleted_by:
-            return [
-                service.MessageDeleted(
-                    chat_id=m.chat_id, seq=m.seq, message_id=m.id, deleted_by=m.deleted_by,
-                    member_ids=list(recipients), deleted_at=m.deleted_at,
-                )
-            ]  # fmt: skip
+            fact = service.MessageDeleted(
+                chat_id=m.chat_id, seq=m.seq, message_id=m.id, deleted_by=m.deleted_by,
+                member_ids=list(recipients), deleted_at=m.deleted_at,
+            )  # fmt: skip
+        case MessageReacted(message=m, recipients=recipients):
+            fact = service.MessageReacted(
+                chat_id=m.chat_id, seq=m.seq, message_id=m.id, user_id=event.user_id, emoji=event.emoji,
+                added=event.added, member_ids=list(recipients), reacted_at=event.at,
+            )  # fmt: skip
         case MembershipChanged(chat_id=chat_id, version=version, member_ids=member_ids, removed_ids=removed):
-            return [
-                service.ChatMembersChanged(
-                    chat_id=chat_id, version=version, member_ids=list(member_ids), removed_ids=list(removed)
-                )
-            ]
+            fact = service.ChatMembersChanged(
+                chat_id=chat_id, version=version, member_ids=list(member_ids), removed_ids=list(removed)
+            )
         case ReadCursorMoved(chat_id=chat_id, user_id=user_id, seq=seq):
-            return [service.ReadMoved(chat_id=chat_id, user_id=user_id, seq=seq)]
-    return []
+            fact = service.ReadMoved(chat_id=chat_id, user_id=user_id, seq=seq)
+    return [] if fact is None else [fact]
 
 
 class KeyValueWriterRegistry(WriterRegistry):

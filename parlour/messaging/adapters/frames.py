@@ -21,6 +21,7 @@ from parlour.messaging.domain.messages import (
     MessageAcknowledged,
     MessageDeleted,
     MessageEdited,
+    MessageReacted,
     MessageSent,
     ReadCursorMoved,
     Synced,
@@ -33,6 +34,11 @@ class _Frame(msgspec.Struct, tag_field="type", kw_only=True):
     pass
 
 
+class ReactionOut(msgspec.Struct, kw_only=True):
+    emoji: str
+    user_ids: list[str]
+
+
 class MessageNew(_Frame, tag="message.new"):
     chat_id: str
     seq: int
@@ -42,6 +48,7 @@ class MessageNew(_Frame, tag="message.new"):
     created_at: datetime
     edited_at: datetime | None
     deleted: bool
+    reactions: list[ReactionOut]
 
 
 class MessageAck(_Frame, tag="message.ack"):
@@ -79,6 +86,16 @@ class MessageDeletedFrame(_Frame, tag="message.deleted"):
     message_id: str
     deleted_by: str
     deleted_at: datetime
+
+
+class MessageReactedFrame(_Frame, tag="message.reacted"):
+    chat_id: str
+    seq: int
+    message_id: str
+    user_id: str
+    emoji: str
+    added: bool
+    reactions: list[ReactionOut]
 
 
 class Typing(_Frame, tag="typing"):
@@ -128,7 +145,13 @@ def message_new(message: Message) -> MessageNew:
         created_at=message.created_at,
         edited_at=message.edited_at,
         deleted=message.deleted,
+        reactions=reactions_out(message),
     )
+
+
+def reactions_out(message: Message) -> list[ReactionOut]:
+    """A message's reactions as frames carry them: each emoji with its users, in the offered order."""
+    return [ReactionOut(emoji=r.emoji, user_ids=list(r.user_ids)) for r in message.reactions]
 
 
 def chat_frame(view: ChatView) -> ChatFrame:
@@ -162,6 +185,12 @@ def delivery_items(event: Event) -> Iterator[DeliveryItem]:
             yield _item(recipients, _edited(message))
         case MessageDeleted(message=message, recipients=recipients):
             yield _item(recipients, _deleted(message))
+        case MessageReacted(message=m, recipients=recipients):
+            frame = MessageReactedFrame(
+                chat_id=m.chat_id, seq=m.seq, message_id=m.id, user_id=event.user_id, emoji=event.emoji,
+                added=event.added, reactions=reactions_out(m),
+            )  # fmt: skip
+            yield _item(recipients, frame)
         case ReadCursorMoved(chat_id=chat_id, user_id=user_id, seq=seq, recipients=recipients):
             yield _item(recipients, Read(chat_id=chat_id, user_id=user_id, seq=seq))
         case UserTyped(chat_id=chat_id, user_id=user_id, recipients=recipients) if recipients:

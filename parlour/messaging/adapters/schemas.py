@@ -105,6 +105,11 @@ class ChatOut(BaseModel):
         )
 
 
+class ReactionOut(BaseModel):
+    emoji: str
+    user_ids: list[str] = Field(description="Who put this emoji on the message, in the order they did.")
+
+
 class MessageOut(BaseModel):
     id: str
     chat_id: str
@@ -115,6 +120,7 @@ class MessageOut(BaseModel):
     created_at: datetime
     edited_at: datetime | None
     deleted: bool
+    reactions: list[ReactionOut] = Field(description="Each emoji on the message with its users; none if deleted.")
 
     @classmethod
     def of(cls, message: Message) -> MessageOut:
@@ -128,6 +134,7 @@ class MessageOut(BaseModel):
             created_at=message.created_at,
             edited_at=message.edited_at,
             deleted=message.deleted,
+            reactions=[ReactionOut(emoji=r.emoji, user_ids=list(r.user_ids)) for r in message.reactions],
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -38,8 +39,8 @@ from parlour.messaging.application.ports import (
     UnitOfWorkFactory,
     UserRepository,
 )
-from parlour.messaging.domain.model import Chat, ChatKind, Member, Message, Role
-from parlour.messaging.infrastructure.tables import chats, members, messages, outbox, users
+from parlour.messaging.domain.model import REACTIONS, Chat, ChatKind, Member, Message, Reaction, Role
+from parlour.messaging.infrastructure.tables import chats, members, messages, outbox, reactions, users
 
 
 def _chat(row: Any) -> Chat:
@@ -307,9 +308,38 @@ class SqlMessageRepository(MessageRepository):
     async def get(self, chat_id: str, message_id: str) -> Message | None:
         query = select(messages).where(messages.c.id == message_id, messages.c.chat_id == chat_id)
         row = (await self._connection.execute(query)).first()
-        return _message(row) if row else None
+        if row is None:
+            return None
+        (message,) = await self._with_reactions([_message(row)])
+        return message
+
+    async def _with_reactions(self, found: list[Message]) -> list[Message]:
+        """`found` with their reactions, read in one statement (most messages have none)."""
+        if not found:
+            return found
+        rows = await self._connection.execute(_REACTIONS_OF, {"ids": [message.id for message in found]})
+        by_message: dict[str, dict[str, list[str]]] = {}
+        for row in rows:
+            by_message.setdefault(row.message_id, {}).setdefault(row.emoji, []).append(row.user_id)
+        if not by_message:
+            return found
+        return [_reacted(message, by_message[message.id]) if message.id in by_message else message for message in found]
+
+    async def set_reaction(self, message_id: str, user_id: str, emoji: str, *, add: bool, at: datetime) -> None:
+        if not add:
+            await self._connection.execute(
+                reactions.delete().where(
+                    reactions.c.message_id == message_id, reactions.c.user_id == user_id, reactions.c.emoji == emoji
+                )
+            )
+            return
+        insert_reaction = postgresql_insert if _postgres(self._connection) else sqlite_insert
+        row = {"message_id": message_id, "user_id": user_id, "emoji": emoji, "created_at": at}
+        await self._connection.execute(insert_reaction(reactions).on_conflict_do_nothing(), row)
 
     async def save(self, message: Message) -> None:
+        if message.deleted:  # a tombstone keeps no reactions
+            await self._connection.execute(reactions.delete().where(reactions.c.message_id == message.id))
         await self._connection.execute(
             update(messages)
             .where(messages.c.id == message.id)
@@ -328,9 +358,23 @@ class SqlMessageRepository(MessageRepository):
         if before is not None:
             query = query.where(messages.c.seq < before)
         if after is not None:
-            return [_message(row) for row in await self._connection.execute(query.order_by(messages.c.seq))]
+            rows = await self._connection.execute(query.order_by(messages.c.seq))
+            return await self._with_reactions([_message(row) for row in rows])
         rows = await self._connection.execute(query.order_by(messages.c.seq.desc()))
-        return [_message(row) for row in reversed(rows.all())]
+        return await self._with_reactions([_message(row) for row in reversed(rows.all())])
+
+
+# In the order they were put on, so every reader lists a reaction's users alike.
+_REACTIONS_OF = (
+    select(reactions.c.message_id, reactions.c.emoji, reactions.c.user_id)
+    .where(reactions.c.message_id.in_(bindparam("ids", expanding=True)))
+    .order_by(reactions.c.message_id, reactions.c.created_at, reactions.c.user_id)
+)
+
+
+def _reacted(message: Message, by_emoji: Mapping[str, list[str]]) -> Message:
+    found = tuple(Reaction(emoji, tuple(by_emoji[emoji])) for emoji in REACTIONS if emoji in by_emoji)
+    return replace(message, reactions=found)
 
 
 _BY_CLIENT_IDS_SQLITE = (

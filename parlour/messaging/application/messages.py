@@ -1,4 +1,4 @@
-"""The message use cases: send, edit, delete, mark read, type, sync, read history.
+"""The message use cases: send, edit, delete, react, mark read, type, sync, read history.
 
 Each command handler runs inside a unit of work its caller opened (one per REST request, one per batch
 of bus commands: group commit) and appends the events to publish after the commit to `out`. Every check
@@ -26,7 +26,9 @@ from parlour.messaging.domain.messages import (
     MessageAcknowledged,
     MessageDeleted,
     MessageEdited,
+    MessageReacted,
     MessageSent,
+    ReactToMessage,
     ReadCursorMoved,
     RejectCommand,
     RelayTyping,
@@ -45,7 +47,7 @@ from parlour.messaging.domain.model import (
     check_client_id,
     mentioned_usernames,
 )
-from parlour.messaging.domain.policy import enforce, may_delete, may_edit, may_read, may_send
+from parlour.messaging.domain.policy import enforce, may_delete, may_edit, may_react, may_read, may_send
 
 HISTORY_LIMIT_MAX = 200
 SYNC_CHAT_LIMIT = 500
@@ -147,6 +149,18 @@ class MessageHandlers:
         await uow.messages.save(tombstone)
         out.append(MessageDeleted(tombstone, members.user_ids))
         return tombstone
+
+    async def react(self, uow: UnitOfWork, command: ReactToMessage, out: list[Event]) -> Message:
+        """Put a reaction on a message or take one's own off; doing it twice changes nothing."""
+        members, message = await self._find(uow, command.actor, command.chat_id, command.message_id)
+        enforce(may_react(_role(members, command.actor)))
+        reacted = message.react(command.actor, command.emoji, add=command.add)
+        now = self._clock.utcnow()
+        if reacted != message:
+            await uow.messages.set_reaction(message.id, command.actor, command.emoji, add=command.add, at=now)
+        # Announced even when nothing changed, like a second deletion: the member's other devices agree.
+        out.append(MessageReacted(reacted, command.actor, command.emoji, command.add, now, members.user_ids))
+        return reacted
 
     async def mark_read(self, uow: UnitOfWork, command: MarkRead, out: list[Event]) -> None:
         """Move the member's read cursor forward (never past the last message, never back)."""

@@ -139,16 +139,20 @@ class MessageRepository(ABC):
 
     @abstractmethod
     async def get(self, chat_id: str, message_id: str) -> Message | None:
-        """A message of the chat by id."""
+        """A message of the chat by id, with its reactions."""
 
     @abstractmethod
     async def save(self, message: Message) -> None:
-        """Store a message's new body, edit time or deletion."""
+        """Store a message's new body, edit time or deletion (which takes its reactions away)."""
+
+    @abstractmethod
+    async def set_reaction(self, message_id: str, user_id: str, emoji: str, *, add: bool, at: datetime) -> None:
+        """Store `user_id`'s `emoji` on the message (`add`, at `at`), or remove it."""
 
     @abstractmethod
     async def page(self, chat_id: str, *, after: int | None, before: int | None, limit: int) -> list[Message]:
-        """Up to `limit` messages with `after < seq < before`, in seq order: the first ones when `after`
-        is given, else the last ones (closest to `before`, or the newest)."""
+        """Up to `limit` messages with `after < seq < before`, in seq order, with their reactions: the first
+        ones when `after` is given, else the last ones (closest to `before`, or the newest)."""
 
 
 class UserRepository(ABC):

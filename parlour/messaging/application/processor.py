@@ -33,6 +33,7 @@ from parlour.messaging.domain.messages import (
     EditMessage,
     Event,
     MarkRead,
+    ReactToMessage,
     RejectCommand,
     RelayTyping,
     SendMessage,
@@ -63,6 +64,7 @@ class CommandProcessor:
             SendMessage: handlers.send_message,
             EditMessage: handlers.edit_message,
             DeleteMessage: handlers.delete_message,
+            ReactToMessage: handlers.react,
             MarkRead: handlers.mark_read,
             Sync: handlers.sync,
         }

@@ -4,6 +4,7 @@ InvalidInput
 ├── InvalidMessageBody       message_body_invalid     (empty, > 4,000 characters, > 16 KiB encoded)
 ├── InvalidChatTitle         chat_title_invalid
 ├── InvalidClientId          client_id_invalid
+├── UnknownReaction          reaction_unknown         (an emoji not in the reaction set)
 ├── InvalidCommand           command_invalid          (a bus command that cannot be understood)
 ├── InvalidCursor            cursor_invalid           (a chat list cursor this service did not issue)
 ├── UnknownUser              user_unknown             (a member id auth does not know)
@@ -41,6 +42,11 @@ class InvalidChatTitle(InvalidInput):
 class InvalidClientId(InvalidInput):
     code = "client_id_invalid"
     default_message = "A client_id is 1 to 64 printable ASCII characters without spaces (a UUID works)."
+
+
+class UnknownReaction(InvalidInput):
+    code = "reaction_unknown"
+    default_message = "This reaction is not offered: pick one of the reactions docs/protocol.md lists."
 
 
 class InvalidCommand(InvalidInput):

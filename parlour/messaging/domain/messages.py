@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from parlour.messaging.domain.model import ChatView, Message, Role
 
@@ -35,6 +36,18 @@ class DeleteMessage:
     actor: str
     chat_id: str
     message_id: str
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReactToMessage:
+    """Put `emoji` on a message (`add`), or take one's own off it."""
+
+    actor: str
+    chat_id: str
+    message_id: str
+    emoji: str
+    add: bool = True
     session_id: str | None = None
 
 
@@ -74,7 +87,7 @@ class RejectCommand:
     client_id: str | None = None
 
 
-ChatCommand = SendMessage | EditMessage | DeleteMessage | MarkRead | RelayTyping | Sync | RejectCommand
+ChatCommand = SendMessage | EditMessage | DeleteMessage | ReactToMessage | MarkRead | RelayTyping | Sync | RejectCommand
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +184,18 @@ class MessageDeleted:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageReacted:
+    """`user_id` put `emoji` on `message` (`added`) or took it off; `message` carries every reaction now."""
+
+    message: Message
+    user_id: str
+    emoji: str
+    added: bool
+    at: datetime
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ReadCursorMoved:
     chat_id: str
     user_id: str
@@ -237,6 +262,7 @@ Event = (
     | CommandRejected
     | MessageEdited
     | MessageDeleted
+    | MessageReacted
     | ReadCursorMoved
     | UserTyped
     | ChatUpdated

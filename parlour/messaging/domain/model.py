@@ -18,6 +18,7 @@ from parlour.messaging.domain.errors import (
     LastOwnerCannotLeave,
     MessageAlreadyDeleted,
     TooManyMembers,
+    UnknownReaction,
 )
 
 BODY_MAX_CHARACTERS = 4_000
@@ -25,6 +26,9 @@ BODY_MAX_ENCODED_BYTES = 16 * 1024
 TITLE_MAX_CHARACTERS = 128
 GROUP_MAX_MEMBERS = 1_000
 PREVIEW_CHARACTERS = 140
+# The reactions a member may put on a message, in the order clients show them: the one declaration (the
+# web client's copy, parlour/web/static/js/reactions.js, is checked against it by a test).
+REACTIONS: tuple[str, ...] = ("👍", "❤️", "😂", "😮", "😢", "🎉")
 _CLIENT_ID = re.compile(r"[\x21-\x7e]{1,64}")
 # What JSON escaping costs per character beyond UTF-8, so the encoded size is known without encoding.
 _JSON_ESCAPE_EXTRA = {'"': 1, "\\": 1, "\b": 1, "\f": 1, "\n": 1, "\r": 1, "\t": 1}
@@ -64,6 +68,13 @@ def check_body(body: str) -> str:
     if size > BODY_MAX_ENCODED_BYTES:
         raise InvalidMessageBody()
     return body
+
+
+def check_reaction(emoji: str) -> str:
+    """One of `REACTIONS`, unchanged; raises `UnknownReaction` for anything else."""
+    if emoji not in REACTIONS:
+        raise UnknownReaction()
+    return emoji
 
 
 def normalize_title(raw: str) -> str:
@@ -183,6 +194,18 @@ def ensure_owner_remains(members: Members, user_id: str, new_role: Role | None) 
 
 
 @dataclass(frozen=True, slots=True)
+class Reaction:
+    """One emoji on a message and the members who put it there, in the order they did."""
+
+    emoji: str
+    user_ids: tuple[str, ...]
+
+
+def _sorted_reactions(reactions: dict[str, tuple[str, ...]]) -> tuple[Reaction, ...]:
+    return tuple(Reaction(emoji, reactions[emoji]) for emoji in REACTIONS if reactions.get(emoji))
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One message of a chat at position `seq`. A deleted message stays as a tombstone with its seq."""
 
@@ -196,6 +219,7 @@ class Message:
     edited_at: datetime | None = None
     deleted_at: datetime | None = None
     deleted_by: str | None = None
+    reactions: tuple[Reaction, ...] = ()  # in `REACTIONS` order, none empty
 
     @property
     def deleted(self) -> bool:
@@ -216,4 +240,18 @@ class Message:
         """The tombstone: no body, same seq. Deleting twice keeps the first deletion."""
         if self.deleted:
             return self
-        return replace(self, body="", deleted_at=now, deleted_by=by)
+        return replace(self, body="", deleted_at=now, deleted_by=by, reactions=())
+
+    def react(self, user_id: str, emoji: str, *, add: bool) -> Message:
+        """The message with `user_id`'s `emoji` on it (`add`) or off it; each user puts each emoji on once,
+        so adding twice or removing what is not there changes nothing. Raises for an emoji not in
+        `REACTIONS` or a deleted message."""
+        check_reaction(emoji)
+        if self.deleted:
+            raise MessageAlreadyDeleted()
+        reactions = {reaction.emoji: reaction.user_ids for reaction in self.reactions}
+        users = reactions.get(emoji, ())
+        if (user_id in users) == add:
+            return self
+        reactions[emoji] = (*users, user_id) if add else tuple(user for user in users if user != user_id)
+        return replace(self, reactions=_sorted_reactions(reactions))

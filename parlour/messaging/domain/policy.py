@@ -31,6 +31,11 @@ def may_send(actor: Role | None) -> Verdict:
     return may_read(actor)
 
 
+def may_react(actor: Role | None) -> Verdict:
+    """Put a reaction on a message, or take one's own off: every member may."""
+    return may_read(actor)
+
+
 def may_edit(actor: Role | None, *, is_author: bool) -> Verdict:
     """Change a message's body: its author only, whatever their role."""
     if actor is None:

@@ -7,6 +7,8 @@ Indexes and what uses them:
 - `messaging_members (user_id)`: a user's chats (the chat list, sync); the primary key
   `(chat_id, user_id)` serves a chat's members.
 - `messaging_chats (direct_key)` unique: exactly one direct chat per pair of users.
+- `messaging_reactions (message_id, user_id, emoji)` primary key: a message's reactions (a page of history
+  reads them with one `message_id IN (...)`), and each user's emoji at most once per message.
 - `messaging_outbox (writer, id)`: a relay's own entries when it catches up; orphans are found by writer
   too, and the table holds only what is not yet published (a few entries).
 """
@@ -81,6 +83,16 @@ messages = Table(
     Column("deleted_by", String(36), nullable=True),
     UniqueConstraint("chat_id", "seq", name="uq_messaging_messages_chat_seq"),
     UniqueConstraint("sender_id", "client_id", name="uq_messaging_messages_sender_client"),
+)
+
+reactions = Table(
+    "messaging_reactions",
+    metadata,
+    Column("message_id", String(36), ForeignKey("messaging_messages.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(36), nullable=False),
+    Column("emoji", String(16), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("message_id", "user_id", "emoji", name="pk_messaging_reactions"),
 )
 
 outbox = Table(

@@ -146,6 +146,10 @@ class _Messages(MessageRepository):
     async def save(self, message: Message) -> None:
         self.s.messages[message.id] = message
 
+    async def set_reaction(self, message_id: str, user_id: str, emoji: str, *, add: bool, at: datetime) -> None:
+        message = self.s.messages[message_id]
+        self.s.messages[message_id] = message.react(user_id, emoji, add=add)
+
     async def page(self, chat_id: str, *, after: int | None, before: int | None, limit: int) -> list[Message]:
         found = sorted(
             (m for m in self.s.messages.values() if m.chat_id == chat_id),

@@ -1,4 +1,5 @@
-"""Message use cases through in-memory adapters: seq, idempotency, edits, deletes, cursors, typing, sync."""
+"""Message use cases through in-memory adapters: seq, idempotency, edits, deletes, reactions, cursors, typing,
+sync."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from parlour.messaging.domain.errors import (
     InvalidMessageBody,
     MessageNotFound,
     NotMessageAuthor,
+    UnknownReaction,
 )
 from parlour.messaging.domain.messages import (
     CommandRejected,
@@ -21,6 +23,8 @@ from parlour.messaging.domain.messages import (
     MessageAcknowledged,
     MessageDeleted,
     MessageEdited,
+    MessageReacted,
+    ReactToMessage,
     ReadCursorMoved,
     RelayTyping,
     SendMessage,
@@ -28,7 +32,7 @@ from parlour.messaging.domain.messages import (
     Synced,
     UserTyped,
 )
-from parlour.messaging.domain.model import Message
+from parlour.messaging.domain.model import REACTIONS, Message, Reaction
 from tests.unit.messaging.conftest import World
 
 
@@ -109,6 +113,28 @@ async def test_authors_and_group_admins_delete_leaving_a_tombstone(world: World)
     assert world.events.events[-1] == MessageDeleted(tombstone, ("ann", "bob", "cat"))
     page = await world.messages.history("cat", chat.id, after=0, before=None, limit=10)
     assert [(m.seq, m.deleted) for m in page.messages] == [(1, True), (2, False)]
+
+
+async def test_members_react_each_emoji_once_every_member_hears_of_it_and_history_keeps_it(world: World) -> None:
+    chat = (await world.group()).chat
+    message = await send(world, chat.id, "bob", "k1")
+    thumbs = REACTIONS[0]
+    with pytest.raises(ChatNotFound):
+        await world.processor.execute(ReactToMessage("eve", chat.id, message.id, thumbs))
+    with pytest.raises(UnknownReaction):
+        await world.processor.execute(ReactToMessage("ann", chat.id, message.id, "🐍"))
+    with pytest.raises(MessageNotFound):
+        await world.processor.execute(ReactToMessage("ann", chat.id, "nope", thumbs))
+    await world.processor.execute(ReactToMessage("ann", chat.id, message.id, thumbs))
+    reacted = await world.processor.execute(ReactToMessage("ann", chat.id, message.id, thumbs))  # twice: once
+    assert reacted.reactions == (Reaction(thumbs, ("ann",)),)
+    members = ("ann", "bob", "cat")
+    assert world.events.events[-1] == MessageReacted(reacted, "ann", thumbs, True, world.clock.utcnow(), members)
+    removed = await world.processor.execute(ReactToMessage("ann", chat.id, message.id, thumbs, add=False))
+    assert removed.reactions == ()
+    await world.processor.execute(ReactToMessage("cat", chat.id, message.id, REACTIONS[1]))
+    page = await world.messages.history("bob", chat.id, after=0, before=None, limit=10)
+    assert [m.reactions for m in page.messages] == [(Reaction(REACTIONS[1], ("cat",)),)]
 
 
 async def test_read_cursors_only_move_forward_and_never_past_the_last_message(world: World) -> None:

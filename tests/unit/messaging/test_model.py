@@ -1,8 +1,12 @@
-"""Domain rules: message bodies, titles, client ids, direct pairs, the last owner, edits and tombstones."""
+"""Domain rules: message bodies, titles, client ids, direct pairs, the last owner, edits, tombstones and
+reactions."""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,13 +18,16 @@ from parlour.messaging.domain.errors import (
     LastOwnerCannotLeave,
     MessageAlreadyDeleted,
     TooManyMembers,
+    UnknownReaction,
 )
 from parlour.messaging.domain.model import (
     GROUP_MAX_MEMBERS,
+    REACTIONS,
     Chat,
     ChatKind,
     Members,
     Message,
+    Reaction,
     Role,
     check_body,
     check_client_id,
@@ -117,3 +124,37 @@ def test_edits_keep_seq_and_mark_the_time_and_tombstones_lose_the_body() -> None
     assert tombstone.delete("c", NOW) is tombstone
     with pytest.raises(MessageAlreadyDeleted):
         tombstone.edit("back", NOW)
+
+
+def test_each_member_puts_each_offered_emoji_on_a_message_once_and_takes_only_their_own_off() -> None:
+    message = Message("m", "c", 7, "a", "k", "hello", NOW)
+    thumbs, heart, party = REACTIONS[0], REACTIONS[1], REACTIONS[-1]
+    reacted = message.react("b", party, add=True).react("c", thumbs, add=True).react("b", thumbs, add=True)
+    assert reacted.react("b", thumbs, add=True) is reacted  # once per user and emoji
+    assert reacted.react("a", heart, add=False) is reacted  # nothing of mine to take off
+    # In the offered order, each emoji's users in the order they came.
+    assert reacted.reactions == (Reaction(thumbs, ("c", "b")), Reaction(party, ("b",)))
+    taken_off = reacted.react("b", party, add=False).react("c", thumbs, add=False)
+    assert taken_off.reactions == (Reaction(thumbs, ("b",)),)
+    assert taken_off.react("b", thumbs, add=False).reactions == ()  # an emoji nobody keeps is gone
+
+
+@pytest.mark.parametrize("emoji", ["🐍", "+1", "", "👍👍", "\x00"])
+def test_only_the_offered_emoji_are_reactions(emoji: str) -> None:
+    with pytest.raises(UnknownReaction):
+        Message("m", "c", 7, "a", "k", "hello", NOW).react("b", emoji, add=True)
+
+
+def test_a_tombstone_loses_its_reactions_and_takes_no_new_ones() -> None:
+    reacted = Message("m", "c", 7, "a", "k", "hello", NOW).react("b", REACTIONS[0], add=True)
+    tombstone = reacted.delete("a", NOW)
+    assert tombstone.reactions == ()
+    with pytest.raises(MessageAlreadyDeleted):
+        tombstone.react("b", REACTIONS[0], add=True)
+
+
+def test_the_web_clients_reactions_are_the_domains_in_the_same_order() -> None:
+    script = Path(__file__).resolve().parents[3] / "parlour" / "web" / "static" / "js" / "views" / "reactions.js"
+    declared = re.search(r"^export const REACTIONS = (\[.*\]);$", script.read_text(), re.MULTILINE)
+    assert declared is not None, "reactions.js declares REACTIONS on one line"
+    assert tuple(json.loads(declared.group(1))) == REACTIONS

@@ -1,4 +1,5 @@
-"""The policy decision point as a table: who may read, send, edit, delete, add, remove, rename, re-role."""
+"""The policy decision point as a table: who may read, send, react, edit, delete, add, remove, rename,
+re-role."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from parlour.messaging.domain.policy import (
     may_change_role,
     may_delete,
     may_edit,
+    may_react,
     may_read,
     may_remove,
     may_rename,
@@ -31,9 +33,10 @@ ALLOW, HIDDEN, NOT_AUTHOR, ROLE, FIXED = (
 
 
 @pytest.mark.parametrize(("actor", "expected"), [(OWNER, ALLOW), (ADMIN, ALLOW), (MEMBER, ALLOW), (NONE, HIDDEN)])
-def test_members_read_and_send_and_non_members_see_nothing(actor: Role | None, expected: Verdict) -> None:
+def test_members_read_send_and_react_and_non_members_see_nothing(actor: Role | None, expected: Verdict) -> None:
     assert may_read(actor) is expected
     assert may_send(actor) is expected
+    assert may_react(actor) is expected
 
 
 @pytest.mark.parametrize(

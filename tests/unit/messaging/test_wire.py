@@ -14,8 +14,16 @@ from parlour.common.bus.memory import InMemoryMessageBus
 from parlour.common.bus.port import MalformedMessage
 from parlour.common.clock import ManualClock
 from parlour.common.contracts import COMMANDS, ClientCommand, CommandBatch, DeliveryItem
+from parlour.common.contracts import events as service
 from parlour.common.contracts.commands import FORWARDED, command_type
-from parlour.messaging.adapters.bus import BUILDERS, COMMAND_NAMES, BusEventChannel, EventMetrics, decode_commands
+from parlour.messaging.adapters.bus import (
+    BUILDERS,
+    COMMAND_NAMES,
+    BusEventChannel,
+    EventMetrics,
+    decode_commands,
+    service_events,
+)
 from parlour.messaging.adapters.frames import delivery_items
 from parlour.messaging.application.ports import Publication
 from parlour.messaging.domain.messages import (
@@ -25,7 +33,9 @@ from parlour.messaging.domain.messages import (
     MembershipChanged,
     MessageAcknowledged,
     MessageDeleted,
+    MessageReacted,
     MessageSent,
+    ReactToMessage,
     RejectCommand,
     RelayTyping,
     SendMessage,
@@ -137,6 +147,7 @@ def test_message_new_and_ack_frames() -> None:
                 "created_at": "2026-01-02T03:04:05.678000Z",
                 "edited_at": None,
                 "deleted": False,
+                "reactions": [],
             },
         ),
         (
@@ -151,6 +162,29 @@ def test_message_new_and_ack_frames() -> None:
                 "created_at": "2026-01-02T03:04:05.678000Z",
             },
         ),
+    ]
+
+
+def test_a_reaction_is_a_frame_for_every_member_with_the_whole_state_and_a_service_event() -> None:
+    reacted = MESSAGE.react("bob", "👍", add=True).react("cat", "👍", add=True)
+    event = MessageReacted(reacted, "cat", "👍", True, AT, ("ann", "bob", "cat"))
+    reaction = {"emoji": "👍", "user_ids": ["bob", "cat"]}
+    fields = {"chat_id": "c1", "seq": 7, "message_id": "m1", "user_id": "cat", "emoji": "👍", "added": True}
+    assert frames(*delivery_items(event)) == [
+        (["ann", "bob", "cat"], None, {"type": "message.reacted", **fields, "reactions": [reaction]})
+    ]
+    assert service_events(event) == [
+        service.MessageReacted(**fields, member_ids=["ann", "bob", "cat"], reacted_at=AT)  # type: ignore[arg-type]
+    ]
+    assert json.loads(bytes(next(delivery_items(MessageSent(reacted, ("ann",)))).frame))["reactions"] == [reaction]
+
+
+def test_a_reaction_command_becomes_a_reaction_to_add_or_take_off() -> None:
+    add = {"type": "message.react", "chat_id": "c1", "message_id": "m1", "emoji": "👍"}
+    remove = {**add, "remove": True}
+    assert decode_commands(commands([(add, "ann", "s1"), (remove, "ann", "s1")])) == [
+        ReactToMessage("ann", "c1", "m1", "👍", True, "s1"),
+        ReactToMessage("ann", "c1", "m1", "👍", False, "s1"),
     ]
 
 

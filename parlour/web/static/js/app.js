@@ -429,6 +429,11 @@ const actions = {
   remove(chatId, message) {
     return Boolean(connection?.send({ type: "message.delete", chat_id: chatId, message_id: message.id }));
   },
+  // Put my `emoji` on the message (`on`) or take it off; the `message.reacted` frame shows it.
+  react(chatId, message, emoji, on) {
+    const frame = { type: "message.react", chat_id: chatId, message_id: message.id, emoji, remove: !on };
+    return Boolean(connection?.send(frame));
+  },
   retry(entry) {
     store.setOutboxState(entry, "queued");
     flushOutbox();

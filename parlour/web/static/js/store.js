@@ -17,6 +17,11 @@ function time(value) {
 // them (parlour/messaging/adapters/schemas.py), WebSocket frames as docs/protocol.md lists them. A field
 // that is not where the contract puts it is a bug to see, not a variant to guess.
 
+// A message's reactions, as `MessageOut`, `message.new` and `message.reacted` all carry them.
+function reactionsFromWire(list) {
+  return list.map((reaction) => ({ emoji: reaction.emoji, userIds: reaction.user_ids }));
+}
+
 // A message of the REST API (`MessageOut`: history pages, POST .../messages).
 export function messageFromRest(raw) {
   return {
@@ -29,6 +34,7 @@ export function messageFromRest(raw) {
     createdAt: raw.created_at,
     editedAt: raw.edited_at,
     deleted: raw.deleted,
+    reactions: reactionsFromWire(raw.reactions),
   };
 }
 
@@ -44,6 +50,7 @@ export function messageFromFrame(frame) {
     createdAt: frame.created_at,
     editedAt: frame.edited_at,
     deleted: frame.deleted,
+    reactions: reactionsFromWire(frame.reactions),
   };
 }
 
@@ -59,6 +66,7 @@ function messageFromPreview(raw, chatId) {
     createdAt: raw.created_at,
     editedAt: null,
     deleted: raw.deleted,
+    reactions: [],
   };
 }
 
@@ -321,7 +329,8 @@ export class Store extends EventTarget {
         chat.syncedSeq = message.seq - 1; // a chat new to us: what came before is history, not a gap
       }
       if (known) {
-        Object.assign(known, { body: message.body, editedAt: message.editedAt, deleted: message.deleted });
+        const { body, editedAt, deleted, reactions } = message;
+        Object.assign(known, { body, editedAt, deleted, reactions });
         continue;
       }
       chat.messages.set(message.seq, message);
@@ -441,6 +450,7 @@ export class Store extends EventTarget {
           createdAt: frame.created_at,
           editedAt: null,
           deleted: false,
+          reactions: [],
         },
       ]);
       this.#dropFromOutbox(frame.client_id);
@@ -463,6 +473,12 @@ export class Store extends EventTarget {
       this.#updateMessage(frame, (m) => {
         m.body = "";
         m.deleted = true;
+        m.reactions = [];
+      });
+    },
+    "message.reacted"(frame) {
+      this.#updateMessage(frame, (m) => {
+        m.reactions = reactionsFromWire(frame.reactions);
       });
     },
     typing(frame) {

@@ -1,10 +1,12 @@
 // One conversation: history (older pages load as you scroll up), day separators, own messages on the
-// right with their state (waiting → sending → sent → read), edits and deletions, typing, and the composer.
+// right with their state (waiting → sending → sent → read), edits and deletions, reactions, typing, and the
+// composer.
 
 import { avatar, coalesce, h, throttle } from "../dom.js";
 import { BODY_MAX, bodyParts, codePoints, dayKey, dayLabel, fullTimeLabel, presenceText, timeLabel } from "../format.js";
 import { mentionPicker } from "./mentions.js";
 import { muteButton } from "./notifications.js";
+import { reactButton, reactionsRow, reactionsSig } from "./reactions.js";
 import { avatarWithPresence } from "./presence.js";
 
 const NEAR_BOTTOM_PX = 80;
@@ -165,7 +167,7 @@ export function conversationView({ store, actions }) {
       const readers = own && c.kind === "group" ? store.readersOf(c, message.seq) : 0;
       // a body with an `@` is drawn again once more people are known: its mentions are marked by username
       const known = message.body.includes("@") ? store.users.size : 0;
-      const sig = [message.body, message.editedAt, message.deleted, state, readers, store.nameOf(message.senderId), known].join("|");
+      const sig = [message.body, message.editedAt, message.deleted, state, readers, store.nameOf(message.senderId), known, reactionsSig(message)].join("|");
       out.push({ key: `m:${message.seq}`, kind: "message", message, own, state, readers, sig });
     }
     for (const entry of store.outboxOf(c.id)) {
@@ -209,6 +211,7 @@ export function conversationView({ store, actions }) {
         h("time", { datetime: new Date(message.createdAt).toISOString(), title: fullTimeLabel(message.createdAt) }, timeLabel(message.createdAt)),
         own && !message.deleted ? stateMark(state, item.readers, c.kind === "group") : null,
       ),
+      reactionsRow({ message, me: store.me.id, nameOf: (id) => store.nameOf(id), toggle: (emoji, on) => actions.react(chatId, message, emoji, on) }),
     );
     const li = h(
       "li",
@@ -219,20 +222,28 @@ export function conversationView({ store, actions }) {
       !own && c.kind === "group" ? avatar(sender, message.senderId, "small") : null,
       bubble,
     );
-    if (own && !message.deleted && message.id) li.append(messageActions(message, li));
+    if (!message.deleted && message.id) li.append(messageActions(message, li, own));
     return li;
   }
 
-  function messageActions(message, li) {
+  // Every message's actions: React; one's own also Edit and Delete.
+  function messageActions(message, li, own) {
+    const box = h("div", { class: "msg-actions" });
+    const toggle = (emoji, on) => actions.react(chatId, message, emoji, on);
+    const react = reactButton({ box, message, me: store.me.id, toggle, restore: () => box.replaceChildren(...buttons) });
+    const buttons = [react];
+    box.append(react);
+    if (!own) return box;
     const edit = h("button", { type: "button", class: "link", "aria-label": "Edit message" }, "Edit");
     const remove = h("button", { type: "button", class: "link", "aria-label": "Delete message" }, "Delete");
-    const box = h("div", { class: "msg-actions" }, edit, remove);
+    buttons.push(edit, remove);
+    box.append(edit, remove);
     edit.addEventListener("click", () => startEdit(message, li));
     remove.addEventListener("click", () => {
       const confirm = h("button", { type: "button", class: "link danger" }, "Delete for everyone");
       const cancel = h("button", { type: "button", class: "link" }, "Keep");
       cancel.addEventListener("click", () => {
-        box.replaceChildren(edit, remove);
+        box.replaceChildren(...buttons);
         remove.focus();
       });
       confirm.addEventListener("click", () => actions.remove(chatId, message));
@@ -249,7 +260,7 @@ export function conversationView({ store, actions }) {
     const done = () => {
       nodes.delete(`m:${message.seq}`);
       render();
-      scroller.querySelector(`li[data-seq="${message.seq}"] .msg-actions button`)?.focus();
+      scroller.querySelector(`li[data-seq="${message.seq}"] .msg-actions button[aria-label="Edit message"]`)?.focus();
     };
     const save = () => {
       const body = field.value;
@@ -321,6 +332,16 @@ export function conversationView({ store, actions }) {
     return li;
   }
 
+  // The keyboard's place survives a message drawn again: the same control (a reaction, "React"), else the
+  // message's first button.
+  function refocus(fresh, focused) {
+    const key = focused?.dataset?.focusKey;
+    queueMicrotask(() => {
+      const same = key ? [...fresh.querySelectorAll("button")].find((b) => b.dataset.focusKey === key) : null;
+      (same ?? fresh.querySelector("button"))?.focus();
+    });
+  }
+
   function render() {
     const c = chat();
     if (!c) return;
@@ -342,7 +363,7 @@ export function conversationView({ store, actions }) {
       } else if (!node || node._sig !== item.sig) {
         const fresh = item.kind === "day" ? renderDay(item) : item.kind === "pending" ? renderPending(item) : renderMessage(item);
         fresh._sig = item.sig;
-        if (node?.contains(document.activeElement)) queueMicrotask(() => fresh.querySelector("button")?.focus());
+        if (node?.contains(document.activeElement)) refocus(fresh, document.activeElement);
         node = fresh;
       }
       next.set(item.key, node);
