@@ -174,6 +174,32 @@ async def test_reactions_are_stored_once_per_user_and_emoji_read_with_their_mess
         assert [m.reactions for m in await uow.messages.page(chat.id, after=None, before=None, limit=10)] == [(), ()]
 
 
+async def test_a_reply_is_read_with_a_quote_of_the_message_it_answers_as_that_message_is_now(
+    store: UnitOfWorkFactory,
+) -> None:
+    chat = await _chat(store, "a", "b")
+    (question,) = await _send(store, chat, "a")
+    async with store() as uow:
+        (seq,) = (await uow.chats.take_seqs({chat.id: 1}, NOW)).values()
+        reply = Message(_id(), chat.id, seq, "b", _id(), "an answer", NOW, reply_to=question.quote())
+        await uow.messages.add_many([reply])
+        assert await uow.messages.by_ids([question.id, "absent"]) == {question.id: question}
+        await uow.commit()
+    async with store(write=False) as uow:
+        assert [m.reply_to for m in await uow.messages.page(chat.id, after=0, before=None, limit=5)] == [
+            None,
+            question.quote(),
+        ]
+    async with store() as uow:
+        await uow.messages.save(question.edit("the question, edited", NOW))
+        await uow.commit()
+    async with store(write=False) as uow:
+        stored = await uow.messages.get(chat.id, reply.id)
+    assert stored is not None
+    assert stored.reply_to is not None
+    assert stored.reply_to.preview == "the question, edited"
+
+
 @pytest.mark.parametrize(
     ("after", "before", "limit", "expected"),
     [

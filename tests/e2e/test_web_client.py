@@ -767,3 +767,64 @@ async def test_reactions_are_picked_toggled_and_counted_live_for_everyone_and_st
     await cy.open_chat("Tea")
     await expect(thumbs(cy)).to_have_accessible_name("Reaction 👍: 1")
     await expect(thumbs(cy)).to_have_attribute("title", "👍 Ada")
+
+
+async def test_a_reply_quotes_its_message_and_a_click_on_the_quote_loads_and_shows_an_old_one(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob", viewport=PHONE)
+    await ada.start_direct_chat(bob)
+    await ada.send("message 1")
+    history = await _post_as(base_url, ada.username, [f"message {n}" for n in range(2, 121)], at_once=10)
+
+    await bob.page.reload()  # history from the server, the newest page only
+    await bob.expect_chat_screen()
+    await bob.open_chat("Ada")
+    await expect(bob.messages).to_have_count(50)
+    newest = bob.messages.last
+    await newest.hover()
+    await newest.get_by_role("button", name="Reply to message").click()
+    await expect(bob.page.get_by_text("Replying to Ada")).to_be_visible()
+    await bob.page.keyboard.press("Escape")  # changed my mind
+    await expect(bob.page.get_by_text("Replying to Ada")).to_be_hidden()
+    await newest.hover()
+    await newest.get_by_role("button", name="Reply to message").click()
+    await expect(bob.page.get_by_text("Replying to Ada")).to_be_visible()
+    await bob.send("Got them all")
+    await expect(bob.page.get_by_text("Replying to Ada")).to_be_hidden()
+    for member in (ada, bob):
+        reply = member.messages.last
+        await expect(reply.locator(".body")).to_have_text("Got them all")
+        quoted = reply.get_by_role("button", name=f"In reply to Ada: {history[-1]}. Show that message")
+        await expect(quoted).to_be_visible()
+    await ada.screenshot("reply")
+
+    # Ada answers her very first message, long out of Bob's loaded history.
+    await ada.page.reload()
+    await ada.expect_chat_screen()
+    await ada.open_chat("Bob")
+    await expect(ada.messages).to_have_count(50)
+    await ada.send("hello again")  # a marker, so that the reply below is not the first thing she sends
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        headers = {"Authorization": f"Bearer {(await log_in(http, ada.username))['access_token']}"}
+        chat = (await http.get("/api/chats", headers=headers)).json()["items"][0]["id"]
+        first = await http.get(f"/api/chats/{chat}/messages", params={"after_seq": 0, "limit": 1}, headers=headers)
+        body = {"body": "about the first one", "reply_to": first.json()["items"][0]["id"]}
+        assert (await http.post(f"/api/chats/{chat}/messages", json=body, headers=headers)).status_code == 201
+    quote = bob.messages.last.get_by_role("button", name="In reply to Ada: message 1. Show that message")
+    await quote.click()
+    original = bob.page.locator('.message-list > li.msg[data-seq="1"]')
+    await expect(original).to_be_in_viewport()
+    await expect(original).to_be_focused()
+    await bob.screenshot("phone-reply-found")
+
+    # The quote follows the message it answers: deleted, it says so.
+    answered = ada.page.locator('.message-list > li.msg[data-seq="120"]')
+    await answered.hover()
+    await answered.get_by_role("button", name="Delete message").click()
+    await ada.page.get_by_role("button", name="Delete for everyone").click()
+    for member in (ada, bob):
+        reply = member.page.locator(".message-list > li.msg", has_text="Got them all")
+        gone = "In reply to Ada: deleted message. Show that message"
+        await expect(reply.locator(".quote")).to_have_accessible_name(gone)

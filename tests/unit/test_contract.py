@@ -51,7 +51,7 @@ def test_the_gateway_knows_exactly_the_contracts_commands() -> None:
 @pytest.mark.parametrize("frame", commands.FORWARDED, ids=commands.command_type)
 def test_every_forwarded_command_decodes_to_a_forward_on_its_route(frame: type[commands.ClientFrame]) -> None:
     fields = {"chat_id": "c1", "client_id": "k1", "body": "b", "message_id": "m1", "seq": 1, "chats": {"c1": 1}}
-    fields |= {"emoji": "👍", "remove": False}
+    fields |= {"emoji": "👍", "remove": False, "reply_to": "m0"}
     wanted = {name: fields[name] for name in frame.__struct_fields__}
     text = msgspec.json.encode(frame(**wanted)).decode()
     inbound = decode_text(text, 64 * 1024)

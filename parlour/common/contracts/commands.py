@@ -43,12 +43,15 @@ class ClientFrame(msgspec.Struct, tag_field="type", kw_only=True, frozen=True):
     route: ClassVar[Route] = Route.CHAT
 
 
-class SendMessage(ClientFrame, tag="message.send", frozen=True):
-    """Send `body` to the chat; `client_id` makes a retry find the original instead of sending twice."""
+# `omit_defaults`: a send that replies to nothing is encoded as it was before replies (the hot path's bytes).
+class SendMessage(ClientFrame, tag="message.send", frozen=True, omit_defaults=True):
+    """Send `body` to the chat, as a reply to the message `reply_to` of the same chat if given;
+    `client_id` makes a retry find the original instead of sending twice."""
 
     chat_id: Id
     client_id: ClientId
     body: str
+    reply_to: Id | None = None
 
 
 class EditMessage(ClientFrame, tag="message.edit", frozen=True):

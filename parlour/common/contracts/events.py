@@ -27,8 +27,8 @@ class MessageSent(ServiceEvent, tag="message.sent", frozen=True):
     """A new message was committed at `seq` of its chat (never for a repeated `client_id`).
 
     `chat_kind`, `chat_title` (None for a direct chat) and `preview` (the body's first
-    `PREVIEW_CHARACTERS` characters) are what a notification's text needs; their defaults read an event
-    published before they existed."""
+    `PREVIEW_CHARACTERS` characters) are what a notification's text needs; `reply_to` the id of the
+    message of the chat it replies to. Their defaults read an event published before they existed."""
 
     chat_id: str
     seq: int
@@ -40,6 +40,7 @@ class MessageSent(ServiceEvent, tag="message.sent", frozen=True):
     chat_kind: str = "group"
     chat_title: str | None = None
     preview: str = ""
+    reply_to: str | None = None
 
 
 class MessageSentMembersUndecoded(MessageSent, tag="message.sent", frozen=True):

@@ -67,7 +67,7 @@ Builder = Callable[[str, str, Any], ChatCommand]
 BUILDERS: dict[type[wire.ClientFrame], tuple[type[Any], Builder]] = {
     wire.SendMessage: (
         SendMessage,
-        lambda user, session, f: SendMessage(user, f.chat_id, f.client_id, f.body, session),
+        lambda user, session, f: SendMessage(user, f.chat_id, f.client_id, f.body, session, f.reply_to),
     ),
     wire.EditMessage: (
         EditMessage,
@@ -265,6 +265,7 @@ def service_events(event: Event) -> list[service.AnyServiceEvent]:
                 member_ids=list(recipients), created_at=m.created_at, mentioned_user_ids=list(mentioned),
                 chat_kind=event.chat_kind, chat_title=event.chat_title,
                 preview=m.body[: service.PREVIEW_CHARACTERS],
+                reply_to=m.reply_to.message_id if m.reply_to is not None else None,
             )  # fmt: skip
         case MessageEdited(message=m, recipients=recipients) if m.edited_at is not None:
             fact = service.MessageEdited(

@@ -39,6 +39,14 @@ class ReactionOut(msgspec.Struct, kw_only=True):
     user_ids: list[str]
 
 
+class QuoteOut(msgspec.Struct, kw_only=True):
+    message_id: str
+    seq: int
+    sender_id: str
+    preview: str
+    deleted: bool
+
+
 class MessageNew(_Frame, tag="message.new"):
     chat_id: str
     seq: int
@@ -49,6 +57,7 @@ class MessageNew(_Frame, tag="message.new"):
     edited_at: datetime | None
     deleted: bool
     reactions: list[ReactionOut]
+    reply_to: QuoteOut | None
 
 
 class MessageAck(_Frame, tag="message.ack"):
@@ -146,6 +155,7 @@ def message_new(message: Message) -> MessageNew:
         edited_at=message.edited_at,
         deleted=message.deleted,
         reactions=reactions_out(message),
+        reply_to=msgspec.convert(message.reply_to, QuoteOut, from_attributes=True) if message.reply_to else None,
     )
 
 

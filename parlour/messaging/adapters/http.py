@@ -140,7 +140,8 @@ def messaging_router(chats: ChatHandlers, messages: MessageHandlers, processor: 
     @router.post("/chats/{chat_id}/messages", status_code=status.HTTP_201_CREATED, summary="Send a message")
     async def send(principal: CurrentPrincipal, chat_id: ChatId, body: SendRequest) -> MessageOut:
         client_id = body.client_id if body.client_id is not None else str(uuid.uuid4())
-        message = await processor.execute(SendMessage(principal.user_id, chat_id, client_id, body.body))
+        command = SendMessage(principal.user_id, chat_id, client_id, body.body, reply_to=body.reply_to)
+        message = await processor.execute(command)
         return MessageOut.of(message)
 
     @router.patch("/chats/{chat_id}/messages/{message_id}", summary="Edit one of my messages")

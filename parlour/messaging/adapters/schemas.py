@@ -55,6 +55,7 @@ class SendRequest(BaseModel):
         default=None, description="Idempotency key: repeating it returns the original message. Generated if absent."
     )
     body: Body
+    reply_to: Id | None = Field(default=None, description="The id of the message of this chat this one replies to.")
 
 
 class EditRequest(BaseModel):
@@ -110,6 +111,14 @@ class ReactionOut(BaseModel):
     user_ids: list[str] = Field(description="Who put this emoji on the message, in the order they did.")
 
 
+class QuoteOut(BaseModel):
+    message_id: str
+    seq: int
+    sender_id: str
+    preview: str = Field(description="The start of the replied message's body as it is now; empty once deleted.")
+    deleted: bool
+
+
 class MessageOut(BaseModel):
     id: str
     chat_id: str
@@ -121,6 +130,7 @@ class MessageOut(BaseModel):
     edited_at: datetime | None
     deleted: bool
     reactions: list[ReactionOut] = Field(description="Each emoji on the message with its users; none if deleted.")
+    reply_to: QuoteOut | None = Field(description="The message of this chat this one replies to, as it is now.")
 
     @classmethod
     def of(cls, message: Message) -> MessageOut:
@@ -135,6 +145,7 @@ class MessageOut(BaseModel):
             edited_at=message.edited_at,
             deleted=message.deleted,
             reactions=[ReactionOut(emoji=r.emoji, user_ids=list(r.user_ids)) for r in message.reactions],
+            reply_to=QuoteOut.model_validate(message.reply_to, from_attributes=True) if message.reply_to else None,
         )
 
 

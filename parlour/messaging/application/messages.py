@@ -9,14 +9,14 @@ transaction as it found it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from parlour.common.clock import Clock
 from parlour.common.errors import ParlourError
 from parlour.messaging.application.access import MembershipCache
 from parlour.messaging.application.ports import ChatCursor, ChatSummary, ReadMove, UnitOfWork, UnitOfWorkFactory
-from parlour.messaging.domain.errors import ClientIdReused, InvalidCommand, MessageNotFound
+from parlour.messaging.domain.errors import ClientIdReused, InvalidCommand, InvalidReplyTarget, MessageNotFound
 from parlour.messaging.domain.messages import (
     CommandRejected,
     DeleteMessage,
@@ -106,15 +106,16 @@ class MessageHandlers:
         the chat's members and acked to its sender's connection; a repeated client id is only acked.
         """
         await self._access.verify_many(uow, sorted({command.chat_id for command in commands}), lock=True)
+        replied = await uow.messages.by_ids(sorted({c.reply_to for c in commands if c.reply_to is not None}))
         outcomes: dict[int, Message | ParlourError] = {}
         admitted: list[int] = []
         for index, command in enumerate(commands):
             try:
-                await self._admit(uow, command)
+                await self._admit(uow, command, replied)
                 admitted.append(index)
             except ParlourError as error:
                 outcomes[index] = error
-        stored, created = await self._store(uow, [(index, commands[index]) for index in admitted])
+        stored, created = await self._store(uow, [(index, commands[index]) for index in admitted], replied)
         outcomes |= stored
         mentions = await self._mentions(uow, {index: commands[index] for index in created})
         ordered = [outcomes[index] for index in range(len(commands))]
@@ -230,14 +231,18 @@ class MessageHandlers:
             messages = messages[:limit] if after is not None else messages[1:]
         return HistoryPage(messages, has_more)
 
-    async def _admit(self, uow: UnitOfWork, command: SendMessage) -> None:
+    async def _admit(self, uow: UnitOfWork, command: SendMessage, replied: Mapping[str, Message]) -> None:
         check_client_id(command.client_id)
         check_body(command.body)
         members = await self._access.verified(uow, command.chat_id, lock=True)
         enforce(may_send(_role(members, command.actor)))
+        if command.reply_to is not None:  # after membership: a non-member learns nothing of the messages
+            target = replied.get(command.reply_to)
+            if target is None or target.chat_id != command.chat_id:
+                raise InvalidReplyTarget()
 
     async def _store(
-        self, uow: UnitOfWork, admitted: list[tuple[int, SendMessage]]
+        self, uow: UnitOfWork, admitted: list[tuple[int, SendMessage]], replied: Mapping[str, Message]
     ) -> tuple[dict[int, Message | ParlourError], set[int]]:
         known = await uow.messages.by_client_ids([(command.actor, command.client_id) for _, command in admitted])
         first_of: dict[tuple[str, str], int] = {}  # a client id repeated within the batch: its first command
@@ -247,7 +252,7 @@ class MessageHandlers:
             if key not in known and key not in first_of:
                 first_of[key] = index
                 new.setdefault(command.chat_id, []).append((index, command))
-        created = await self._create(uow, new)
+        created = await self._create(uow, new, replied)
         outcomes: dict[int, Message | ParlourError] = {}
         for index, command in admitted:
             key = (command.actor, command.client_id)
@@ -256,7 +261,9 @@ class MessageHandlers:
             outcomes[index] = message if message.chat_id == command.chat_id else ClientIdReused()
         return outcomes, set(created)
 
-    async def _create(self, uow: UnitOfWork, new: dict[str, list[tuple[int, SendMessage]]]) -> dict[int, Message]:
+    async def _create(
+        self, uow: UnitOfWork, new: dict[str, list[tuple[int, SendMessage]]], replied: Mapping[str, Message]
+    ) -> dict[int, Message]:
         if not new:
             return {}
         now = self._clock.utcnow()
@@ -265,7 +272,8 @@ class MessageHandlers:
         for chat_id, commands in new.items():
             first = last[chat_id] - len(commands) + 1
             for seq, (index, c) in enumerate(commands, start=first):
-                created[index] = Message(self._ids(), chat_id, seq, c.actor, c.client_id, c.body, now)
+                quote = replied[c.reply_to].quote() if c.reply_to is not None else None
+                created[index] = Message(self._ids(), chat_id, seq, c.actor, c.client_id, c.body, now, reply_to=quote)
         await uow.messages.add_many(list(created.values()))
         # Writing is reading: the sender's cursor follows their own messages, so they are never unread
         # (the repository keeps the furthest move of each member).

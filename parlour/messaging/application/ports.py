@@ -139,7 +139,12 @@ class MessageRepository(ABC):
 
     @abstractmethod
     async def get(self, chat_id: str, message_id: str) -> Message | None:
-        """A message of the chat by id, with its reactions."""
+        """A message of the chat by id, with its reactions and what it replies to."""
+
+    @abstractmethod
+    async def by_ids(self, message_ids: Sequence[str]) -> dict[str, Message]:
+        """The messages with these ids, whatever their chat, by id (without reactions or replies: what a
+        quote of them needs)."""
 
     @abstractmethod
     async def save(self, message: Message) -> None:
@@ -151,8 +156,9 @@ class MessageRepository(ABC):
 
     @abstractmethod
     async def page(self, chat_id: str, *, after: int | None, before: int | None, limit: int) -> list[Message]:
-        """Up to `limit` messages with `after < seq < before`, in seq order, with their reactions: the first
-        ones when `after` is given, else the last ones (closest to `before`, or the newest)."""
+        """Up to `limit` messages with `after < seq < before`, in seq order, with their reactions and what
+        they reply to: the first ones when `after` is given, else the last ones (closest to `before`, or
+        the newest)."""
 
 
 class UserRepository(ABC):

@@ -5,6 +5,7 @@ InvalidInput
 ├── InvalidChatTitle         chat_title_invalid
 ├── InvalidClientId          client_id_invalid
 ├── UnknownReaction          reaction_unknown         (an emoji not in the reaction set)
+├── InvalidReplyTarget       reply_to_invalid         (`reply_to` names no message of the chat)
 ├── InvalidCommand           command_invalid          (a bus command that cannot be understood)
 ├── InvalidCursor            cursor_invalid           (a chat list cursor this service did not issue)
 ├── UnknownUser              user_unknown             (a member id auth does not know)
@@ -47,6 +48,11 @@ class InvalidClientId(InvalidInput):
 class UnknownReaction(InvalidInput):
     code = "reaction_unknown"
     default_message = "This reaction is not offered: pick one of the reactions docs/protocol.md lists."
+
+
+class InvalidReplyTarget(InvalidInput):
+    code = "reply_to_invalid"
+    default_message = "`reply_to` names no message of this chat: reply to a message of the chat you write in."
 
 
 class InvalidCommand(InvalidInput):

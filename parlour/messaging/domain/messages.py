@@ -20,6 +20,7 @@ class SendMessage:
     client_id: str
     body: str
     session_id: str | None = None
+    reply_to: str | None = None  # the id of the message of the same chat this one answers
 
 
 @dataclass(frozen=True, slots=True)

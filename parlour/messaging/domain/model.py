@@ -206,6 +206,18 @@ def _sorted_reactions(reactions: dict[str, tuple[str, ...]]) -> tuple[Reaction, 
 
 
 @dataclass(frozen=True, slots=True)
+class Quote:
+    """What a reply shows of the message it answers, as that message is now: who wrote it and how it
+    starts (`preview`, empty once deleted)."""
+
+    message_id: str
+    seq: int
+    sender_id: str
+    preview: str
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One message of a chat at position `seq`. A deleted message stays as a tombstone with its seq."""
 
@@ -220,6 +232,7 @@ class Message:
     deleted_at: datetime | None = None
     deleted_by: str | None = None
     reactions: tuple[Reaction, ...] = ()  # in `REACTIONS` order, none empty
+    reply_to: Quote | None = None  # the message of the same chat this one answers
 
     @property
     def deleted(self) -> bool:
@@ -227,8 +240,12 @@ class Message:
 
     @property
     def preview(self) -> str:
-        """The start of the body, for chat lists."""
+        """The start of the body, for chat lists and quotes."""
         return self.body[:PREVIEW_CHARACTERS]
+
+    def quote(self) -> Quote:
+        """How a reply to this message shows it."""
+        return Quote(self.id, self.seq, self.sender_id, self.preview, self.deleted)
 
     def edit(self, body: str, now: datetime) -> Message:
         """The message with a new body; raises if deleted or the body breaks the rules."""

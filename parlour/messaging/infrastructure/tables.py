@@ -81,6 +81,9 @@ messages = Table(
     Column("edited_at", UtcDateTime(), nullable=True),
     Column("deleted_at", UtcDateTime(), nullable=True),
     Column("deleted_by", String(36), nullable=True),
+    # The id of the message of the same chat this one replies to (no foreign key: messages are never
+    # removed, a deletion leaves a tombstone, and SQLite cannot add one to an existing table).
+    Column("reply_to", String(36), nullable=True),
     UniqueConstraint("chat_id", "seq", name="uq_messaging_messages_chat_seq"),
     UniqueConstraint("sender_id", "client_id", name="uq_messaging_messages_sender_client"),
 )

@@ -141,10 +141,19 @@ class _Messages(MessageRepository):
 
     async def get(self, chat_id: str, message_id: str) -> Message | None:
         message = self.s.messages.get(message_id)
-        return message if message and message.chat_id == chat_id else None
+        return self._quoting(message) if message and message.chat_id == chat_id else None
+
+    def _quoting(self, message: Message) -> Message:
+        # What a reply shows of the message it answers is that message as it is now.
+        if message.reply_to is None:
+            return message
+        return replace(message, reply_to=self.s.messages[message.reply_to.message_id].quote())
 
     async def save(self, message: Message) -> None:
         self.s.messages[message.id] = message
+
+    async def by_ids(self, message_ids: Sequence[str]) -> dict[str, Message]:
+        return {i: replace(self.s.messages[i], reply_to=None) for i in message_ids if i in self.s.messages}
 
     async def set_reaction(self, message_id: str, user_id: str, emoji: str, *, add: bool, at: datetime) -> None:
         message = self.s.messages[message_id]
@@ -156,7 +165,7 @@ class _Messages(MessageRepository):
             key=lambda m: m.seq,
         )
         found = [m for m in found if (after is None or m.seq > after) and (before is None or m.seq < before)]
-        return found[:limit] if after is not None else found[-limit:]
+        return [self._quoting(m) for m in (found[:limit] if after is not None else found[-limit:])]
 
 
 class _Users(UserRepository):

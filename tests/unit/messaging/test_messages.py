@@ -11,6 +11,7 @@ from parlour.messaging.domain.errors import (
     ChatRoleRequired,
     ClientIdReused,
     InvalidMessageBody,
+    InvalidReplyTarget,
     MessageNotFound,
     NotMessageAuthor,
     UnknownReaction,
@@ -32,7 +33,7 @@ from parlour.messaging.domain.messages import (
     Synced,
     UserTyped,
 )
-from parlour.messaging.domain.model import REACTIONS, Message, Reaction
+from parlour.messaging.domain.model import REACTIONS, Message, Quote, Reaction
 from tests.unit.messaging.conftest import World
 
 
@@ -113,6 +114,22 @@ async def test_authors_and_group_admins_delete_leaving_a_tombstone(world: World)
     assert world.events.events[-1] == MessageDeleted(tombstone, ("ann", "bob", "cat"))
     page = await world.messages.history("cat", chat.id, after=0, before=None, limit=10)
     assert [(m.seq, m.deleted) for m in page.messages] == [(1, True), (2, False)]
+
+
+async def test_a_reply_quotes_a_message_of_its_own_chat_as_it_is_now_and_nothing_else(world: World) -> None:
+    chat, other = (await world.group()).chat, (await world.group()).chat
+    question = await send(world, chat.id, "bob", "k1", "tea?")
+    elsewhere = await send(world, other.id, "bob", "k2", "not here")
+    for target in (elsewhere.id, "no-such-message"):
+        with pytest.raises(InvalidReplyTarget):
+            await world.processor.execute(SendMessage("ann", chat.id, "k3", "yes", reply_to=target))
+    with pytest.raises(ChatNotFound):  # an outsider learns nothing, whatever the reply names
+        await world.processor.execute(SendMessage("eve", chat.id, "k4", "yes", reply_to=question.id))
+    reply = await world.processor.execute(SendMessage("ann", chat.id, "k5", "yes!", reply_to=question.id))
+    assert reply.reply_to == question.quote()
+    await world.processor.execute(DeleteMessage("bob", chat.id, question.id))
+    page = await world.messages.history("cat", chat.id, after=1, before=None, limit=10)
+    assert [(m.body, m.reply_to) for m in page.messages] == [("yes!", Quote(question.id, 1, "bob", "", True))]
 
 
 async def test_members_react_each_emoji_once_every_member_hears_of_it_and_history_keeps_it(world: World) -> None:

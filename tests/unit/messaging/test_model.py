@@ -27,6 +27,7 @@ from parlour.messaging.domain.model import (
     ChatKind,
     Members,
     Message,
+    Quote,
     Reaction,
     Role,
     check_body,
@@ -143,6 +144,12 @@ def test_each_member_puts_each_offered_emoji_on_a_message_once_and_takes_only_th
 def test_only_the_offered_emoji_are_reactions(emoji: str) -> None:
     with pytest.raises(UnknownReaction):
         Message("m", "c", 7, "a", "k", "hello", NOW).react("b", emoji, add=True)
+
+
+def test_a_quote_shows_who_wrote_a_message_and_how_it_starts_and_nothing_of_it_once_deleted() -> None:
+    message = Message("m", "c", 7, "a", "k", "é" * 200, NOW)
+    assert message.quote() == Quote("m", 7, "a", "é" * 140, deleted=False)
+    assert message.delete("a", NOW).quote() == Quote("m", 7, "a", "", deleted=True)
 
 
 def test_a_tombstone_loses_its_reactions_and_takes_no_new_ones() -> None:

@@ -148,6 +148,7 @@ def test_message_new_and_ack_frames() -> None:
                 "edited_at": None,
                 "deleted": False,
                 "reactions": [],
+                "reply_to": None,
             },
         ),
         (
@@ -177,6 +178,20 @@ def test_a_reaction_is_a_frame_for_every_member_with_the_whole_state_and_a_servi
         service.MessageReacted(**fields, member_ids=["ann", "bob", "cat"], reacted_at=AT)  # type: ignore[arg-type]
     ]
     assert json.loads(bytes(next(delivery_items(MessageSent(reacted, ("ann",)))).frame))["reactions"] == [reaction]
+
+
+def test_a_reply_carries_a_quote_of_the_replied_message_in_its_frame_and_the_replied_id_in_its_event() -> None:
+    original = Message("m0", "c1", 3, "bob", "k0", "the question " + "x" * 200, AT)
+    reply = Message("m1", "c1", 7, "ann", "k1", "the answer", AT, reply_to=original.quote())
+    event = MessageSent(reply, ("ann", "bob"))
+    frame = json.loads(bytes(next(delivery_items(event)).frame))
+    quote = {"message_id": "m0", "seq": 3, "sender_id": "bob", "preview": original.body[:140], "deleted": False}
+    assert frame["reply_to"] == quote
+    (fact,) = service_events(event)
+    assert isinstance(fact, service.MessageSent)
+    assert fact.reply_to == "m0"
+    sent = {"type": "message.send", "chat_id": "c1", "client_id": "k1", "body": "b", "reply_to": "m0"}
+    assert decode_commands(command(sent)) == [SendMessage("ann", "c1", "k1", "b", "s1", "m0")]
 
 
 def test_a_reaction_command_becomes_a_reaction_to_add_or_take_off() -> None:

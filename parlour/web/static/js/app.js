@@ -262,7 +262,10 @@ function fetchMissingUsers(chatId = null) {
     for (const id of chat.memberIds) wanted.add(id);
     const peer = store.peerOf(chat);
     if (peer) wanted.add(peer);
-    for (const message of chat.messages.values()) wanted.add(message.senderId);
+    for (const message of chat.messages.values()) {
+      wanted.add(message.senderId);
+      if (message.replyTo) wanted.add(message.replyTo.senderId); // a quote names who it quotes
+    }
     if (chat.lastMessage) wanted.add(chat.lastMessage.senderId);
   }
   for (const id of wanted) {
@@ -413,11 +416,35 @@ async function catchUp(chatId) {
   }
 }
 
+// One page of older history above what is loaded (at most one at a time per chat: `actions.loadOlder`).
+async function loadOlder(chatId) {
+  const chat = store.chats.get(chatId);
+  if (!chat || chat.loadingOlder || !chat.hasOlder) return;
+  const beforeSeq = store.oldestSeq(chat);
+  if (beforeSeq <= 1) {
+    chat.hasOlder = false;
+    store.emit("messages", { chatId });
+    return;
+  }
+  chat.loadingOlder = true;
+  store.emit("messages", { chatId });
+  try {
+    const page = await api.messages(chatId, { beforeSeq, limit: HISTORY_PAGE });
+    chat.loadingOlder = false;
+    store.addOlder(chatId, page.items.map(messageFromRest), page.hasMore);
+  } catch {
+    chat.loadingOlder = false;
+    setTimeout(() => store.emit("messages", { chatId }), 3_000); // try again a little later
+  }
+}
+
 // --- what the views ask for ---
 
+const olderLoads = new Map(); // chat id → its older page under way
+
 const actions = {
-  send(chatId, body) {
-    store.enqueue(chatId, body);
+  send(chatId, body, replyTo = null) {
+    store.enqueue(chatId, body, replyTo);
     flushOutbox();
   },
   typing(chatId) {
@@ -441,24 +468,21 @@ const actions = {
   discard(entry) {
     store.discard(entry.clientId);
   },
-  async loadOlder(chatId) {
-    const chat = store.chats.get(chatId);
-    if (!chat || chat.loadingOlder || !chat.hasOlder) return;
-    const beforeSeq = store.oldestSeq(chat);
-    if (beforeSeq <= 1) {
-      chat.hasOlder = false;
-      store.emit("messages", { chatId });
-      return;
-    }
-    chat.loadingOlder = true;
-    store.emit("messages", { chatId });
-    try {
-      const page = await api.messages(chatId, { beforeSeq, limit: HISTORY_PAGE });
-      chat.loadingOlder = false;
-      store.addOlder(chatId, page.items.map(messageFromRest), page.hasMore);
-    } catch {
-      chat.loadingOlder = false;
-      setTimeout(() => store.emit("messages", { chatId }), 3_000); // try again a little later
+  // One page of older history (a load under way is the one asked for).
+  loadOlder(chatId) {
+    if (!olderLoads.has(chatId)) olderLoads.set(chatId, loadOlder(chatId).finally(() => olderLoads.delete(chatId)));
+    return olderLoads.get(chatId);
+  },
+  // Page older history in until the message at `seq` is there (a reply's quote was clicked); whether it is.
+  async loadUntil(chatId, seq) {
+    for (;;) {
+      const chat = store.chats.get(chatId);
+      if (!chat) return false;
+      if (chat.messages.has(seq)) return true;
+      const oldest = store.oldestSeq(chat);
+      if (!chat.hasOlder || oldest <= seq) return false;
+      await this.loadOlder(chatId);
+      if (store.oldestSeq(chat) >= oldest) return false; // no progress (offline): the next click tries again
     }
   },
   async setMuted(chatId, muted) {
@@ -481,6 +505,7 @@ function flushOutbox() {
   for (const entry of store.outbox) {
     if (entry.state !== "queued" || (entry.retryAt && entry.retryAt > now)) continue;
     const frame = { type: "message.send", chat_id: entry.chatId, client_id: entry.clientId, body: entry.body };
+    if (entry.replyTo) frame.reply_to = entry.replyTo.messageId;
     if (!connection.send(frame)) return;
     store.setOutboxState(entry, "sending");
   }

@@ -22,6 +22,12 @@ function reactionsFromWire(list) {
   return list.map((reaction) => ({ emoji: reaction.emoji, userIds: reaction.user_ids }));
 }
 
+// What a reply carries of the message it answers (`reply_to` of `MessageOut` and `message.new`), or null.
+function quoteFromWire(raw) {
+  if (!raw) return null;
+  return { messageId: raw.message_id, seq: raw.seq, senderId: raw.sender_id, preview: raw.preview, deleted: raw.deleted };
+}
+
 // A message of the REST API (`MessageOut`: history pages, POST .../messages).
 export function messageFromRest(raw) {
   return {
@@ -35,6 +41,7 @@ export function messageFromRest(raw) {
     editedAt: raw.edited_at,
     deleted: raw.deleted,
     reactions: reactionsFromWire(raw.reactions),
+    replyTo: quoteFromWire(raw.reply_to),
   };
 }
 
@@ -51,6 +58,7 @@ export function messageFromFrame(frame) {
     editedAt: frame.edited_at,
     deleted: frame.deleted,
     reactions: reactionsFromWire(frame.reactions),
+    replyTo: quoteFromWire(frame.reply_to),
   };
 }
 
@@ -67,6 +75,7 @@ function messageFromPreview(raw, chatId) {
     editedAt: null,
     deleted: raw.deleted,
     reactions: [],
+    replyTo: null,
   };
 }
 
@@ -329,8 +338,8 @@ export class Store extends EventTarget {
         chat.syncedSeq = message.seq - 1; // a chat new to us: what came before is history, not a gap
       }
       if (known) {
-        const { body, editedAt, deleted, reactions } = message;
-        Object.assign(known, { body, editedAt, deleted, reactions });
+        const { body, editedAt, deleted, reactions, replyTo } = message;
+        Object.assign(known, { body, editedAt, deleted, reactions, replyTo });
         continue;
       }
       chat.messages.set(message.seq, message);
@@ -376,6 +385,19 @@ export class Store extends EventTarget {
     if (oldest <= 1) chat.hasOlder = false;
     this.addMessages(chatId, messages);
     if (!messages.length) this.emit("messages", { chatId });
+  }
+
+  // A reply's quote as it should read now: from the quoted message itself when it is loaded (an edit or
+  // a deletion since shows), else as the reply carried it.
+  quoteOf(chat, quote) {
+    const quoted = chat.messages.get(quote.seq);
+    if (!quoted || quoted.id !== quote.messageId) return quote;
+    return { ...quote, senderId: quoted.senderId, preview: quoted.deleted ? "" : quoted.body, deleted: quoted.deleted };
+  }
+
+  // The quote a reply to `message` carries.
+  quoteFor(message) {
+    return { messageId: message.id, seq: message.seq, senderId: message.senderId, preview: message.body, deleted: message.deleted };
   }
 
   oldestSeq(chat) {
@@ -451,6 +473,7 @@ export class Store extends EventTarget {
           editedAt: null,
           deleted: false,
           reactions: [],
+          replyTo: entry.replyTo ?? null,
         },
       ]);
       this.#dropFromOutbox(frame.client_id);
@@ -552,8 +575,9 @@ export class Store extends EventTarget {
 
   // --- outbox: messages typed but not yet acknowledged, kept across reconnects and reloads ---
 
-  enqueue(chatId, body) {
-    const entry = { clientId: newClientId(), chatId, body, createdAt: new Date().toISOString(), state: "queued" };
+  // `replyTo`: the quote of the message this one answers (as a message's `replyTo`), or null.
+  enqueue(chatId, body, replyTo = null) {
+    const entry = { clientId: newClientId(), chatId, body, replyTo, createdAt: new Date().toISOString(), state: "queued" };
     this.outbox.push(entry);
     this.#saveOutbox();
     this.emit("messages", { chatId });

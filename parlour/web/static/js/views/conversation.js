@@ -1,6 +1,6 @@
 // One conversation: history (older pages load as you scroll up), day separators, own messages on the
-// right with their state (waiting → sending → sent → read), edits and deletions, reactions, typing, and the
-// composer.
+// right with their state (waiting → sending → sent → read), edits and deletions, reactions, replies (a quote
+// above the reply, which leads to the message it answers), typing, and the composer.
 
 import { avatar, coalesce, h, throttle } from "../dom.js";
 import { BODY_MAX, bodyParts, codePoints, dayKey, dayLabel, fullTimeLabel, presenceText, timeLabel } from "../format.js";
@@ -12,6 +12,8 @@ import { avatarWithPresence } from "./presence.js";
 const NEAR_BOTTOM_PX = 80;
 const NEAR_TOP_PX = 150;
 const TYPING_EVERY_MS = 3_000;
+const QUOTE_CHARACTERS = 90;
+const FLASH_MS = 1_600;
 
 const STATE_TEXT = {
   queued: ["◷", "Waiting for the connection"],
@@ -50,6 +52,7 @@ const PICK_A_CHAT = "Pick a chat on the left, or start a new one.";
 export function conversationView({ store, actions }) {
   let chatId = null;
   let nodes = new Map(); // key → element
+  let replyingTo = null; // the quote of the message the composer answers, or null
 
   const title = h("h2", { id: "conversation-title", class: "conversation-title", tabindex: "-1" });
   const subtitle = h("p", { class: "conversation-subtitle" });
@@ -81,10 +84,14 @@ export function conversationView({ store, actions }) {
   const count = h("span", { id: "composer-count", class: "count" });
   const countAlert = h("span", { class: "visually-hidden", "aria-live": "polite" });
   const send = h("button", { type: "submit", class: "primary send" }, "Send");
+  const replyText = h("span", { class: "reply-text" });
+  const cancelReply = h("button", { type: "button", class: "icon-button", "aria-label": "Cancel reply", onclick: () => stopReply(true) }, "×");
+  const replyBar = h("div", { class: "reply-bar", hidden: true }, replyText, cancelReply);
   const form = h(
     "form",
     { class: "composer", onsubmit: (event) => submit(event) },
     mentions.element,
+    replyBar,
     h("label", { for: "composer", class: "visually-hidden" }, "Message"),
     composer,
     send,
@@ -167,12 +174,14 @@ export function conversationView({ store, actions }) {
       const readers = own && c.kind === "group" ? store.readersOf(c, message.seq) : 0;
       // a body with an `@` is drawn again once more people are known: its mentions are marked by username
       const known = message.body.includes("@") ? store.users.size : 0;
-      const sig = [message.body, message.editedAt, message.deleted, state, readers, store.nameOf(message.senderId), known, reactionsSig(message)].join("|");
+      const quote = message.replyTo ? quoteWords(c, message.replyTo).join(": ") : "";
+      const sig = [message.body, message.editedAt, message.deleted, state, readers, store.nameOf(message.senderId), known, reactionsSig(message), quote].join("|");
       out.push({ key: `m:${message.seq}`, kind: "message", message, own, state, readers, sig });
     }
     for (const entry of store.outboxOf(c.id)) {
       pushDay(entry.createdAt);
-      out.push({ key: `p:${entry.clientId}`, kind: "pending", entry, sig: `${entry.state}|${entry.reason ?? ""}` });
+      const quote = entry.replyTo ? quoteWords(c, entry.replyTo).join(": ") : "";
+      out.push({ key: `p:${entry.clientId}`, kind: "pending", entry, sig: `${entry.state}|${entry.reason ?? ""}|${quote}` });
     }
     return out;
   }
@@ -200,6 +209,7 @@ export function conversationView({ store, actions }) {
       "div",
       { class: "bubble" },
       showSender ? h("p", { class: "sender", "aria-hidden": "true" }, sender) : null,
+      message.replyTo && !message.deleted ? quoteButton(c, message.replyTo) : null,
       h("span", { class: "visually-hidden" }, own ? "You: " : `${sender}: `),
       message.deleted
         ? h("p", { class: "body deleted" }, "Message deleted")
@@ -226,13 +236,14 @@ export function conversationView({ store, actions }) {
     return li;
   }
 
-  // Every message's actions: React; one's own also Edit and Delete.
+  // Every message's actions: Reply and React; one's own also Edit and Delete.
   function messageActions(message, li, own) {
     const box = h("div", { class: "msg-actions" });
     const toggle = (emoji, on) => actions.react(chatId, message, emoji, on);
     const react = reactButton({ box, message, me: store.me.id, toggle, restore: () => box.replaceChildren(...buttons) });
-    const buttons = [react];
-    box.append(react);
+    const answer = h("button", { type: "button", class: "link", "aria-label": "Reply to message", onclick: () => startReply(message) }, "Reply");
+    const buttons = [answer, react];
+    box.append(answer, react);
     if (!own) return box;
     const edit = h("button", { type: "button", class: "link", "aria-label": "Edit message" }, "Edit");
     const remove = h("button", { type: "button", class: "link", "aria-label": "Delete message" }, "Delete");
@@ -251,6 +262,57 @@ export function conversationView({ store, actions }) {
       cancel.focus();
     });
     return box;
+  }
+
+  // A quote in words: who wrote the message a reply answers, and how it starts (or that it is gone).
+  function quoteWords(c, raw) {
+    const quote = store.quoteOf(c, raw);
+    const text = quote.deleted ? "deleted message" : quote.preview.replace(/\s+/g, " ").trim();
+    const start = [...text].length > QUOTE_CHARACTERS ? `${[...text].slice(0, QUOTE_CHARACTERS).join("")}…` : text;
+    return [store.nameOf(quote.senderId), start];
+  }
+
+  // Above a reply: the message it answers; a click shows that message, loading older history for it.
+  function quoteButton(c, quote) {
+    const [name, start] = quoteWords(c, quote);
+    return h(
+      "button",
+      { type: "button", class: "quote", "aria-label": `In reply to ${name}: ${start}. Show that message`, onclick: () => showMessage(quote.seq) },
+      h("span", { class: "quote-sender", "aria-hidden": "true" }, name),
+      h("span", { class: "quote-text", "aria-hidden": "true" }, start),
+    );
+  }
+
+  async function showMessage(seq) {
+    const id = chatId;
+    const found = await actions.loadUntil(id, seq);
+    if (chatId !== id) return;
+    render(); // now, not on the next task: the message must be in the list to scroll to it
+    const target = found ? list.querySelector(`li[data-seq="${seq}"]`) : null;
+    if (!target) {
+      historyStatus.textContent = "That message could not be loaded.";
+      return;
+    }
+    target.scrollIntoView({ block: "center" });
+    target.classList.add("flash");
+    target.setAttribute("tabindex", "-1");
+    target.focus({ preventScroll: true });
+    setTimeout(() => target.classList.remove("flash"), FLASH_MS);
+  }
+
+  function startReply(message) {
+    replyingTo = store.quoteFor(message);
+    const [name, start] = quoteWords(chat(), replyingTo);
+    replyText.replaceChildren(h("span", { class: "quote-sender" }, `Replying to ${name}`), h("span", { class: "quote-text" }, start));
+    replyBar.hidden = false;
+    composer.focus();
+  }
+
+  function stopReply(focus = false) {
+    replyingTo = null;
+    replyBar.hidden = true;
+    replyText.replaceChildren();
+    if (focus) composer.focus();
   }
 
   function startEdit(message, li) {
@@ -309,6 +371,7 @@ export function conversationView({ store, actions }) {
       h(
         "div",
         { class: "bubble" },
+        entry.replyTo ? quoteButton(chat(), entry.replyTo) : null,
         h("span", { class: "visually-hidden" }, "You: "),
         h("p", { class: "body" }, bodyNodes(entry.body)),
         h(
@@ -463,7 +526,8 @@ export function conversationView({ store, actions }) {
     event.preventDefault();
     const body = composer.value;
     if (!body.trim() || codePoints(body) > BODY_MAX || !chatId) return;
-    actions.send(chatId, body);
+    actions.send(chatId, body, replyingTo);
+    stopReply();
     composer.value = "";
     updateCount();
     scroller.scrollTop = scroller.scrollHeight;
@@ -472,6 +536,11 @@ export function conversationView({ store, actions }) {
 
   composer.addEventListener("keydown", (event) => {
     if (mentions.handleKey(event)) return;
+    if (event.key === "Escape" && replyingTo) {
+      event.preventDefault();
+      stopReply();
+      return;
+    }
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       form.requestSubmit();
@@ -511,6 +580,7 @@ export function conversationView({ store, actions }) {
         list.replaceChildren();
         composer.value = "";
         mentions.close();
+        stopReply();
       }
       pane.hidden = false;
       placeholder.hidden = true;
