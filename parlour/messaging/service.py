@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from parlour.common.bus import MessageBus
 from parlour.common.bus.background import TaskSet
 from parlour.common.clock import Clock
-from parlour.common.contracts import USER_REGISTERED_KEY
+from parlour.common.contracts import USER_DELETED_KEY, USER_REGISTERED_KEY
 from parlour.common.errors import Unavailable
 from parlour.common.metrics import Metrics
 from parlour.common.service import Infrastructure, ServiceParts
@@ -71,7 +71,9 @@ class Messaging:
         route = await bus.open_route(MembershipListener(self.access))
         stack.push_async_callback(route.close)
         await route.bind(MEMBERS_CHANGED_KEY)
-        users = await bus.subscribe(USERS_QUEUE, [USER_REGISTERED_KEY], UserProjector(self.users), max_batch=max_batch)
+        users = await bus.subscribe(
+            USERS_QUEUE, [USER_REGISTERED_KEY, USER_DELETED_KEY], UserProjector(self.users), max_batch=max_batch
+        )
         stack.push_async_callback(users.close)
         consumer = CommandConsumer(self.processor, CommandMetrics(metrics.registry))
         commands = await bus.consume_commands(consumer, max_batch=max_batch)

@@ -19,9 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from parlour.common.bus.background import TaskSet
 from parlour.common.clock import Clock
+from parlour.common.contracts import USER_DELETED_KEY
 from parlour.common.errors import Unavailable
 from parlour.common.service import Infrastructure, ServiceParts
 from parlour.common.settings import Settings
+from parlour.notifications.adapters.bus import DeletedUsersConsumer
 from parlour.notifications.adapters.channels_http import channels_router
 from parlour.notifications.adapters.channels_sql import SqlChannelStore, SqlDeliveryQueue
 from parlour.notifications.adapters.outbound import Outbound, Resolver, resolve
@@ -40,6 +42,9 @@ log = structlog.get_logger(__name__)
 # deleted by an hourly purge. The decision side redelivers only what it had not marked sent: minutes, not days.
 KEEP_FINISHED_SECONDS = 7 * 24 * 3600.0
 PURGE_SECONDS = 3600.0
+# Deleted accounts, whose subscriptions and webhooks go (auth's `user.deleted`): the channels' own queue.
+DELETED_USERS_QUEUE = "notifications.deleted_users"
+DELETED_USERS_BATCH = 100
 
 
 async def purge_forever(queue: DeliveryQueue, clock: Clock, keep: float, interval: float) -> None:
@@ -120,6 +125,10 @@ async def build_channels(
     tasks.spawn(worker.run(), name="notifications.delivery")
     tasks.spawn(purge_forever(queue, infra.clock, KEEP_FINISHED_SECONDS, PURGE_SECONDS), name="notifications.purge")
     handlers = ChannelHandlers(store, outbound.check_resolved, infra.clock, key.public_key)
+    deleted = await infra.bus.subscribe(
+        DELETED_USERS_QUEUE, [USER_DELETED_KEY], DeletedUsersConsumer(handlers), max_batch=DELETED_USERS_BATCH
+    )
+    stack.push_async_callback(deleted.close)
 
     async def schema_ready() -> None:
         await _check_schema(infra.engine)

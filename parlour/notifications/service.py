@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from parlour.common.bus import BatchHandler, MessageBus
 from parlour.common.bus.background import TaskSet
 from parlour.common.clock import Clock
-from parlour.common.contracts import PRESENCE_CHANGED, USER_REGISTERED_KEY, USER_RENAMED_KEY
+from parlour.common.contracts import PRESENCE_CHANGED, USER_DELETED_KEY, USER_REGISTERED_KEY, USER_RENAMED_KEY
 from parlour.common.errors import Unavailable
 from parlour.common.service import Infrastructure, ServiceParts
 from parlour.notifications.adapters.bus import (
@@ -82,7 +82,13 @@ class NotificationsService:
                 messages_linger(self.timing),
             ),
             ("notifications.presence", [PRESENCE_CHANGED], PresenceConsumer(self.handlers), BATCH, 0.0),
-            ("notifications.users", [USER_REGISTERED_KEY, USER_RENAMED_KEY], UsersConsumer(self.handlers), BATCH, 0.0),
+            (
+                "notifications.users",
+                [USER_REGISTERED_KEY, USER_RENAMED_KEY, USER_DELETED_KEY],
+                UsersConsumer(self.handlers),
+                BATCH,
+                0.0,
+            ),
         ]
         for name, keys, consumer, batch, linger in consumers:
             subscription = await bus.subscribe(name, keys, consumer, max_batch=batch, linger=linger)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -124,6 +125,51 @@ async def test_revoke_all_revokes_and_names_only_active_sessions(engine: AsyncEn
         assert len(await uow.sessions.revoke_all(user.id, NOW, RevocationReason.LOGOUT_ALL)) == 3
         assert await uow.sessions.revoke_all(user.id, NOW, RevocationReason.LOGOUT_ALL) == []
         await uow.commit()
+
+
+async def test_revoke_all_can_keep_one_session(engine: AsyncEngine) -> None:
+    user = await _stored_user(engine)
+    kept, *others = [await _stored_session(engine, user) for _ in range(3)]
+    async with SqlAuthUnitOfWork(engine) as uow:
+        revoked = await uow.sessions.revoke_all(user.id, NOW, RevocationReason.ENDED_BY_USER, keep=kept.id)
+        await uow.commit()
+    assert sorted(revoked) == sorted(session.id for session in others)
+    async with SqlAuthUnitOfWork(engine) as uow:
+        assert [session.id for session in await uow.sessions.active(user.id, NOW)] == [kept.id]
+
+
+async def test_active_sessions_are_the_unrevoked_unexpired_ones_newest_first_with_device_and_last_use(
+    engine: AsyncEngine,
+) -> None:
+    user = await _stored_user(engine)
+    sessions = [
+        Session(str(uuid.uuid4()), user.id, NOW - timedelta(hours=age), NOW + timedelta(days=1), user_agent=agent)
+        for age, agent in ((3, "Firefox"), (1, None), (2, "x" * 256))
+    ]
+    expired = Session(str(uuid.uuid4()), user.id, NOW - timedelta(days=2), NOW - timedelta(seconds=1))
+    revoked = Session(str(uuid.uuid4()), user.id, NOW, NOW + timedelta(days=1))
+    async with SqlAuthUnitOfWork(engine) as uow:
+        for session in (*sessions, expired, revoked):
+            await uow.sessions.add(session)
+        await uow.sessions.save(revoked.revoke(NOW, RevocationReason.LOGOUT))
+        await uow.sessions.save(replace(sessions[0], last_used_at=NOW))
+        await uow.commit()
+    async with SqlAuthUnitOfWork(engine) as uow:
+        active = await uow.sessions.active(user.id, NOW)
+    assert active == [sessions[1], sessions[2], replace(sessions[0], last_used_at=NOW)]
+
+
+async def test_a_password_hash_is_read_and_replaced_by_user_id(engine: AsyncEngine) -> None:
+    user = await _stored_user(engine)
+    async with SqlAuthUnitOfWork(engine) as uow:
+        assert await uow.users.password_hash(user.id) == "hash"
+        await uow.users.set_password_hash(user.id, "new-hash")
+        assert await uow.users.password_hash(str(uuid.uuid4())) is None
+        await uow.commit()
+    async with SqlAuthUnitOfWork(engine) as uow:
+        credentials = await uow.users.credentials(user.username)
+    assert credentials is not None
+    assert credentials.password_hash == "new-hash"
 
 
 async def test_a_refresh_token_can_be_used_once_even_concurrently(engine: AsyncEngine) -> None:

@@ -118,15 +118,25 @@ class ChatPage:
         context.set_default_timeout(TIMEOUT_MS)
         page = await context.new_page()
         person = cls(context, page, base_url, username, display_name)
-        page.on("pageerror", lambda error: person.problems.append(f"page error: {error}"))
-        page.on("console", person._console)
-        page.on("websocket", person._socket)
-        page.on("request", person._request)
+        person._watch()
         if fake_clock:
             await page.clock.install()
         await page.goto(base_url + path)
         await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
         return person
+
+    async def another_tab(self) -> ChatPage:
+        """A second tab of this person's browser (the same cookies and storage), opened on the start page."""
+        tab = ChatPage(self.context, await self.context.new_page(), self.base_url, self.username, self.display_name)
+        tab._watch()
+        await tab.page.goto(self.base_url + "/")
+        return tab
+
+    def _watch(self) -> None:
+        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        self.page.on("console", self._console)
+        self.page.on("websocket", self._socket)
+        self.page.on("request", self._request)
 
     def _console(self, message: ConsoleMessage) -> None:
         # The browser reports failed requests itself (a 409 answer, a request while offline): not the app's.

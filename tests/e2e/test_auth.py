@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 
 from tests.clients import PASSWORD, assert_problem, log_in, new_account, sign_up, unique_username
 from tests.harness import make_settings, running_parlour
+from tests.waiting import eventually
+from tests.ws_client import direct_chat
 
 
 async def test_sign_up_returns_the_user_with_a_canonical_username(http: httpx.AsyncClient) -> None:
@@ -19,7 +22,8 @@ async def test_sign_up_returns_the_user_with_a_canonical_username(http: httpx.As
     user = response.json()
     assert user["username"] == name.lower()
     assert user["display_name"] == "Ada"
-    assert set(user) == {"id", "username", "display_name", "created_at"}
+    assert set(user) == {"id", "username", "display_name", "created_at", "deleted"}
+    assert user["deleted"] is False
 
 
 async def test_usernames_are_unique_regardless_of_case(http: httpx.AsyncClient) -> None:
@@ -236,3 +240,192 @@ async def test_i_change_my_display_name_and_everyone_looks_me_up_by_it(http: htt
         assert_problem(await http.patch("/auth/users/me", json=unparsed, headers=me.headers), 422, "invalid_input")
     assert_problem(await http.patch("/auth/users/me", json={"display_name": "Eve"}), 401, "invalid_token")
     assert (await http.get("/auth/users/me", headers=me.headers)).json()["display_name"] == "Adá Lovelace"
+
+
+COOKIE_MODE = {"X-Parlour-Refresh": "cookie"}
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Version/17.5 Safari/604.1"
+
+
+def refresh_cookie(response: httpx.Response) -> str:
+    """The `parlour_refresh` value a response sets, after checking how the cookie is scoped."""
+    (header,) = [value for value in response.headers.get_list("set-cookie") if value.startswith("parlour_refresh=")]
+    attributes = {part.strip().split("=", 1)[0].lower(): part.strip() for part in header.split(";")[1:]}
+    assert {"httponly", "path", "samesite", "max-age"} <= attributes.keys(), header
+    assert attributes["path"] == "Path=/auth/sessions"
+    assert attributes["samesite"].lower() == "samesite=strict"
+    assert "secure" not in attributes, "plain http here: a Secure cookie would never come back"
+    return header.split(";", 1)[0].split("=", 1)[1]
+
+
+async def cookie_refresh(http: httpx.AsyncClient, token: str, mode: dict[str, str] = COOKIE_MODE) -> httpx.Response:
+    http.cookies.clear()  # only the cookie this test names travels
+    response = await http.post("/auth/sessions/refresh", headers={**mode, "Cookie": f"parlour_refresh={token}"})
+    http.cookies.clear()
+    return response
+
+
+async def test_in_cookie_mode_the_refresh_token_travels_only_as_an_httponly_strict_cookie(
+    http: httpx.AsyncClient,
+) -> None:
+    account = await new_account(http)
+    login = await http.post(
+        "/auth/sessions", json={"username": account.username, "password": PASSWORD}, headers=COOKIE_MODE
+    )
+    assert login.status_code == 200
+    assert login.json()["refresh_token"] is None, "script on the page never sees it"
+    first = refresh_cookie(login)
+
+    rotated = await cookie_refresh(http, first)
+    assert rotated.status_code == 200
+    assert rotated.json()["refresh_token"] is None
+    second = refresh_cookie(rotated)
+    assert second != first
+    me = await http.get("/auth/users/me", headers={"Authorization": f"Bearer {rotated.json()['access_token']}"})
+    assert me.json()["id"] == account.user_id
+
+    # Without the header a request cannot use the cookie: a cross-site form could send the cookie, not it.
+    assert_problem(await cookie_refresh(http, second, mode={}), 401, "invalid_refresh_token")
+    assert_problem(await cookie_refresh(http, first), 401, "refresh_token_reused")
+    assert_problem(await cookie_refresh(http, second), 401, "session_revoked")
+    http.cookies.clear()
+    assert_problem(await http.post("/auth/sessions/refresh", headers=COOKIE_MODE), 401, "invalid_refresh_token")
+
+
+async def test_logging_out_clears_the_refresh_cookie(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)
+    for path in ("/auth/sessions/current", "/auth/sessions"):
+        pair = await log_in(http, account.username)
+        response = await http.delete(path, headers={"Authorization": f"Bearer {pair['access_token']}"})
+        assert response.status_code == 204
+        (cleared,) = response.headers.get_list("set-cookie")
+        assert cleared.startswith('parlour_refresh=""') or cleared.startswith("parlour_refresh=;"), cleared
+        assert "max-age=0" in cleared.lower()
+        assert "path=/auth/sessions" in cleared.lower()
+
+
+async def test_i_see_my_sessions_by_device_and_end_one_of_them(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)
+    laptop = await http.post(
+        "/auth/sessions",
+        json={"username": account.username, "password": PASSWORD},
+        headers={"User-Agent": FIREFOX},
+    )
+    phone = await http.post(
+        "/auth/sessions", json={"username": account.username, "password": PASSWORD}, headers={"User-Agent": PHONE}
+    )
+    laptop_headers = {"Authorization": f"Bearer {laptop.json()['access_token']}"}
+    listed = await http.get("/auth/sessions", headers=laptop_headers)
+    assert listed.status_code == 200
+    items = listed.json()["items"]
+    devices = [item["device"] for item in items]
+    assert devices[:2] == ["Safari on iPhone", "Firefox on Linux"]
+    assert devices[2].startswith("python-httpx/"), "a program is named by its own token"
+    assert [item["current"] for item in items] == [False, True, False]
+    assert all(item["last_used_at"] is not None for item in items)
+
+    phone_id = items[0]["id"]
+    assert (await http.delete(f"/auth/sessions/{phone_id}", headers=laptop_headers)).status_code == 204
+    refused = await http.post("/auth/sessions/refresh", json={"refresh_token": phone.json()["refresh_token"]})
+    assert_problem(refused, 401, "session_revoked")
+    phone_headers = {"Authorization": f"Bearer {phone.json()['access_token']}"}
+    assert_problem(await http.get("/auth/users/me", headers=phone_headers), 401, "session_revoked")
+    left = (await http.get("/auth/sessions", headers=laptop_headers)).json()["items"]
+    assert [item["id"] for item in left] == [item["id"] for item in items[1:]]
+
+    stranger = await new_account(http)
+    mine = await http.delete(f"/auth/sessions/{left[0]['id']}", headers=stranger.headers)
+    assert_problem(mine, 404, "session_not_found")
+    for session_id in (str(uuid.uuid4()), "not-a-session", "x" * 65):
+        response = await http.delete(f"/auth/sessions/{session_id}", headers=stranger.headers)
+        assert response.status_code == 404, response.text
+    assert len((await http.get("/auth/sessions", headers=laptop_headers)).json()["items"]) == 2
+    assert_problem(await http.get("/auth/sessions"), 401, "invalid_token")
+
+
+async def test_ending_my_other_sessions_keeps_this_one(http: httpx.AsyncClient) -> None:
+    account = await new_account(http)
+    others = [await log_in(http, account.username) for _ in range(2)]
+    assert (await http.delete("/auth/sessions/others", headers=account.headers)).status_code == 204
+    for pair in others:
+        refused = await http.post("/auth/sessions/refresh", json={"refresh_token": pair["refresh_token"]})
+        assert_problem(refused, 401, "session_revoked")
+    still = await http.post("/auth/sessions/refresh", json={"refresh_token": account.refresh_token})
+    assert still.status_code == 200
+    items = await http.get("/auth/sessions", headers={"Authorization": f"Bearer {still.json()['access_token']}"})
+    assert [item["current"] for item in items.json()["items"]] == [True]
+
+
+async def test_changing_my_password_ends_my_other_sessions_and_only_the_new_one_logs_in(
+    http: httpx.AsyncClient,
+) -> None:
+    account = await new_account(http)
+    other = await log_in(http, account.username)
+    new_password = "a-new-password-1"
+    path = "/auth/users/me/password"
+
+    wrong = await http.put(
+        path, json={"current_password": "not-the-password", "new_password": new_password}, headers=account.headers
+    )
+    assert_problem(wrong, 403, "wrong_password")
+    weak = await http.put(path, json={"current_password": PASSWORD, "new_password": "short"}, headers=account.headers)
+    assert_problem(weak, 422, "password_invalid")
+    assert_problem(
+        await http.put(path, json={"new_password": new_password}, headers=account.headers), 422, "invalid_input"
+    )
+    assert (
+        await http.post("/auth/sessions/refresh", json={"refresh_token": other["refresh_token"]})
+    ).status_code == 200
+
+    other = await log_in(http, account.username)
+    changed = await http.put(
+        path, json={"current_password": PASSWORD, "new_password": new_password}, headers=account.headers
+    )
+    assert changed.status_code == 204
+    refused = await http.post("/auth/sessions/refresh", json={"refresh_token": other["refresh_token"]})
+    assert_problem(refused, 401, "session_revoked")
+    assert (await http.get("/auth/users/me", headers=account.headers)).status_code == 200, "this session stays"
+    old = await http.post("/auth/sessions", json={"username": account.username, "password": PASSWORD})
+    assert_problem(old, 401, "invalid_credentials")
+    assert (await log_in(http, account.username, new_password))["access_token"]
+
+
+async def test_deleting_my_account_keeps_my_messages_under_deleted_user_and_my_username_reserved(
+    http: httpx.AsyncClient,
+) -> None:
+    ada, bob = await new_account(http, "del"), await new_account(http, "bob")
+    chat_id = await direct_chat(http, ada, bob)
+    sent = await http.post(f"/api/chats/{chat_id}/messages", json={"body": "goodbye"}, headers=ada.headers)
+    assert sent.status_code == 201, sent.text
+
+    wrong = await http.request("DELETE", "/auth/users/me", json={"password": "not-my-password"}, headers=ada.headers)
+    assert_problem(wrong, 403, "wrong_password")
+    assert_problem(await http.request("DELETE", "/auth/users/me", headers=ada.headers), 422, "invalid_input")
+    assert (await http.get("/auth/users/me", headers=ada.headers)).json()["deleted"] is False
+
+    deleted = await http.request("DELETE", "/auth/users/me", json={"password": PASSWORD}, headers=ada.headers)
+    assert deleted.status_code == 204
+    assert "max-age=0" in deleted.headers["set-cookie"].lower()
+
+    assert_problem(await http.get("/auth/users/me", headers=ada.headers), 401, "session_revoked")
+    refused = await http.post("/auth/sessions/refresh", json={"refresh_token": ada.refresh_token})
+    assert_problem(refused, 401, "session_revoked")
+    login = await http.post("/auth/sessions", json={"username": ada.username, "password": PASSWORD})
+    assert_problem(login, 401, "invalid_credentials")
+    again = await http.post("/auth/users", json={"username": ada.username, "password": PASSWORD})
+    assert_problem(again, 409, "username_taken")
+
+    seen = (await http.get(f"/auth/users/{ada.user_id}", headers=bob.headers)).json()
+    assert (seen["display_name"], seen["username"], seen["deleted"]) == ("Deleted user", ada.username, True)
+    found = await http.get("/auth/users", params={"q": ada.username}, headers=bob.headers)
+    assert found.json()["items"] == []
+    history = (await http.get(f"/api/chats/{chat_id}/messages", headers=bob.headers)).json()["items"]
+    assert [(m["sender_id"], m["body"]) for m in history] == [(ada.user_id, "goodbye")]
+
+    async def nobody_can_add_ada() -> bool:
+        body = {"kind": "group", "title": "without ada", "member_ids": [ada.user_id]}
+        response = await http.post("/api/chats", json=body, headers=bob.headers)
+        assert response.status_code in {201, 422}, response.text
+        return response.status_code == 422 and response.json()["code"] == "user_unknown"
+
+    await eventually(nobody_can_add_ada)  # once messaging has heard `user.deleted`

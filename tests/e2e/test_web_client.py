@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Locator, WebSocketRoute, expect
 
-from tests.clients import log_in
+from tests.clients import PASSWORD, log_in
 from tests.e2e.browser import DESKTOP, PHONE, README_SCREENSHOT, ChatPage, eventually
 from tests.harness import make_settings, running_parlour
 
@@ -438,6 +438,130 @@ async def test_history_loads_upward_on_scroll_to_the_beginning(
     await expect(bob.page.get_by_role("separator", name="Today")).to_have_count(1)
 
 
+async def refresh_cookie(person: ChatPage) -> str:
+    """The browser's refresh cookie (Playwright sees HttpOnly cookies; the page does not)."""
+    (cookie,) = [c for c in await person.context.cookies() if c.get("name") == "parlour_refresh"]
+    assert cookie.get("httpOnly") is True
+    assert cookie.get("sameSite") == "Strict"
+    assert cookie.get("path") == "/auth/sessions"
+    return str(cookie.get("value"))
+
+
+async def test_a_second_tab_is_signed_in_already_and_no_script_can_read_the_refresh_token(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    await ada.start_direct_chat(bob)
+    await ada.send("one login, two tabs")
+
+    tab = await ada.another_tab()
+    people.append(tab)
+    await tab.expect_chat_screen()
+    await tab.open_chat("Bob")
+    await tab.expect_bodies(["one login, two tabs"])
+    await tab.send("from the second tab")
+    await ada.expect_bodies(["one login, two tabs", "from the second tab"])
+    assert tab.count("POST /auth/sessions") == 0, "no second login"
+    await refresh_cookie(ada)
+    stored = await tab.page.evaluate(
+        "() => [document.cookie, JSON.stringify(sessionStorage), JSON.stringify(localStorage)].join(' ')"
+    )
+    assert "parlour_refresh" not in stored
+    assert await refresh_cookie(ada) not in stored
+
+    # Logging out in one tab ends the other: the session is over for the browser.
+    await tab.page.get_by_role("button", name="Log out").click()
+    await expect(tab.page.get_by_role("heading", name="Log in")).to_be_visible()
+    await expect(ada.page.get_by_text("Your session has ended. Please log in again.")).to_be_visible()
+    await ada.page.reload()
+    await expect(ada.page.get_by_role("heading", name="Log in")).to_be_visible()
+
+
+async def test_a_tab_whose_browser_logs_in_as_someone_else_starts_again_as_them(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    bob = await person(people, browser, base_url, "Bob")
+    ada = await ChatPage.open(browser, base_url, f"ada{uuid.uuid4().hex[:6]}", "Ada", fake_clock=True)
+    people.append(ada)
+    tab = await ada.another_tab()  # on the log-in form: nobody is signed in yet
+    people.append(tab)
+    await ada.sign_up()
+    # The other tab, still on its form, logs in as Bob: the browser's one refresh cookie is now Bob's.
+    await tab.log_in(bob.username, PASSWORD)
+    await tab.expect_chat_screen()
+    await expect(ada.page.locator(".me-name")).to_have_text(f"Ada (@{ada.username})")
+
+    await ada.page.clock.fast_forward("12:00")  # Ada's tab refreshes, and gets Bob's tokens
+    await expect(ada.page.locator(".me-name")).to_have_text(f"Bob (@{bob.username})")
+    await ada.expect_connection("live")
+
+
+async def test_i_see_where_i_am_signed_in_end_another_session_and_change_my_password(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    phone = await ChatPage.open(browser, base_url, ada.username, "Ada", viewport=PHONE)
+    people.append(phone)
+    await phone.log_in(ada.username, PASSWORD)
+    await phone.expect_chat_screen()
+
+    await ada.page.get_by_role("button", name="Sessions and password").click()
+    dialog = ada.page.get_by_role("dialog", name="Sessions and password")
+    sessions = dialog.get_by_role("list", name="Your sessions").get_by_role("listitem")
+    await expect(sessions).to_have_count(2)
+    await expect(sessions.filter(has_text="(this device)")).to_have_count(1)
+    await expect(sessions.first).to_contain_text("Chrome on Linux")
+    await dialog.get_by_role("button", name="End the session on Chrome on Linux").click()
+    await expect(sessions).to_have_count(1)
+    await expect(phone.page.get_by_text("Your session has ended. Please log in again.")).to_be_visible()
+
+    await dialog.get_by_label("Current password").fill("not-my-password")
+    await dialog.get_by_label("New password").fill("a-better-password")
+    await dialog.get_by_role("button", name="Change password").click()
+    await expect(dialog.get_by_text("The password is wrong.")).to_be_visible()
+    await expect(dialog.get_by_label("Current password")).to_have_attribute("aria-invalid", "true")
+    await dialog.get_by_label("Current password").fill(PASSWORD)
+    await dialog.get_by_label("New password").fill("short")
+    await dialog.get_by_role("button", name="Change password").click()
+    await expect(dialog.get_by_label("New password")).to_have_attribute("aria-invalid", "true")
+    await dialog.get_by_label("New password").fill("a-better-password")
+    await dialog.get_by_role("button", name="Change password").click()
+    await expect(dialog.get_by_text("Password changed. Your other sessions have ended.")).to_be_visible()
+    await dialog.get_by_role("button", name="Close").click()
+
+    await phone.log_in(ada.username, PASSWORD)
+    await expect(phone.page.get_by_text("Unknown username or wrong password.")).to_be_visible()
+    await phone.log_in(ada.username, "a-better-password")
+    await phone.expect_chat_screen()
+
+
+async def test_i_delete_my_account_and_the_others_see_my_messages_from_deleted_user(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    await ada.start_direct_chat(bob)
+    await ada.send("so long")
+    await expect(bob.chat_row("Ada")).to_be_visible()
+
+    await ada.page.get_by_role("button", name="Sessions and password").click()
+    dialog = ada.page.get_by_role("dialog", name="Sessions and password")
+    await dialog.get_by_label("Your password, to confirm").fill("not-my-password")
+    await dialog.get_by_role("button", name="Delete my account").click()
+    await expect(dialog.get_by_label("Your password, to confirm")).to_have_attribute("aria-invalid", "true")
+    await dialog.get_by_label("Your password, to confirm").fill(PASSWORD)
+    await dialog.get_by_role("button", name="Delete my account").click()
+    await expect(ada.page.get_by_text("Your account has been deleted.")).to_be_visible()
+    await expect(ada.page.get_by_role("heading", name="Log in")).to_be_visible()
+    await ada.page.reload()
+    await expect(ada.page.get_by_role("heading", name="Log in")).to_be_visible()
+
+    await bob.page.reload()
+    await bob.open_chat("Deleted user")
+    await bob.expect_bodies(["so long"])
+
+
 async def test_the_access_token_is_refreshed_before_it_expires_and_chat_goes_on(
     people: list[ChatPage], browser: Browser, base_url: str
 ) -> None:
@@ -445,14 +569,14 @@ async def test_the_access_token_is_refreshed_before_it_expires_and_chat_goes_on(
     bob = await ChatPage.open(browser, base_url, f"bob{uuid.uuid4().hex[:6]}", "Bob", fake_clock=True)
     people.append(bob)
     await bob.sign_up()
-    stored = await bob.page.evaluate("sessionStorage.getItem('parlour.refresh')")
+    stored = await refresh_cookie(bob)
     assert bob.count("POST /auth/sessions/refresh") == 0
 
     await bob.page.clock.fast_forward("12:00")  # access tokens live 15 minutes; refresh comes at 75 %
     await eventually(lambda: bob.count("POST /auth/sessions/refresh") == 1)
 
     async def rotated() -> bool:
-        return bool(await bob.page.evaluate("sessionStorage.getItem('parlour.refresh')") != stored)
+        return await refresh_cookie(bob) != stored
 
     await eventually(rotated)
 

@@ -301,3 +301,25 @@ async def test_without_the_presence_service_the_page_shows_no_presence_and_asks_
         assert ada.count("GET /api/presence") == 0  # no frame came, so nothing is asked
         for page in (ada, bob):
             await page.close()
+
+
+async def test_the_member_list_shows_each_members_presence_as_it_changes(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob")
+    cy = await person(people, browser, base_url, "Cy")
+    await ada.create_group("Walkers", [bob, cy])
+    await ada.page.get_by_role("button", name="3 members").click()
+    members = ada.page.get_by_role("dialog", name="Members")
+    row = {name: members.get_by_role("listitem").filter(has_text=name) for name in ("Ada (you)", "Bob", "Cy")}
+    for name in ("Bob", "Cy"):
+        await expect(row[name].locator(".member-presence")).to_have_text("online")
+        await expect(row[name].locator(".presence-dot")).to_have_attribute("data-status", "online")
+    await expect(row["Ada (you)"].locator(".member-presence")).to_have_count(0)
+
+    await bob.close()
+    people.remove(bob)
+    await expect(row["Bob"].locator(".member-presence")).to_have_text("last seen just now")
+    await expect(row["Bob"].locator(".presence-dot")).to_have_count(0)
+    await expect(row["Cy"].locator(".member-presence")).to_have_text("online")

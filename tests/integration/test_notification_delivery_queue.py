@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from parlour.common.db import create_engine
 from parlour.notifications.adapters.channels_sql import SqlChannelStore, SqlDeliveryQueue
-from parlour.notifications.domain.channels import Delivery, DeliveryKey, Webhook
+from parlour.notifications.domain.channels import Delivery, DeliveryKey, PushSubscription, Webhook
 from parlour.notifications.domain.delivery import ChannelKind, DeliveryState
 from tests.databases import migrate_database
 
@@ -118,3 +118,20 @@ async def test_successes_are_marked_done_together_and_their_webhooks_are_no_long
     await store.record_webhook_deliveries([(hook.id, 204, T0 + timedelta(minutes=1))])
     after = (await store.webhooks_by_id([hook.id]))[hook.id]
     assert (after.last_status, after.last_attempt_at, after.failing_since) == (204, T0 + timedelta(minutes=1), None)
+
+
+async def test_a_deleted_users_subscriptions_and_webhooks_all_go_and_nobody_elses(engine: AsyncEngine) -> None:
+    store = SqlChannelStore(engine)
+    gone, stays = f"u-{uuid.uuid4().hex}", f"u-{uuid.uuid4().hex}"
+    for user in (gone, stays):
+        for n in range(2):
+            endpoint = f"https://push.example/{user}/{n}"
+            await store.save_subscription(PushSubscription(f"ps-{uuid.uuid4().hex}", user, endpoint, "k", "a", T0))
+            hook = f"https://example.com/{user}/{n}"
+            await store.save_webhook(Webhook(f"wh-{uuid.uuid4().hex}", user, hook, "secret", True, T0))
+    await store.remove_channels_of({gone})
+    assert await store.subscriptions(gone) == []
+    assert await store.webhooks(gone) == []
+    assert len(await store.subscriptions(stays)) == 2
+    assert len(await store.webhooks(stays)) == 2
+    await store.remove_channels_of(set())  # nothing to do is no statement at all

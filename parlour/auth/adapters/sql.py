@@ -22,12 +22,14 @@ from parlour.common.db import SqlUnitOfWork
 
 
 def _user(row: Any) -> User:
-    return User(row.id, row.username, row.display_name, row.created_at)
+    return User(row.id, row.username, row.display_name, row.created_at, row.deleted_at)
 
 
 def _session(row: Any) -> Session:
     reason = RevocationReason(row.revoked_reason) if row.revoked_reason else None
-    return Session(row.id, row.user_id, row.created_at, row.expires_at, row.revoked_at, reason)
+    return Session(
+        row.id, row.user_id, row.created_at, row.expires_at, row.revoked_at, reason, row.user_agent, row.last_used_at
+    )
 
 
 class SqlUserRepository(UserRepository):
@@ -49,7 +51,8 @@ class SqlUserRepository(UserRepository):
             raise UsernameTaken() from exc
 
     async def credentials(self, username: str) -> Credentials | None:
-        row = (await self._connection.execute(select(users).where(users.c.username == username))).first()
+        query = select(users).where(users.c.username == username, users.c.deleted_at.is_(None))
+        row = (await self._connection.execute(query)).first()
         return Credentials(_user(row), row.password_hash) if row else None
 
     async def get(self, user_id: str) -> User | None:
@@ -59,7 +62,7 @@ class SqlUserRepository(UserRepository):
     async def search(self, prefix: str, limit: int) -> list[User]:
         query = (
             select(users)
-            .where(users.c.username.startswith(prefix, autoescape=True))
+            .where(users.c.username.startswith(prefix, autoescape=True), users.c.deleted_at.is_(None))
             .order_by(users.c.username)
             .limit(limit)
         )
@@ -67,6 +70,21 @@ class SqlUserRepository(UserRepository):
 
     async def rename(self, user_id: str, display_name: str) -> None:
         await self._connection.execute(update(users).where(users.c.id == user_id).values(display_name=display_name))
+
+    async def delete(self, user: User) -> None:
+        # The hash goes: nothing can ever log in as the tombstone.
+        await self._connection.execute(
+            update(users)
+            .where(users.c.id == user.id)
+            .values(display_name=user.display_name, deleted_at=user.deleted_at, password_hash="")
+        )
+
+    async def password_hash(self, user_id: str) -> str | None:
+        query = select(users.c.password_hash).where(users.c.id == user_id, users.c.deleted_at.is_(None))
+        return (await self._connection.execute(query)).scalar_one_or_none()
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        await self._connection.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
 
 
 class SqlSessionRepository(SessionRepository):
@@ -80,6 +98,8 @@ class SqlSessionRepository(SessionRepository):
                 user_id=session.user_id,
                 created_at=session.created_at,
                 expires_at=session.expires_at,
+                user_agent=session.user_agent,
+                last_used_at=session.last_used_at,
             )
         )
 
@@ -94,13 +114,25 @@ class SqlSessionRepository(SessionRepository):
             .values(
                 revoked_at=session.revoked_at,
                 revoked_reason=session.revoked_reason.value if session.revoked_reason else None,
+                last_used_at=session.last_used_at,
             )
         )
 
-    async def revoke_all(self, user_id: str, now: datetime, reason: RevocationReason) -> list[str]:
+    async def active(self, user_id: str, now: datetime) -> list[Session]:
+        query = (
+            select(sessions)
+            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None), sessions.c.expires_at > now)
+            .order_by(sessions.c.created_at.desc())
+        )
+        return [_session(row) for row in await self._connection.execute(query)]
+
+    async def revoke_all(
+        self, user_id: str, now: datetime, reason: RevocationReason, keep: str | None = None
+    ) -> list[str]:
+        kept = [sessions.c.id != keep] if keep is not None else []
         result = await self._connection.execute(
             update(sessions)
-            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None), *kept)
             .values(revoked_at=now, revoked_reason=reason.value)
             .returning(sessions.c.id)
         )

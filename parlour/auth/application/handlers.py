@@ -21,10 +21,13 @@ from parlour.auth.domain.errors import (
     InvalidCredentials,
     InvalidRefreshToken,
     RefreshTokenReused,
+    SessionNotFound,
     SessionRevoked,
     TooManyLoginAttempts,
+    WrongPassword,
 )
 from parlour.auth.domain.model import (
+    USER_AGENT_MAX_LENGTH,
     RefreshToken,
     RevocationReason,
     Session,
@@ -57,6 +60,24 @@ class LogIn:
     username: str
     password: str
     client_address: str
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePassword:
+    user_id: str
+    session_id: str  # the session asking, which stays open; every other one ends
+    current_password: str
+    new_password: str
+    client_address: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteAccount:
+    user_id: str
+    session_id: str
+    password: str
+    client_address: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +85,7 @@ class TokenPair:
     access_token: str
     refresh_token: str
     expires_in: int
+    refresh_expires_in: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +172,7 @@ class AuthHandlers:
             raise InvalidCredentials()
         if not await self._hasher.verify(credentials.password_hash, command.password):
             raise InvalidCredentials()
-        return await self._open_session(credentials.user.id)
+        return await self._open_session(credentials.user.id, command.user_agent)
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate a refresh token; presenting a used one revokes its whole session."""
@@ -169,8 +191,75 @@ class AuthHandlers:
                 await self._revocations.revoke([session.id])
                 raise RefreshTokenReused()
             pair = await self._issue_pair(uow, session)
+            await uow.sessions.save(replace(session, last_used_at=now))
             await uow.commit()
         return pair
+
+    async def sessions(self, user_id: str) -> list[Session]:
+        """The user's open sessions (neither ended nor expired), newest first."""
+        async with self._uow() as uow:
+            return await uow.sessions.active(user_id, self._clock.utcnow())
+
+    async def end_session(self, user_id: str, session_id: str) -> None:
+        """End one of the user's sessions (another device's, or this one); `SessionNotFound` if it is not
+        theirs, so nobody learns whether someone else's session id exists."""
+        now = self._clock.utcnow()
+        async with self._uow() as uow:
+            session = await uow.sessions.get(session_id)
+            if session is None or session.user_id != user_id:
+                raise SessionNotFound()
+            await uow.sessions.save(session.revoke(now, RevocationReason.ENDED_BY_USER))
+            await uow.commit()
+        await self._revocations.revoke([session_id])
+
+    async def end_other_sessions(self, user_id: str, current_session_id: str) -> int:
+        """End every session of the user but the caller's; returns how many."""
+        now = self._clock.utcnow()
+        async with self._uow() as uow:
+            revoked = await uow.sessions.revoke_all(
+                user_id, now, RevocationReason.ENDED_BY_USER, keep=current_session_id
+            )
+            await uow.commit()
+        await self._revocations.revoke(revoked)
+        return len(revoked)
+
+    async def change_password(self, command: ChangePassword) -> int:
+        """Replace the password after checking the current one (`WrongPassword`); every other session of
+        the user ends, the caller's stays. Limited like logins. Returns how many sessions ended."""
+        await self._limit_password_check(command.user_id, command.client_address)
+        check_password(command.new_password)
+        current_hash, _ = await self._password_and_user(command.user_id)
+        if not await self._hasher.verify(current_hash, command.current_password):
+            raise WrongPassword()
+        new_hash = await self._hasher.hash(command.new_password)
+        now = self._clock.utcnow()
+        async with self._uow() as uow:
+            await uow.users.set_password_hash(command.user_id, new_hash)
+            revoked = await uow.sessions.revoke_all(
+                command.user_id, now, RevocationReason.PASSWORD_CHANGED, keep=command.session_id
+            )
+            await uow.commit()
+        await self._revocations.revoke(revoked)
+        return len(revoked)
+
+    async def delete_account(self, command: DeleteAccount) -> None:
+        """Delete the caller's account after checking the password (`WrongPassword`; limited like logins):
+        the user becomes a tombstone (`User.delete`), every session ends, and the other services hear of it
+        (`user.deleted`). A service that misses the event still sees "Deleted user" when it looks them up."""
+        await self._limit_password_check(command.user_id, command.client_address)
+        current_hash, user = await self._password_and_user(command.user_id)
+        if not await self._hasher.verify(current_hash, command.password):
+            raise WrongPassword()
+        deleted = user.delete(self._clock.utcnow())
+        async with self._uow() as uow:
+            await uow.users.delete(deleted)
+            revoked = await uow.sessions.revoke_all(user.id, self._clock.utcnow(), RevocationReason.ACCOUNT_DELETED)
+            await uow.commit()
+        await self._revocations.revoke(dict.fromkeys([*revoked, command.session_id]))
+        try:
+            await self._events.deleted(deleted)
+        except Unavailable:
+            logger.warning("user.deleted not published", user_id=user.id, exc_info=True)
 
     async def log_out(self, session_id: str) -> None:
         """End one session: its refresh tokens, access tokens and open sockets stop working."""
@@ -255,9 +344,27 @@ class AuthHandlers:
             error=TooManyLoginAttempts,
         )
 
-    async def _open_session(self, user_id: str) -> TokenPair:
+    async def _limit_password_check(self, user_id: str, client_address: str) -> None:
+        # A signed-in caller confirming with their password: guesses count like logins, per user and address.
+        await self._limiter.hit(
+            f"password:{user_id}:address:{client_address}",
+            limit=self._limits.per_username_address,
+            window=self._limits.window_seconds,
+            error=TooManyLoginAttempts,
+        )
+
+    async def _password_and_user(self, user_id: str) -> tuple[str, User]:
+        async with self._uow() as uow:
+            password_hash = await uow.users.password_hash(user_id)
+            user = await uow.users.get(user_id)
+        if password_hash is None or user is None:
+            raise NotFound("No such user.")
+        return password_hash, user
+
+    async def _open_session(self, user_id: str, user_agent: str | None) -> TokenPair:
         now = self._clock.utcnow()
-        session = Session(str(uuid.uuid4()), user_id, now, now + self._refresh_ttl)
+        device = user_agent[:USER_AGENT_MAX_LENGTH] if user_agent else None
+        session = Session(str(uuid.uuid4()), user_id, now, now + self._refresh_ttl, user_agent=device, last_used_at=now)
         async with self._uow() as uow:
             await uow.sessions.add(session)
             pair = await self._issue_pair(uow, session)
@@ -270,7 +377,8 @@ class AuthHandlers:
         expires_at = min(now + self._refresh_ttl, session.expires_at)
         await uow.sessions.add_token(RefreshToken(hash_refresh_token(refresh_token), session.id, now, expires_at))
         access = self._issuer.issue(session.user_id, session.id)
-        return TokenPair(access.token, refresh_token, access.expires_in)
+        refresh_life = int((expires_at - now).total_seconds())
+        return TokenPair(access.token, refresh_token, access.expires_in, refresh_life)
 
     async def _decoy(self) -> str:
         if self._decoy_hash is None:

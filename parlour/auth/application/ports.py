@@ -27,7 +27,7 @@ class UserRepository(ABC):
 
     @abstractmethod
     async def credentials(self, username: str) -> Credentials | None:
-        """The user with this (normalised) username and their password hash."""
+        """The user with this (normalised) username and their password hash; None once deleted."""
 
     @abstractmethod
     async def get(self, user_id: str) -> User | None:
@@ -35,11 +35,23 @@ class UserRepository(ABC):
 
     @abstractmethod
     async def search(self, prefix: str, limit: int) -> list[User]:
-        """Users whose username starts with `prefix`, by username."""
+        """Users whose username starts with `prefix`, by username; deleted ones are not found."""
 
     @abstractmethod
     async def rename(self, user_id: str, display_name: str) -> None:
         """Store the user's new display name."""
+
+    @abstractmethod
+    async def delete(self, user: User) -> None:
+        """Store the user as deleted (`User.delete`), and forget their password hash."""
+
+    @abstractmethod
+    async def password_hash(self, user_id: str) -> str | None:
+        """The user's password hash, None if there is no such user (or they were deleted)."""
+
+    @abstractmethod
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        """Store the user's new password hash."""
 
 
 class SessionRepository(ABC):
@@ -55,11 +67,17 @@ class SessionRepository(ABC):
 
     @abstractmethod
     async def save(self, session: Session) -> None:
-        """Store a session's new state (revocation)."""
+        """Store a session's new state (revocation, last use)."""
 
     @abstractmethod
-    async def revoke_all(self, user_id: str, now: datetime, reason: RevocationReason) -> list[str]:
-        """Revoke every active session of a user; returns their ids."""
+    async def active(self, user_id: str, now: datetime) -> list[Session]:
+        """The user's sessions neither revoked nor expired at `now`, newest first."""
+
+    @abstractmethod
+    async def revoke_all(
+        self, user_id: str, now: datetime, reason: RevocationReason, keep: str | None = None
+    ) -> list[str]:
+        """Revoke every active session of a user but `keep`; returns their ids."""
 
     @abstractmethod
     async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
@@ -121,3 +139,7 @@ class UserEvents(ABC):
     @abstractmethod
     async def renamed(self, user: User) -> None:
         """A user changed their display name."""
+
+    @abstractmethod
+    async def deleted(self, user: User) -> None:
+        """A user deleted their account."""

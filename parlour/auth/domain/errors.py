@@ -9,6 +9,10 @@ Unauthenticated
 ├── InvalidRefreshToken      invalid_refresh_token
 ├── RefreshTokenReused       refresh_token_reused  (the session is revoked)
 └── SessionRevoked           session_revoked
+Forbidden
+└── WrongPassword            wrong_password        (a signed-in user confirming with a wrong password)
+NotFound
+└── SessionNotFound          session_not_found     (not one of the caller's sessions)
 Conflict
 └── UsernameTaken            username_taken
 RateLimited
@@ -17,7 +21,7 @@ RateLimited
 
 from __future__ import annotations
 
-from parlour.common.errors import Conflict, InvalidInput, RateLimited, Unauthenticated
+from parlour.common.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated
 
 
 class InvalidUsername(InvalidInput):
@@ -58,6 +62,16 @@ class RefreshTokenReused(Unauthenticated):
 class SessionRevoked(Unauthenticated):
     code = "session_revoked"
     default_message = "This session has ended: log in again."
+
+
+class WrongPassword(Forbidden):
+    code = "wrong_password"
+    default_message = "The password is wrong."
+
+
+class SessionNotFound(NotFound):
+    code = "session_not_found"
+    default_message = "You have no such session."
 
 
 class TooManyLoginAttempts(RateLimited):

@@ -17,6 +17,27 @@ PASSWORD_MIN_LENGTH = 8
 # Bounded so that hashing cost cannot be driven up by a huge password.
 PASSWORD_MAX_LENGTH = 128
 DISPLAY_NAME_MAX_LENGTH = 64
+USER_AGENT_MAX_LENGTH = 256
+DELETED_USER_NAME = "Deleted user"
+
+# (what a User-Agent contains, what to call it), first match wins: Edge and Opera also say "Chrome",
+# Chrome also says "Safari", so the more specific names come first.
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
 
 
 def normalize_username(raw: str) -> str:
@@ -43,20 +64,41 @@ def normalize_display_name(raw: str | None, username: str) -> str:
     return name
 
 
+def describe_device(user_agent: str | None) -> str:
+    """A person's name for the device a session was opened on ("Firefox on Linux"), from its User-Agent;
+    a program's own token ("python-httpx/0.28") when it is not a browser."""
+    if not user_agent:
+        return "Unknown device"
+    browser = next((name for token, name in _BROWSERS if token in user_agent), None)
+    system = next((name for token, name in _SYSTEMS if token in user_agent), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or user_agent.split(" ", 1)[0][:64]
+
+
 @dataclass(frozen=True, slots=True)
 class User:
-    """A person who can log in."""
+    """A person who can log in; once deleted, a tombstone that keeps the id (their messages stay theirs) and
+    the username (nobody else can take it and be taken for them), under `DELETED_USER_NAME`."""
 
     id: str
     username: str
     display_name: str
     created_at: datetime
+    deleted_at: datetime | None = None
+
+    def delete(self, now: datetime) -> User:
+        """The user, deleted: what others see of them from now on."""
+        return replace(self, display_name=DELETED_USER_NAME, deleted_at=self.deleted_at or now)
 
 
 class RevocationReason(StrEnum):
     LOGOUT = "logout"
     LOGOUT_ALL = "logout_all"
     REFRESH_TOKEN_REUSED = "refresh_token_reused"
+    ENDED_BY_USER = "ended_by_user"  # from another of the user's sessions
+    PASSWORD_CHANGED = "password_changed"
+    ACCOUNT_DELETED = "account_deleted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +111,8 @@ class Session:
     expires_at: datetime
     revoked_at: datetime | None = None
     revoked_reason: RevocationReason | None = None
+    user_agent: str | None = None  # as the login sent it, cut to `USER_AGENT_MAX_LENGTH`
+    last_used_at: datetime | None = None  # the last login or refresh: within an access token's life of true
 
     def is_active(self, now: datetime) -> bool:
         """Whether the session may still refresh."""

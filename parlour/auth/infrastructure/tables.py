@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, Index, MetaData, String, Table
 
+from parlour.auth.domain.model import USER_AGENT_MAX_LENGTH
 from parlour.common.db import UtcDateTime
 
 metadata = MetaData()
@@ -16,6 +17,7 @@ users = Table(
     Column("display_name", String(64), nullable=False),
     Column("password_hash", String(255), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("deleted_at", UtcDateTime(), nullable=True),
 )
 
 sessions = Table(
@@ -27,6 +29,8 @@ sessions = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
     Column("revoked_at", UtcDateTime(), nullable=True),
     Column("revoked_reason", String(32), nullable=True),
+    Column("user_agent", String(USER_AGENT_MAX_LENGTH), nullable=True),
+    Column("last_used_at", UtcDateTime(), nullable=True),
     Index("ix_auth_sessions_user_id", "user_id"),
 )
 

@@ -18,8 +18,8 @@ which a gateway measures publication-to-socket latency (messaging publishes righ
 
 Messaging → services (events, routing keys `messaging.<type>`): `ServiceEvents` (events.py).
 
-Auth → others (events, routing keys `auth.user.registered`, `auth.user.renamed`): `UserRegistered`,
-`UserRenamed`.
+Auth → others (events, routing keys `auth.user.registered`, `auth.user.renamed`, `auth.user.deleted`):
+`UserRegistered`, `UserRenamed`, `UserDeleted`.
 
 Gateway → presence and others (events, routing key `session.events`): `SessionEvents`, the openings and
 closings of one gateway's sessions in the order they happened, many per bus message.
@@ -50,6 +50,8 @@ USER_REGISTERED = "user.registered"
 USER_REGISTERED_KEY = "auth.user.registered"
 USER_RENAMED = "user.renamed"
 USER_RENAMED_KEY = "auth.user.renamed"
+USER_DELETED = "user.deleted"
+USER_DELETED_KEY = "auth.user.deleted"
 PUBLISHED_AT = "parlour-published-at"
 
 
@@ -125,6 +127,13 @@ class UserRegistered(msgspec.Struct, frozen=True, kw_only=True):
 
 class UserRenamed(msgspec.Struct, frozen=True, kw_only=True):
     """A user changed their display name."""
+
+    user_id: str
+    display_name: str
+
+
+class UserDeleted(msgspec.Struct, frozen=True, kw_only=True):
+    """A user deleted their account: their messages stay, shown under `display_name` ("Deleted user")."""
 
     user_id: str
     display_name: str

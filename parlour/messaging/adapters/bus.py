@@ -14,6 +14,7 @@ service event on `messaging.<type>`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,7 +25,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from parlour.common import tracing
 from parlour.common.bus import BusMessage, MessageBus
 from parlour.common.bus.port import MalformedMessage
-from parlour.common.contracts import COMMANDS, DELIVERY, CommandBatch, Delivery, UserRegistered, published_now, user_key
+from parlour.common.contracts import (
+    COMMANDS,
+    DELIVERY,
+    USER_DELETED,
+    CommandBatch,
+    Delivery,
+    UserDeleted,
+    UserRegistered,
+    published_now,
+    user_key,
+)
 from parlour.common.contracts import commands as wire
 from parlour.common.contracts import events as service
 from parlour.common.contracts.limits import FrameEnvelope, string_or_none
@@ -324,14 +335,20 @@ class MembershipListener:
 
 
 class UserProjector:
-    """Feeds the users projection from auth's `user.registered` events, a batch per transaction."""
+    """Feeds the users projection from auth's events, a batch per transaction: `user.registered` adds a user,
+    `user.deleted` forgets one (in the batch's order, so a sign-up and its deletion end deleted)."""
 
     def __init__(self, users: UserDirectory) -> None:
         self._users = users
 
     async def __call__(self, messages: Sequence[BusMessage]) -> None:
-        events = [_user_decoder.decode(message.body) for message in messages]
-        await self._users.record(*(ProjectedUser(e.user_id, e.username, e.display_name) for e in events))
+        for kind, run in itertools.groupby(messages, key=lambda message: message.type):
+            if kind == USER_DELETED:
+                await self._users.forget(*(_deleted_decoder.decode(message.body).user_id for message in run))
+            else:
+                events = [_registered_decoder.decode(message.body) for message in run]
+                await self._users.record(*(ProjectedUser(e.user_id, e.username, e.display_name) for e in events))
 
 
-_user_decoder = msgspec.json.Decoder(UserRegistered)
+_registered_decoder = msgspec.json.Decoder(UserRegistered)
+_deleted_decoder = msgspec.json.Decoder(UserDeleted)

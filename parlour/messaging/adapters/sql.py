@@ -461,6 +461,10 @@ class SqlUserRepository(UserRepository):
         insert_users = postgresql_insert if _postgres(self._connection) else sqlite_insert
         await self._connection.execute(insert_users(users).on_conflict_do_nothing(index_elements=["id"]), rows)
 
+    async def remove_many(self, user_ids: Sequence[str]) -> None:
+        if user_ids:
+            await self._connection.execute(users.delete().where(users.c.id.in_(list(user_ids))))
+
     async def known(self, user_ids: Sequence[str]) -> set[str]:
         if not user_ids:
             return set()

@@ -42,4 +42,6 @@ class HttpUserLookup(UserLookup):
         body = response.json()
         if body.get("id") != user_id:  # another route answered (`me` is the caller): not this user
             return None
+        if body.get("deleted"):  # a deleted account's tombstone: nobody to add
+            return None
         return ProjectedUser(body["id"], body["username"], body["display_name"])

@@ -74,6 +74,12 @@ class UserDirectory:
             await uow.users.add_many(users)
             await uow.commit()
 
+    async def forget(self, *user_ids: str) -> None:
+        """Forget deleted users (from `user.deleted`): adding one later asks auth, which says they are gone."""
+        async with self._uow() as uow:
+            await uow.users.remove_many(user_ids)
+            await uow.commit()
+
     async def require_known(self, user_ids: Sequence[str], caller: OnBehalf | None) -> None:
         """Raise `UnknownUser` for the first id auth does not know."""
         async with self._uow(write=False) as uow:

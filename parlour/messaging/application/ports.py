@@ -41,7 +41,7 @@ class ChatSummary:
 
 @dataclass(frozen=True, slots=True)
 class ProjectedUser:
-    """A user as messaging knows them, from auth's `user.registered` events."""
+    """A user as messaging knows them, from auth's `user.registered` events (until `user.deleted`)."""
 
     id: str
     username: str
@@ -167,6 +167,10 @@ class UserRepository(ABC):
     @abstractmethod
     async def add_many(self, users: Sequence[ProjectedUser]) -> None:
         """Record users in one statement (an id already known, or repeated, is ignored)."""
+
+    @abstractmethod
+    async def remove_many(self, user_ids: Sequence[str]) -> None:
+        """Forget these users (their accounts were deleted): nobody can add or mention them any more."""
 
     @abstractmethod
     async def known(self, user_ids: Sequence[str]) -> set[str]:

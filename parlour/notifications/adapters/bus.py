@@ -7,7 +7,8 @@ Queues, each its own, so none waits behind another's backlog:
   around it. A batch's new messages are folded into the pending states in one transaction before the
   batch is acked (the bus acks after the handler returns).
 - `notifications.presence`: presence's `presence.changed` (parlour/common/contracts).
-- `notifications.users`: auth's `user.registered` (display names for the text).
+- `notifications.users`: auth's `user.registered`, `user.renamed`, `user.deleted` (display names for the text).
+- `notifications.deleted_users`: auth's `user.deleted`, for the channels (`DeletedUsersConsumer`).
 
 A body that does not decode is parked by the bus (msgspec's errors).
 """
@@ -20,8 +21,17 @@ import msgspec
 from prometheus_client import CollectorRegistry, Counter
 
 from parlour.common.bus import BusMessage
-from parlour.common.contracts import USER_REGISTERED, USER_RENAMED, PresenceChanges, UserRegistered, UserRenamed
+from parlour.common.contracts import (
+    USER_DELETED,
+    USER_REGISTERED,
+    USER_RENAMED,
+    PresenceChanges,
+    UserDeleted,
+    UserRegistered,
+    UserRenamed,
+)
 from parlour.common.contracts import events as service
+from parlour.notifications.application.channels import ChannelHandlers
 from parlour.notifications.application.handlers import NotificationHandlers
 from parlour.notifications.domain.model import ChatKind
 from parlour.notifications.domain.rule import NewMessage, Outcome
@@ -45,11 +55,15 @@ _members_decoder = msgspec.json.Decoder(tuple[str, ...])
 # Chats whose last member list is kept decoded at most (the least recently used goes first).
 MEMBER_LISTS = 4096
 _presence_decoder = msgspec.json.Decoder(PresenceChanges)
-# Auth's events on the users queue, by the message's type; both name a user and their display name.
-_user_decoders: dict[str, msgspec.json.Decoder[UserRegistered] | msgspec.json.Decoder[UserRenamed]] = {
+# Auth's events on the users queue, by the message's type; each names a user and their display name (a
+# deleted user's is "Deleted user").
+_UserEvent = UserRegistered | UserRenamed | UserDeleted
+_user_decoders: dict[str, msgspec.json.Decoder[_UserEvent]] = {
     USER_REGISTERED: msgspec.json.Decoder(UserRegistered),
     USER_RENAMED: msgspec.json.Decoder(UserRenamed),
+    USER_DELETED: msgspec.json.Decoder(UserDeleted),
 }
+_deleted_decoder = msgspec.json.Decoder(UserDeleted)
 
 
 class NotificationMetrics:
@@ -159,7 +173,7 @@ class PresenceConsumer:
         await self._handlers.statuses_changed(latest)
 
 
-def _user_decoder(kind: str) -> msgspec.json.Decoder[UserRegistered] | msgspec.json.Decoder[UserRenamed]:
+def _user_decoder(kind: str) -> msgspec.json.Decoder[_UserEvent]:
     decoder = _user_decoders.get(kind)
     if decoder is None:
         raise msgspec.ValidationError(f"not an auth user event: {kind!r}")
@@ -167,8 +181,8 @@ def _user_decoder(kind: str) -> msgspec.json.Decoder[UserRegistered] | msgspec.j
 
 
 class UsersConsumer:
-    """`notifications.users`: display names (sign-ups and renames, the later of a user's in a batch
-    wins), a batch per transaction. A message of another type is malformed (parked)."""
+    """`notifications.users`: display names (sign-ups, renames and deletions, the later of a user's in a
+    batch wins), a batch per transaction. A message of another type is malformed (parked)."""
 
     def __init__(self, handlers: NotificationHandlers) -> None:
         self._handlers = handlers
@@ -176,3 +190,14 @@ class UsersConsumer:
     async def __call__(self, messages: Sequence[BusMessage]) -> None:
         events = [_user_decoder(message.type).decode(message.body) for message in messages]
         await self._handlers.users_named({event.user_id: event.display_name for event in events})
+
+
+class DeletedUsersConsumer:
+    """`notifications.deleted_users` (the channels' own queue): a deleted account's push subscriptions and
+    webhooks go, a batch at once."""
+
+    def __init__(self, channels: ChannelHandlers) -> None:
+        self._channels = channels
+
+    async def __call__(self, messages: Sequence[BusMessage]) -> None:
+        await self._channels.forget_users({_deleted_decoder.decode(message.body).user_id for message in messages})

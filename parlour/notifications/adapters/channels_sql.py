@@ -130,6 +130,14 @@ class SqlChannelStore(ChannelStore):
             await work.commit()
         return bool(result.rowcount)
 
+    async def remove_channels_of(self, user_ids: Collection[str]) -> None:
+        if not user_ids:
+            return
+        async with _Work(self._engine) as work:
+            for table in (push_subscriptions, webhooks):
+                await work.connection.execute(delete(table).where(table.c.user_id.in_(list(user_ids))))
+            await work.commit()
+
     async def save_webhook(self, webhook: Webhook) -> None:
         async with _Work(self._engine) as work:
             await work.connection.execute(

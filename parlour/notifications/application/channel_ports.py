@@ -32,6 +32,10 @@ class ChannelStore(ABC):
         """Delete a subscription (only the user's, when `user_id` is given); whether one was deleted."""
 
     @abstractmethod
+    async def remove_channels_of(self, user_ids: Collection[str]) -> None:
+        """Delete every subscription and webhook of these users (their accounts were deleted)."""
+
+    @abstractmethod
     async def save_webhook(self, webhook: Webhook) -> None:
         """Store a new webhook."""
 

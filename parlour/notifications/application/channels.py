@@ -6,7 +6,7 @@ import base64
 import binascii
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -70,6 +70,10 @@ class ChannelHandlers:
         """Delete one of the user's subscriptions; `PushSubscriptionNotFound` if there is none of that id."""
         if not await self._store.remove_subscription(subscription_id, user_id):
             raise PushSubscriptionNotFound()
+
+    async def forget_users(self, user_ids: Collection[str]) -> None:
+        """Deleted accounts: nothing is sent to their browsers or webhooks any more."""
+        await self._store.remove_channels_of(user_ids)
 
     async def add_webhook(self, user_id: str, url: str) -> Webhook:
         """A new webhook for `user_id` with a fresh secret (the only time the secret is shown)."""

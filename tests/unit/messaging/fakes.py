@@ -176,6 +176,10 @@ class _Users(UserRepository):
         for user in users:
             self.s.users.setdefault(user.id, user)
 
+    async def remove_many(self, user_ids: Sequence[str]) -> None:
+        for user_id in user_ids:
+            self.s.users.pop(user_id, None)
+
     async def known(self, user_ids: Sequence[str]) -> set[str]:
         return {user_id for user_id in user_ids if user_id in self.s.users}
 

@@ -1,11 +1,16 @@
 // The HTTP side of Parlour: auth session (tokens) and the REST API.
 //
 // Tokens (docs/web-client.md): the access token lives only in a private field of this object. The refresh
-// token lives in a private field too, mirrored to sessionStorage so a reload of this tab stays signed in.
-// Refreshes are single-flight: with rotation and reuse detection, two concurrent refreshes with one token
-// would revoke the session.
+// token is an HttpOnly cookie that no script can read (`X-Parlour-Refresh: cookie` asks auth for it), shared
+// by every tab of the browser: a new tab or a reload signs in with one refresh. With rotation and reuse
+// detection, two refreshes presenting one token would revoke the session, so refreshes are single-flight in
+// a tab and, through a Web Lock, one at a time across the browser's tabs.
 
-const REFRESH_KEY = "parlour.refresh";
+const COOKIE_MODE = { "X-Parlour-Refresh": "cookie" };
+const REFRESH_LOCK = "parlour.refresh";
+// Whether this browser holds a refresh cookie, as far as the page knows (it cannot read the cookie): a
+// first visit then shows the log-in form without a refused refresh. No secret: the cookie is the proof.
+const SIGNED_IN_HINT = "parlour.signedIn";
 const REFRESH_AT = 0.75; // refresh after 75 % of the access token's life
 const REFRESH_MARGIN_MS = 30_000; // a request this close to expiry refreshes first
 const RETRY_REFRESH_MS = [2_000, 5_000, 15_000, 30_000];
@@ -28,19 +33,36 @@ export class ApiError extends Error {
 
 const SESSION_OVER = new Set(["invalid_refresh_token", "refresh_token_reused", "session_revoked", "invalid_token"]);
 
+// The user an access token speaks for (its `sub` claim); the page only reads it, the server checks it.
+function subjectOf(accessToken) {
+  try {
+    const payload = accessToken.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(payload)).sub ?? null;
+  } catch {
+    return null;
+  }
+}
+
 export class Api {
   #access = null;
-  #refresh = null;
+  #subject = null;
   #expiresAt = 0;
   #refreshing = null;
   #timer = null;
   #failures = 0;
 
-  constructor({ storage = globalThis.sessionStorage, fetchImpl = globalThis.fetch.bind(globalThis) } = {}) {
+  constructor({
+    storage = globalThis.localStorage,
+    fetchImpl = globalThis.fetch.bind(globalThis),
+    locks = globalThis.navigator?.locks,
+  } = {}) {
     this.storage = storage;
     this.fetch = fetchImpl;
+    this.locks = locks;
     this.onSessionEnded = () => {};
-    this.#refresh = this.#load();
+    // The cookie is the browser's: another tab that logs in as someone else replaces it, and this tab's next
+    // refresh would then speak for that person. The app starts again as them instead.
+    this.onUserChanged = () => {};
   }
 
   get signedIn() {
@@ -48,7 +70,7 @@ export class Api {
   }
 
   get canRestore() {
-    return this.#refresh !== null;
+    return this.#readHint() !== null;
   }
 
   async signUp({ username, password, displayName }) {
@@ -58,12 +80,11 @@ export class Api {
   }
 
   async logIn(username, password) {
-    this.#adopt(await this.#send("POST", "/auth/sessions", { username, password }));
+    this.#adopt(await this.#send("POST", "/auth/sessions", { username, password }, null, COOKIE_MODE));
   }
 
-  // Sign back in with the stored refresh token (after a reload). False when there is none or it is dead.
+  // Sign in with the refresh cookie (a reload, another tab). False when there is none or it is dead.
   async restore() {
-    if (!this.#refresh) return false;
     try {
       await this.refresh();
       return true;
@@ -83,6 +104,12 @@ export class Api {
     }
   }
 
+  // Delete my account, the password confirming it; the tokens are then forgotten.
+  async deleteAccount(password) {
+    await this.request("DELETE", "/auth/users/me", { password });
+    this.#forget();
+  }
+
   // Rotate the token pair, once at a time; ends the session when the server refuses the refresh token.
   refresh() {
     if (!this.#refreshing) {
@@ -94,9 +121,9 @@ export class Api {
   }
 
   async #rotate() {
-    if (!this.#refresh) throw new ApiError(401, { code: "session_revoked", detail: "Log in again." });
+    const rotate = () => this.#send("POST", "/auth/sessions/refresh", undefined, null, COOKIE_MODE);
     try {
-      this.#adopt(await this.#send("POST", "/auth/sessions/refresh", { refresh_token: this.#refresh }));
+      this.#adopt(await (this.locks ? this.locks.request(REFRESH_LOCK, rotate) : rotate()));
       this.#failures = 0;
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) {
@@ -116,14 +143,17 @@ export class Api {
     try {
       return await this.#send(method, path, body, this.#access);
     } catch (error) {
-      if (!(error instanceof ApiError) || error.code !== "invalid_token") throw error;
+      if (!(error instanceof ApiError)) throw error;
+      // ended elsewhere (another device, a password change): the page says so and asks for a login
+      if (error.code === "session_revoked") this.#end(error);
+      if (error.code !== "invalid_token") throw error;
       await this.refresh();
       return this.#send(method, path, body, this.#access);
     }
   }
 
-  async #send(method, path, body, token) {
-    const headers = { Accept: "application/json" };
+  async #send(method, path, body, token, extraHeaders = {}) {
+    const headers = { Accept: "application/json", ...extraHeaders };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (token) headers.Authorization = `Bearer ${token}`;
     let response;
@@ -145,10 +175,17 @@ export class Api {
   }
 
   #adopt(pair) {
+    const subject = subjectOf(pair.access_token);
+    if (this.#subject !== null && subject !== this.#subject) {
+      clearTimeout(this.#timer);
+      this.#access = null; // the sign-in hint stays: the cookie signs the new person in
+      this.onUserChanged();
+      return;
+    }
+    this.#subject = subject;
     this.#access = pair.access_token;
-    this.#refresh = pair.refresh_token;
     this.#expiresAt = Date.now() + pair.expires_in * 1000;
-    this.#save(pair.refresh_token);
+    this.#writeHint(true);
     this.#schedule(pair.expires_in * 1000 * REFRESH_AT);
   }
 
@@ -158,7 +195,7 @@ export class Api {
   }
 
   #end(error) {
-    const wasSignedIn = this.#access !== null || this.#refresh !== null;
+    const wasSignedIn = this.#access !== null;
     this.#forget();
     if (wasSignedIn) this.onSessionEnded(error);
   }
@@ -166,29 +203,48 @@ export class Api {
   #forget() {
     clearTimeout(this.#timer);
     this.#access = null;
-    this.#refresh = null;
+    this.#subject = null;
     this.#expiresAt = 0;
-    this.#save(null);
+    this.#writeHint(false);
   }
 
-  #load() {
+  #readHint() {
     try {
-      return this.storage?.getItem(REFRESH_KEY) || null;
+      return this.storage?.getItem(SIGNED_IN_HINT) ?? null;
     } catch {
-      return null;
+      return "1"; // storage disabled: every load tries the cookie once
     }
   }
 
-  #save(token) {
+  #writeHint(signedIn) {
     try {
-      if (token) this.storage?.setItem(REFRESH_KEY, token);
-      else this.storage?.removeItem(REFRESH_KEY);
+      if (signedIn) this.storage?.setItem(SIGNED_IN_HINT, "1");
+      else this.storage?.removeItem(SIGNED_IN_HINT);
     } catch {
-      // storage disabled: the session then lasts as long as the page
+      // storage disabled: see #readHint
     }
   }
 
   // --- the REST API ---
+
+  sessions() {
+    return this.request("GET", "/auth/sessions").then((answer) => answer.items);
+  }
+
+  endSession(sessionId) {
+    return this.request("DELETE", `/auth/sessions/${encodeURIComponent(sessionId)}`);
+  }
+
+  endOtherSessions() {
+    return this.request("DELETE", "/auth/sessions/others");
+  }
+
+  changePassword(currentPassword, newPassword) {
+    return this.request("PUT", "/auth/users/me/password", {
+      current_password: currentPassword,
+      new_password: newPassword,
+    });
+  }
 
   updateMe(displayName) {
     return this.request("PATCH", "/auth/users/me", { display_name: displayName });

@@ -6,6 +6,7 @@ import { Api, ApiError } from "./api.js";
 import { Connection, Status } from "./connection.js";
 import { h } from "./dom.js";
 import { Store, messageFromRest, presenceFromWire } from "./store.js";
+import { accountDialog } from "./views/account.js";
 import { authView } from "./views/auth.js";
 import { bannerView } from "./views/banner.js";
 import { conversationView } from "./views/conversation.js";
@@ -112,6 +113,10 @@ function buildChatScreen() {
   const group = newGroupDialog({ api, store, onChat: openCreated });
   const notifications = notificationsDialog({ api });
   const profile = profileDialog({ api, store });
+  const account = accountDialog({
+    api,
+    onDeleted: () => signedOut(store.me?.id, "Your account has been deleted."),
+  });
   const members = groupDialog({
     api,
     store,
@@ -126,6 +131,7 @@ function buildChatScreen() {
     onHidePresence: async (hidden) => store.setPresenceHidden((await api.setPresenceSettings(hidden)).hidden),
     onNotifications: () => notifications.open(),
     onProfile: () => profile.open(),
+    onAccount: () => account.open(),
   });
   const conversation = conversationView({ store, actions });
   // not a plain #composer link: the hash is the route
@@ -141,6 +147,7 @@ function buildChatScreen() {
     notifications.dialog,
     members.dialog,
     profile.dialog,
+    account.dialog,
   );
   return { element, banner, sidebar, conversation, members };
 }
@@ -162,6 +169,12 @@ async function logOut() {
   const userId = store.me?.id;
   stopSession();
   await api.logOut();
+  signedOut(userId);
+}
+
+// After a logout or an account deletion: this person's traces leave the tab, and the log-in form shows.
+function signedOut(userId, notice = "") {
+  stopSession();
   try {
     sessionStorage.removeItem(`parlour.outbox.${userId}`);
   } catch {
@@ -171,7 +184,7 @@ async function logOut() {
   unopenableChats.clear();
   leftHere.clear();
   location.hash = "#/";
-  showAuth();
+  showAuth(notice);
 }
 
 // --- routing ---
@@ -532,6 +545,7 @@ document.addEventListener("visibilitychange", () => {
 // --- start ---
 
 api.onSessionEnded = () => showAuth("Your session has ended. Please log in again.");
+api.onUserChanged = () => location.reload();
 
 async function boot() {
   registerServiceWorker();

@@ -1,10 +1,13 @@
-// A group's members and what one may do with them: rename, add, change roles, remove, leave.
+// A group's members, with their presence, and what one may do with them: rename, add, change roles, remove,
+// leave.
 // The controls follow messaging's policy (parlour/messaging/domain/policy.py): admins rename, add members
 // and remove plain members; owners do anything, roles included; anyone may leave. The server decides:
 // a refusal (the last owner leaving, say) is shown as its message.
 
-import { avatar, h } from "../dom.js";
+import { h } from "../dom.js";
+import { presenceText } from "../format.js";
 import { dialogShell, userSearch } from "./dialogs.js";
+import { avatarWithPresence } from "./presence.js";
 
 const ROLES = ["owner", "admin", "member"];
 const ROLE_NAMES = { owner: "Owner", admin: "Admin", member: "Member" };
@@ -70,6 +73,8 @@ export function groupDialog({ api, store, leave: leaveChat, onOpen }) {
     const user = store.users.get(userId);
     const name = store.nameOf(userId);
     const self = userId === store.me.id;
+    const presence = self ? null : store.presenceOf(userId);
+    const status = presenceText(presence);
     const canRemove = !self && (mine === "owner" || (mine === "admin" && role === "member"));
     const roleControl =
       mine === "owner" && !self
@@ -82,9 +87,10 @@ export function groupDialog({ api, store, leave: leaveChat, onOpen }) {
     return h(
       "li",
       { class: "member", dataset: { userId } },
-      avatar(name, userId),
+      avatarWithPresence(name, userId, undefined, presence),
       h("span", { class: "person-name" }, self ? `${name} (you)` : name),
       user ? h("span", { class: "person-handle" }, `@${user.username}`) : null,
+      status ? h("span", { class: "member-presence" }, status) : null,
       roleControl,
       canRemove
         ? h("button", { type: "button", class: "icon-button", "aria-label": `Remove ${name}`, onclick: () => remove(userId) }, "×")
@@ -128,7 +134,10 @@ export function groupDialog({ api, store, leave: leaveChat, onOpen }) {
     });
   }
 
-  const off = [store.on("chats", render), store.on("users", render)];
+  // "presence" also ticks while nothing changes, so "last seen 5 min ago" keeps counting (app.js); it waits
+  // while a control in the list has focus (a role being chosen), which a new list would take away.
+  const presenceChanged = () => list.contains(document.activeElement) || render();
+  const off = [store.on("chats", render), store.on("users", render), store.on("presence", presenceChanged)];
   dialog.addEventListener("close", () => {
     chatId = null;
   });

@@ -13,7 +13,16 @@ function preview(store, chat) {
   return who + (last.deleted ? "Message deleted" : last.body.replace(/\s+/g, " "));
 }
 
-export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePresence, onNotifications, onProfile }) {
+export function sidebarView({
+  store,
+  onNewChat,
+  onNewGroup,
+  onLogOut,
+  onHidePresence,
+  onNotifications,
+  onProfile,
+  onAccount,
+}) {
   const list = h("ul", { class: "chat-list", "aria-label": "Your chats" });
   const empty = h(
     "p",
@@ -46,6 +55,7 @@ export function sidebarView({ store, onNewChat, onNewGroup, onLogOut, onHidePres
       "p",
       { class: "sidebar-settings" },
       h("button", { type: "button", class: "link", onclick: onProfile }, "Change name"),
+      h("button", { type: "button", class: "link", onclick: onAccount }, "Sessions and password"),
       notifications,
     ),
     h(
