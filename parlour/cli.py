@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from parlour import cluster as local_cluster
 from parlour.auth.service import signing_key_ring
@@ -23,7 +22,7 @@ from parlour.bootstrap import SERVICES, create_app, open_key_value_store, open_m
 from parlour.common.bus import MessageBus
 from parlour.common.clock import SystemClock
 from parlour.common.db import create_engine, migrate
-from parlour.common.http.server import server_config, tune_garbage_collector
+from parlour.common.http.server import ParlourServer, server_config, tune_garbage_collector
 from parlour.common.logging import configure_logging
 from parlour.common.retire import RetireError, retire
 from parlour.common.settings import Mode, Settings
@@ -49,7 +48,7 @@ def _settings(service_name: str = "parlour", **overrides: object) -> Settings:
 def _serve(settings: Settings, services: list[str]) -> None:
     config = server_config(create_app(settings, services), settings)
     tune_garbage_collector()
-    uvicorn.Server(config).run()
+    ParlourServer(config).run()
 
 
 @app.command()

@@ -44,6 +44,7 @@ from starlette.routing import Route
 
 from parlour.bootstrap import SERVICES
 from parlour.common.bus import MessageBus
+from parlour.common.http.server import ParlourServer
 from parlour.common.service import Infrastructure, ServiceParts
 from parlour.notifications.adapters.outbound import Resolver, resolve
 from parlour.notifications.channels import ChannelParts, build_channels
@@ -231,7 +232,7 @@ class Receiver:
             ssl_certfile=None if tls is None else tls.certificate,
             ssl_keyfile=None if tls is None else tls.key,
         )
-        server = uvicorn.Server(config)
+        server = ParlourServer(config)
         task = asyncio.create_task(server.serve(sockets=[listener]))
         try:
             async with asyncio.timeout(EVENT_WITHIN):

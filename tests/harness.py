@@ -10,11 +10,10 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 
 from parlour.bootstrap import Overrides, create_app
-from parlour.common.http.server import server_config
+from parlour.common.http.server import ParlourServer, server_config
 from parlour.common.settings import Settings
 
 STARTUP_TIMEOUT = 20.0
@@ -38,7 +37,7 @@ async def running_server(app: FastAPI, settings: Settings, listener: socket.sock
     listener = listener or _listener()
     port = listener.getsockname()[1]
     # The production configuration, but the asyncio loop pytest-asyncio runs the test on.
-    server = uvicorn.Server(server_config(app, settings, loop="none", lifespan="on"))
+    server = ParlourServer(server_config(app, settings, loop="none", lifespan="on"))
     task = asyncio.create_task(server.serve(sockets=[listener]))
     try:
         async with asyncio.timeout(STARTUP_TIMEOUT):

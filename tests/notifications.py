@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from parlour.common.http.server import ParlourServer
 from tests.clients import PASSWORD, Account, log_in, unique_username
 
 STARTUP_TIMEOUT = 10.0
@@ -79,7 +80,7 @@ async def webhook_receiver() -> AsyncIterator[tuple[WebhookReceiver, str]]:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(receiver, log_config=None, lifespan="off", log_level="warning", loop="none"))
+    server = ParlourServer(uvicorn.Config(receiver, log_config=None, lifespan="off", log_level="warning", loop="none"))
     task = asyncio.create_task(server.serve(sockets=[listener]))
     try:
         async with asyncio.timeout(STARTUP_TIMEOUT):

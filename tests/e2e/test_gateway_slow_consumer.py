@@ -116,21 +116,26 @@ async def test_a_client_that_stops_reading_is_cut_while_others_get_messages_on_t
             await a.expect("message.ack", client_id=client_id)
 
     reader = asyncio.create_task(read_fast())
-    sent = 0
-    while await cut_count(http) == 0:
-        assert sent < 3000, "the slow client was never cut"
-        await send_window(sent)
+    try:
+        sent = 0
+        while await cut_count(http) == 0:
+            assert sent < 3000, "the slow client was never cut"
+            await send_window(sent)
+            sent += WINDOW
+        await send_window(sent)  # and after the cut, messages still flow
         sent += WINDOW
-    await send_window(sent)  # and after the cut, messages still flow
-    sent += WINDOW
 
-    async with asyncio.timeout(10):
-        while len(received_at) < sent:
-            await progressed.wait()
-            progressed.clear()
-    reader.cancel()
-    latencies = [received_at[body] - sent_at[body] for body in sent_at]
-    assert max(latencies) < ON_TIME, f"the fast reader waited {max(latencies):.2f} s"
-    assert await asyncio.to_thread(slow.close_code) in {SLOW_CONSUMER, None}
-    await a.close()
-    await fast.close()
+        async with asyncio.timeout(10):
+            while len(received_at) < sent:
+                await progressed.wait()
+                progressed.clear()
+        latencies = [received_at[body] - sent_at[body] for body in sent_at]
+        assert max(latencies) < ON_TIME, f"the fast reader waited {max(latencies):.2f} s"
+        assert await asyncio.to_thread(slow.close_code) in {SLOW_CONSUMER, None}
+    finally:
+        # Whatever happened, nothing of this test outlives it: the stalled socket, the reader, the clients.
+        slow.sock.close()
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        await a.close()
+        await fast.close()

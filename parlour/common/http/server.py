@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
 from typing import Any
 
 import uvicorn
@@ -32,6 +33,24 @@ def tune_garbage_collector() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
+class ParlourServer(uvicorn.Server):
+    """uvicorn's server, whose shutdown also aborts the connections that outlived its graceful part.
+
+    uvicorn asks each connection to close and, after `timeout_graceful_shutdown`, cancels their tasks, but
+    leaves their sockets: a peer that stopped reading keeps a closing transport (its buffer never drains),
+    and a connection accepted while stopping was never asked. Both would stay open until the process ends
+    (in a test, past its event loop)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets=sockets)
+        lingering = [getattr(connection, "transport", None) for connection in self.server_state.connections]
+        for transport in lingering:
+            if transport is not None:
+                transport.abort()
+        if lingering:
+            await asyncio.sleep(0)  # their `connection_lost` callbacks run now, while the loop does
 
 
 def server_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
