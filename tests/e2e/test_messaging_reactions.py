@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.clients import Account, new_account
+from tests.clients import Account, assert_problem, new_account
 from tests.ws_client import Client, Frame, group_chat
 
 THUMBS, HEART, PARTY = "👍", "❤️", "🎉"
@@ -155,4 +155,45 @@ async def test_a_malformed_reaction_is_refused_by_the_gateway(http: httpx.AsyncC
     error = await a.expect("error")
     assert error["code"] == "invalid_frame"
     assert "message.react" in error["reason"]
+    await a.close()
+
+
+async def test_over_rest_a_member_reacts_and_unreacts_and_every_member_hears_it(http: httpx.AsyncClient) -> None:
+    ann, bob = await new_account(http, "ann"), await new_account(http, "bob")
+    chat_id = await group_chat(http, ann, [bob])
+    a = await Client.connect(http, ann)
+    message_id = (await sent(a, chat_id, "lunch?"))["message_id"]
+    path = f"/api/chats/{chat_id}/messages/{message_id}/reactions"
+
+    for _ in range(2):  # twice is once
+        put = await http.put(f"{path}/{HEART}", headers=bob.headers)
+        assert put.status_code == 200, put.text
+        assert put.json()["reactions"] == [{"emoji": HEART, "user_ids": [bob.user_id]}]
+    frame = await a.expect("message.reacted", message_id=message_id)
+    assert (frame["user_id"], frame["emoji"], frame["added"]) == (bob.user_id, HEART, True)
+
+    taken = await http.delete(f"{path}/{HEART}", headers=bob.headers)
+    assert taken.status_code == 200
+    assert taken.json()["reactions"] == []
+    await a.expect("message.reacted", message_id=message_id, added=False)
+    assert (await history(http, ann, chat_id))[0]["reactions"] == []
+    await a.close()
+
+
+async def test_over_rest_an_unknown_reaction_an_outsider_and_a_missing_message_get_problem_documents(
+    http: httpx.AsyncClient,
+) -> None:
+    ann, bob, eve = [await new_account(http, name) for name in ("ann", "bob", "eve")]
+    chat_id = await group_chat(http, ann, [bob])
+    a = await Client.connect(http, ann)
+    message_id = (await sent(a, chat_id, "hello"))["message_id"]
+    path = f"/api/chats/{chat_id}/messages/{message_id}/reactions"
+
+    assert_problem(await http.put(f"{path}/🐍", headers=bob.headers), 422, "reaction_unknown")
+    assert_problem(await http.put(f"{path}/{'x' * 17}", headers=bob.headers), 422, "invalid_input")
+    assert_problem(await http.put(f"{path}/{THUMBS}", headers=eve.headers), 404, "chat_not_found")
+    missing = f"/api/chats/{chat_id}/messages/no-such-message/reactions/{THUMBS}"
+    assert_problem(await http.put(missing, headers=bob.headers), 404, "message_not_found")
+    assert_problem(await http.put(f"{path}/{THUMBS}"), 401, "invalid_token")
+    assert (await history(http, ann, chat_id))[0]["reactions"] == []
     await a.close()

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
+from parlour.common.contracts.limits import EMOJI_MAX_CHARACTERS
 from parlour.common.http.security import CurrentPrincipal
 from parlour.messaging.adapters.schemas import (
     AddMemberRequest,
@@ -38,6 +39,7 @@ from parlour.messaging.domain.messages import (
     EditMessage,
     MarkRead,
     OnBehalf,
+    ReactToMessage,
     RemoveMember,
     RenameChat,
     SendMessage,
@@ -47,6 +49,8 @@ _PROBLEM = {"content": {"application/problem+json": {}}, "description": "A probl
 ChatId = Annotated[str, Path(max_length=64)]
 UserId = Annotated[str, Path(max_length=64)]
 MessageId = Annotated[str, Path(max_length=64)]
+# One emoji, URL-encoded; a value outside the offered set is the domain's `reaction_unknown`.
+Emoji = Annotated[str, Path(max_length=EMOJI_MAX_CHARACTERS)]
 Seq = Annotated[int | None, Query(ge=0, le=2**53)]
 
 
@@ -154,6 +158,19 @@ def messaging_router(chats: ChatHandlers, messages: MessageHandlers, processor: 
     @router.delete("/chats/{chat_id}/messages/{message_id}", summary="Delete a message (leaves a tombstone)")
     async def delete(principal: CurrentPrincipal, chat_id: ChatId, message_id: MessageId) -> MessageOut:
         return MessageOut.of(await processor.execute(DeleteMessage(principal.user_id, chat_id, message_id)))
+
+    @router.put(
+        "/chats/{chat_id}/messages/{message_id}/reactions/{emoji}",
+        summary="Put my reaction on a message (again: no change); every member hears `message.reacted`",
+    )
+    async def react(principal: CurrentPrincipal, chat_id: ChatId, message_id: MessageId, emoji: Emoji) -> MessageOut:
+        command = ReactToMessage(principal.user_id, chat_id, message_id, emoji, add=True)
+        return MessageOut.of(await processor.execute(command))
+
+    @router.delete("/chats/{chat_id}/messages/{message_id}/reactions/{emoji}", summary="Take my reaction off a message")
+    async def unreact(principal: CurrentPrincipal, chat_id: ChatId, message_id: MessageId, emoji: Emoji) -> MessageOut:
+        command = ReactToMessage(principal.user_id, chat_id, message_id, emoji, add=False)
+        return MessageOut.of(await processor.execute(command))
 
     @router.post("/chats/{chat_id}/read", status_code=status.HTTP_204_NO_CONTENT, summary="Mark read up to seq")
     async def mark_read(principal: CurrentPrincipal, chat_id: ChatId, body: ReadRequest) -> Response:
