@@ -16,6 +16,7 @@ from parlour.auth.adapters.http import auth_router
 from parlour.auth.adapters.sql import SqlAuthUnitOfWork
 from parlour.auth.application.handlers import AuthHandlers, LoginLimits
 from parlour.auth.infrastructure.hashing import Argon2PasswordHasher
+from parlour.auth.infrastructure.images import PillowAvatarEncoder
 from parlour.auth.infrastructure.keys import JwtAccessTokenIssuer, KeyRingJwksSource, SigningKeyRing
 from parlour.common.clock import Clock
 from parlour.common.ratelimit import GrowingDelay, RateLimiter
@@ -80,6 +81,7 @@ async def build_auth(infra: Infrastructure, stack: AsyncExitStack) -> ServicePar
         clock=infra.clock,
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         revocations=Revocations.of(infra.kv, settings),
+        avatars=PillowAvatarEncoder(),
     )
     keeper = asyncio.create_task(keep_revocations(handlers, REVOCATIONS_CHECK_SECONDS), name="auth.revocations")
     stack.push_async_callback(_cancel, keeper)

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.clients import PASSWORD, assert_problem, log_in, new_account, sign_up, unique_username
+from tests.e2e.test_avatars import picture
 from tests.harness import make_settings, running_parlour
 from tests.waiting import eventually
 from tests.ws_client import direct_chat
@@ -22,7 +23,7 @@ async def test_sign_up_returns_the_user_with_a_canonical_username(http: httpx.As
     user = response.json()
     assert user["username"] == name.lower()
     assert user["display_name"] == "Ada"
-    assert set(user) == {"id", "username", "display_name", "created_at", "deleted"}
+    assert set(user) == {"id", "username", "display_name", "created_at", "deleted", "avatar_url"}
     assert user["deleted"] is False
 
 
@@ -397,6 +398,10 @@ async def test_deleting_my_account_keeps_my_messages_under_deleted_user_and_my_u
     chat_id = await direct_chat(http, ada, bob)
     sent = await http.post(f"/api/chats/{chat_id}/messages", json={"body": "goodbye"}, headers=ada.headers)
     assert sent.status_code == 201, sent.text
+    uploaded = await http.put(
+        "/auth/users/me/avatar", content=picture("PNG"), headers={**ada.headers, "Content-Type": "image/png"}
+    )
+    assert uploaded.json()["avatar_url"] is not None
 
     wrong = await http.request("DELETE", "/auth/users/me", json={"password": "not-my-password"}, headers=ada.headers)
     assert_problem(wrong, 403, "wrong_password")
@@ -417,6 +422,8 @@ async def test_deleting_my_account_keeps_my_messages_under_deleted_user_and_my_u
 
     seen = (await http.get(f"/auth/users/{ada.user_id}", headers=bob.headers)).json()
     assert (seen["display_name"], seen["username"], seen["deleted"]) == ("Deleted user", ada.username, True)
+    assert seen["avatar_url"] is None
+    assert_problem(await http.get(f"/auth/users/{ada.user_id}/avatar"), 404, "not_found")
     found = await http.get("/auth/users", params={"q": ada.username}, headers=bob.headers)
     assert found.json()["items"] == []
     history = (await http.get(f"/api/chats/{chat_id}/messages", headers=bob.headers)).json()["items"]

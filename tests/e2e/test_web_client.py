@@ -7,6 +7,7 @@ with PARLOUR_UPDATE_SCREENSHOT=1 the overview (chat list and a conversation) als
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import re
 import shutil
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Locator, WebSocketRoute, expect
+from PIL import Image
+from playwright.async_api import Browser, FilePayload, Locator, WebSocketRoute, expect
 
 from tests.clients import PASSWORD, log_in
 from tests.e2e.browser import DESKTOP, PHONE, README_SCREENSHOT, ChatPage, eventually
@@ -41,6 +43,18 @@ async def person(
     people.append(page)
     await page.sign_up()
     return page
+
+
+async def ada_writes_to_bob(
+    people: list[ChatPage], browser: Browser, base_url: str, first: str, bob_viewport: dict[str, int] = DESKTOP
+) -> tuple[ChatPage, ChatPage]:
+    """Ada and Bob signed up, and Ada's first message in their direct chat on Bob's list."""
+    ada = await person(people, browser, base_url, "Ada")
+    bob = await person(people, browser, base_url, "Bob", viewport=bob_viewport)
+    await ada.start_direct_chat(bob)
+    await ada.send(first)
+    await expect(bob.chat_row("Ada")).to_be_visible()
+    return ada, bob
 
 
 async def release_passes_and_retry_now(person: ChatPage) -> None:
@@ -539,11 +553,7 @@ async def test_i_see_where_i_am_signed_in_end_another_session_and_change_my_pass
 async def test_i_delete_my_account_and_the_others_see_my_messages_from_deleted_user(
     people: list[ChatPage], browser: Browser, base_url: str
 ) -> None:
-    ada = await person(people, browser, base_url, "Ada")
-    bob = await person(people, browser, base_url, "Bob")
-    await ada.start_direct_chat(bob)
-    await ada.send("so long")
-    await expect(bob.chat_row("Ada")).to_be_visible()
+    ada, bob = await ada_writes_to_bob(people, browser, base_url, "so long")
 
     await ada.page.get_by_role("button", name="Sessions and password").click()
     dialog = ada.page.get_by_role("dialog", name="Sessions and password")
@@ -787,13 +797,9 @@ async def test_a_group_is_managed_from_its_member_list_as_each_role_allows(
 async def test_i_change_my_display_name_and_the_other_person_sees_it_after_a_reload(
     people: list[ChatPage], browser: Browser, base_url: str
 ) -> None:
-    ada = await person(people, browser, base_url, "Ada")
-    bob = await person(people, browser, base_url, "Bob", viewport=PHONE)
-    await ada.start_direct_chat(bob)
-    await ada.send("Hello")
-    await expect(bob.chat_row("Ada")).to_be_visible()
+    ada, bob = await ada_writes_to_bob(people, browser, base_url, "Hello", bob_viewport=PHONE)
 
-    await ada.page.get_by_role("button", name="Change name").click()
+    await ada.page.get_by_role("button", name="Name and picture").click()
     profile = ada.page.get_by_role("dialog", name="Your profile")
     await expect(profile.get_by_label("Your name")).to_have_value("Ada")
     await profile.get_by_label("Your name").fill("   ")
@@ -808,6 +814,46 @@ async def test_i_change_my_display_name_and_the_other_person_sees_it_after_a_rel
     await bob.page.reload()
     await expect(bob.chat_row("Ada Lovelace")).to_be_visible()
     await bob.open_chat("Ada Lovelace")
+
+
+def small_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (30, 120, 200)).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def test_my_picture_shows_for_others_and_a_file_that_is_not_one_is_refused_next_to_the_field(
+    people: list[ChatPage], browser: Browser, base_url: str
+) -> None:
+    ada, bob = await ada_writes_to_bob(people, browser, base_url, "see my picture", bob_viewport=PHONE)
+
+    await ada.page.get_by_role("button", name="Name and picture").click()
+    profile = ada.page.get_by_role("dialog", name="Your profile")
+    chooser = profile.get_by_label("Your picture (PNG, JPEG or WebP, at most 2 MB)")
+    await chooser.set_input_files(files=FilePayload(name="notes.png", mimeType="image/png", buffer=b"not a png"))
+    await expect(profile.get_by_text("A picture is a PNG, JPEG or WebP image of at most 2 MB.")).to_be_visible()
+    await expect(chooser).to_have_attribute("aria-invalid", "true")
+    await chooser.set_input_files(files=FilePayload(name="me.png", mimeType="image/png", buffer=small_png()))
+    await expect(profile.locator(".profile-picture img.avatar-picture")).to_have_count(1)
+    await expect(chooser).not_to_have_attribute("aria-invalid", "true")
+    await expect(profile.get_by_role("button", name="Remove picture")).to_be_visible()
+    await profile.get_by_role("button", name="Close").click()
+
+    await bob.page.reload()
+    picture = bob.chat_row("Ada").locator("img.avatar-picture")
+    await expect(picture).to_have_attribute("src", re.compile(r"^/auth/users/[^/]+/avatar\?v=[0-9a-f]+$"))
+
+    async def loaded() -> bool:
+        return bool(await picture.evaluate("img => img.complete && img.naturalWidth > 0"))
+
+    await eventually(loaded)
+
+    await ada.page.get_by_role("button", name="Name and picture").click()
+    await profile.get_by_role("button", name="Remove picture").click()
+    await expect(profile.locator(".profile-picture img")).to_have_count(0)
+    await bob.page.reload()
+    await expect(bob.chat_row("Ada")).to_be_visible()
+    await expect(bob.chat_row("Ada").locator("img")).to_have_count(0)
 
 
 async def test_at_offers_the_chats_members_and_a_mention_is_marked_for_everyone(

@@ -30,8 +30,10 @@ from parlour.auth.domain.model import (
     User,
     describe_device,
 )
+from parlour.common.http.limits import AVATAR_UPLOAD_PATH
 from parlour.common.http.security import CurrentPrincipal
 
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 _PROBLEM = {"content": {"application/problem+json": {}}, "description": "A problem document (RFC 9457)."}
 
 # The schema states the domain's rules (auth/domain/model.py); the domain enforces them with its own
@@ -75,6 +77,9 @@ class UserOut(BaseModel):
     display_name: str
     created_at: datetime
     deleted: bool = Field(default=False, description="The account was deleted: its messages stay, under this name")
+    avatar_url: str | None = Field(
+        default=None, description="The user's picture (a WebP), versioned: a new picture is a new URL"
+    )
 
     @classmethod
     def of(cls, user: User) -> UserOut:
@@ -84,6 +89,7 @@ class UserOut(BaseModel):
             display_name=user.display_name,
             created_at=user.created_at,
             deleted=user.deleted_at is not None,
+            avatar_url=f"/auth/users/{user.id}/avatar?v={user.avatar_etag}" if user.avatar_etag else None,
         )
 
 
@@ -262,6 +268,8 @@ def auth_router(handlers: AuthHandlers, jwks: Any) -> APIRouter:
         _forget_cookie(response)
         return response
 
+    _add_avatar_routes(router, handlers)
+
     @router.get("/users", summary="Search users by username prefix")
     async def search(
         principal: CurrentPrincipal,
@@ -281,3 +289,40 @@ def auth_router(handlers: AuthHandlers, jwks: Any) -> APIRouter:
         return document
 
     return router
+
+
+def _add_avatar_routes(router: APIRouter, handlers: AuthHandlers) -> None:
+    """My picture (set, remove) and anyone's (read)."""
+
+    @router.put(
+        AVATAR_UPLOAD_PATH.removeprefix("/auth"),
+        summary="Set my picture: the body is a PNG, JPEG or WebP image of at most 2 MB",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {kind: {"schema": {"type": "string", "format": "binary"}} for kind in _IMAGE_TYPES},
+            }
+        },
+    )
+    async def set_avatar(principal: CurrentPrincipal, request: Request) -> UserOut:
+        return UserOut.of(await handlers.set_avatar(principal.user_id, await request.body()))
+
+    @router.delete(AVATAR_UPLOAD_PATH.removeprefix("/auth"), summary="Remove my picture")
+    async def remove_avatar(principal: CurrentPrincipal) -> UserOut:
+        return UserOut.of(await handlers.remove_avatar(principal.user_id))
+
+    @router.get(
+        # User ids are UUIDs: `/users/me/avatar` (mine, to set or remove) is never taken for one.
+        "/users/{user_id:uuid}/avatar",
+        summary="A user's picture (public: page images carry no token); `ETag`, cached",
+        response_class=Response,
+        responses={200: {"content": {"image/webp": {}}}, 304: {"description": "Not modified"}},
+    )
+    async def avatar(user_id: uuid.UUID, request: Request) -> Response:
+        stored = await handlers.avatar(str(user_id))
+        etag = f'"{stored.etag}"'
+        # The URL names the version (`?v=`): a cache may keep it a long time; a new picture is a new URL.
+        headers = {"ETag": etag, "Cache-Control": "public, max-age=86400"}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        return Response(stored.image, media_type="image/webp", headers=headers)

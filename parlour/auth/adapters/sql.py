@@ -12,17 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from parlour.auth.application.ports import (
     Credentials,
     SessionRepository,
+    StoredAvatar,
     UnitOfWork,
     UserRepository,
 )
 from parlour.auth.domain.errors import UsernameTaken
 from parlour.auth.domain.model import RefreshToken, RevocationReason, Session, User
-from parlour.auth.infrastructure.tables import refresh_tokens, sessions, users
+from parlour.auth.infrastructure.tables import avatars, refresh_tokens, sessions, users
 from parlour.common.db import SqlUnitOfWork
 
 
 def _user(row: Any) -> User:
-    return User(row.id, row.username, row.display_name, row.created_at, row.deleted_at)
+    return User(row.id, row.username, row.display_name, row.created_at, row.deleted_at, row.avatar_etag)
 
 
 def _session(row: Any) -> Session:
@@ -72,12 +73,26 @@ class SqlUserRepository(UserRepository):
         await self._connection.execute(update(users).where(users.c.id == user_id).values(display_name=display_name))
 
     async def delete(self, user: User) -> None:
-        # The hash goes: nothing can ever log in as the tombstone.
+        # The hash goes: nothing can ever log in as the tombstone. So does the picture.
+        await self.set_avatar(user.id, None)
         await self._connection.execute(
             update(users)
             .where(users.c.id == user.id)
             .values(display_name=user.display_name, deleted_at=user.deleted_at, password_hash="")
         )
+
+    async def set_avatar(self, user_id: str, avatar: StoredAvatar | None) -> None:
+        await self._connection.execute(avatars.delete().where(avatars.c.user_id == user_id))
+        if avatar is not None:
+            row = {"user_id": user_id, "image": avatar.image, "etag": avatar.etag}
+            await self._connection.execute(insert(avatars).values(**row))
+        etag = avatar.etag if avatar is not None else None
+        await self._connection.execute(update(users).where(users.c.id == user_id).values(avatar_etag=etag))
+
+    async def avatar(self, user_id: str) -> StoredAvatar | None:
+        query = select(avatars.c.image, avatars.c.etag).where(avatars.c.user_id == user_id)
+        row = (await self._connection.execute(query)).first()
+        return StoredAvatar(row.image, row.etag) if row else None
 
     async def password_hash(self, user_id: str) -> str | None:
         query = select(users.c.password_hash).where(users.c.id == user_id, users.c.deleted_at.is_(None))

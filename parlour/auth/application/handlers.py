@@ -13,7 +13,9 @@ import structlog
 
 from parlour.auth.application.ports import (
     AccessTokenIssuer,
+    AvatarEncoder,
     PasswordHasher,
+    StoredAvatar,
     UnitOfWork,
     UserEvents,
 )
@@ -115,8 +117,10 @@ class AuthHandlers:
         clock: Clock,
         refresh_ttl: timedelta,
         revocations: Revocations,
+        avatars: AvatarEncoder,
     ) -> None:
         self._revocations = revocations
+        self._avatars = avatars
         self._uow = unit_of_work
         self._hasher = hasher
         self._issuer = issuer
@@ -299,19 +303,14 @@ class AuthHandlers:
     async def get_user(self, user_id: str) -> User:
         """A user by id; `NotFound` if there is none."""
         async with self._uow() as uow:
-            user = await uow.users.get(user_id)
-        if user is None:
-            raise NotFound("No such user.")
-        return user
+            return await _existing(uow, user_id)
 
     async def rename(self, user_id: str, display_name: str) -> User:
         """Change the user's display name (trimmed, NFC); raises `InvalidDisplayName`, or `NotFound` if
         the user is gone. Other services hear of it (`user.renamed`); one that misses the event keeps the
         old name until the user's next change."""
         async with self._uow() as uow:
-            current = await uow.users.get(user_id)
-            if current is None:
-                raise NotFound("No such user.")
+            current = await _existing(uow, user_id)
             user = replace(current, display_name=normalize_display_name(display_name, current.username))
             await uow.users.rename(user.id, user.display_name)
             await uow.commit()
@@ -320,6 +319,33 @@ class AuthHandlers:
         except Unavailable:
             logger.warning("user.renamed not published", user_id=user.id, exc_info=True)
         return user
+
+    async def set_avatar(self, user_id: str, data: bytes) -> User:
+        """Take `data` as the user's picture, re-encoded (`InvalidAvatar`, `AvatarTooLarge`); its tag is
+        its content's hash, so the same picture twice keeps its tag (and every cache of it)."""
+        image = await self._avatars.encode(data)
+        avatar = StoredAvatar(image, hashlib.sha256(image).hexdigest()[:32])
+        async with self._uow() as uow:
+            user = await _existing(uow, user_id)
+            await uow.users.set_avatar(user_id, avatar)
+            await uow.commit()
+        return replace(user, avatar_etag=avatar.etag)
+
+    async def remove_avatar(self, user_id: str) -> User:
+        """Remove the user's picture (none: no change)."""
+        async with self._uow() as uow:
+            user = await _existing(uow, user_id)
+            await uow.users.set_avatar(user_id, None)
+            await uow.commit()
+        return replace(user, avatar_etag=None)
+
+    async def avatar(self, user_id: str) -> StoredAvatar:
+        """The user's picture; `NotFound` without one."""
+        async with self._uow() as uow:
+            avatar = await uow.users.avatar(user_id)
+        if avatar is None:
+            raise NotFound("This user has no picture.")
+        return avatar
 
     async def search_users(self, query: str, limit: int) -> list[User]:
         """Users whose username starts with `query` (case-insensitive), at most `SEARCH_LIMIT_MAX`."""
@@ -384,3 +410,10 @@ class AuthHandlers:
         if self._decoy_hash is None:
             self._decoy_hash = await self._hasher.hash(_TIMING_DECOY_PASSWORD)
         return self._decoy_hash
+
+
+async def _existing(uow: UnitOfWork, user_id: str) -> User:
+    user = await uow.users.get(user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user

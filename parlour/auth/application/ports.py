@@ -18,6 +18,14 @@ class Credentials:
     password_hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class StoredAvatar:
+    """A user's picture as served: WebP bytes and their entity tag."""
+
+    image: bytes
+    etag: str
+
+
 class UserRepository(ABC):
     """Users by id and by username."""
 
@@ -44,6 +52,14 @@ class UserRepository(ABC):
     @abstractmethod
     async def delete(self, user: User) -> None:
         """Store the user as deleted (`User.delete`), and forget their password hash."""
+
+    @abstractmethod
+    async def set_avatar(self, user_id: str, avatar: StoredAvatar | None) -> None:
+        """Store the user's picture (None: remove it), and its tag on the user."""
+
+    @abstractmethod
+    async def avatar(self, user_id: str) -> StoredAvatar | None:
+        """The user's picture, if they have one."""
 
     @abstractmethod
     async def password_hash(self, user_id: str) -> str | None:
@@ -127,6 +143,14 @@ class AccessTokenIssuer(ABC):
     @abstractmethod
     def issue(self, user_id: str, session_id: str) -> AccessToken:
         """A signed access token for this user and session."""
+
+
+class AvatarEncoder(ABC):
+    """Turns an uploaded picture into the one served; off the event loop."""
+
+    @abstractmethod
+    async def encode(self, data: bytes) -> bytes:
+        """The picture re-encoded; raises `InvalidAvatar` or `AvatarTooLarge`."""
 
 
 class UserEvents(ABC):

@@ -3,7 +3,9 @@
 InvalidInput
 ├── InvalidUsername          username_invalid
 ├── InvalidPassword          password_invalid
-└── InvalidDisplayName       display_name_invalid
+├── InvalidDisplayName       display_name_invalid
+├── InvalidAvatar            avatar_invalid        (not a PNG, JPEG or WebP image that decodes)
+└── AvatarTooLarge           avatar_too_large      (more pixels than `AVATAR_MAX_PIXELS`: a decompression bomb)
 Unauthenticated
 ├── InvalidCredentials       invalid_credentials   (unknown user and bad password alike)
 ├── InvalidRefreshToken      invalid_refresh_token
@@ -37,6 +39,16 @@ class InvalidPassword(InvalidInput):
 class InvalidDisplayName(InvalidInput):
     code = "display_name_invalid"
     default_message = "Display names are 1 to 64 printable characters."
+
+
+class InvalidAvatar(InvalidInput):
+    code = "avatar_invalid"
+    default_message = "A picture is a PNG, JPEG or WebP image of at most 2 MB."
+
+
+class AvatarTooLarge(InvalidInput):
+    code = "avatar_too_large"
+    default_message = "This picture has too many pixels: at most 25 megapixels."
 
 
 class UsernameTaken(Conflict):

@@ -18,6 +18,12 @@ PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
 DISPLAY_NAME_MAX_LENGTH = 64
 USER_AGENT_MAX_LENGTH = 256
+# An avatar as uploaded (its bytes are bounded with the route: `AVATAR_MAX_BYTES`, common/http/limits.py):
+# at most this many pixels (refused from the image's header, before it is decoded); kept re-encoded as WebP
+# of at most `AVATAR_SIDE` pixels a side.
+AVATAR_MAX_PIXELS = 25_000_000
+AVATAR_SIDE = 256
+AVATAR_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})
 DELETED_USER_NAME = "Deleted user"
 
 # (what a User-Agent contains, what to call it), first match wins: Edge and Opera also say "Chrome",
@@ -86,10 +92,11 @@ class User:
     display_name: str
     created_at: datetime
     deleted_at: datetime | None = None
+    avatar_etag: str | None = None  # the current avatar's (its content hash), None without one
 
     def delete(self, now: datetime) -> User:
-        """The user, deleted: what others see of them from now on."""
-        return replace(self, display_name=DELETED_USER_NAME, deleted_at=self.deleted_at or now)
+        """The user, deleted: what others see of them from now on (no picture either)."""
+        return replace(self, display_name=DELETED_USER_NAME, deleted_at=self.deleted_at or now, avatar_etag=None)
 
 
 class RevocationReason(StrEnum):

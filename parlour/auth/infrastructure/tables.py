@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, MetaData, String, Table
+from sqlalchemy import Column, ForeignKey, Index, LargeBinary, MetaData, String, Table
 
 from parlour.auth.domain.model import USER_AGENT_MAX_LENGTH
 from parlour.common.db import UtcDateTime
@@ -18,6 +18,15 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("deleted_at", UtcDateTime(), nullable=True),
+    Column("avatar_etag", String(32), nullable=True),
+)
+
+avatars = Table(
+    "auth_avatars",
+    metadata,
+    Column("user_id", String(36), ForeignKey("auth_users.id", ondelete="CASCADE"), primary_key=True),
+    Column("image", LargeBinary(), nullable=False),
+    Column("etag", String(32), nullable=False),
 )
 
 sessions = Table(

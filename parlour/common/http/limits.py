@@ -18,6 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from parlour.common.settings import Settings
 
+# The one route whose body is a picture (auth's `PUT`), and the most it may be.
+AVATAR_UPLOAD_PATH = "/auth/users/me/avatar"
+AVATAR_MAX_BYTES = 2 * 1024 * 1024
+
 BODY_TOO_LARGE = "body_too_large"
 
 
@@ -27,10 +31,13 @@ class BodyLimits:
 
     default: int  # auth, passes, and anything not named below: small JSON objects
     api: int  # /api/…: message bodies (4,000 characters, escaped) and group member lists
+    avatar: int  # a picture upload, as auth's domain bounds it
 
     @classmethod
     def of(cls, settings: Settings) -> BodyLimits:
-        return cls(default=settings.http_body_limit_bytes, api=settings.http_api_body_limit_bytes)
+        return cls(
+            default=settings.http_body_limit_bytes, api=settings.http_api_body_limit_bytes, avatar=AVATAR_MAX_BYTES
+        )
 
     def for_path(self, path: str) -> int:
         for prefix, route_class in ROUTE_CLASSES:
@@ -41,7 +48,7 @@ class BodyLimits:
 
 
 # Path prefix -> route class (a field of `BodyLimits`); the first match wins.
-ROUTE_CLASSES: tuple[tuple[str, str], ...] = (("/api/", "api"),)
+ROUTE_CLASSES: tuple[tuple[str, str], ...] = (("/api/", "api"), (AVATAR_UPLOAD_PATH, "avatar"))
 
 
 class BodyTooLarge(HTTPException):

@@ -154,14 +154,15 @@ export class Api {
 
   async #send(method, path, body, token, extraHeaders = {}) {
     const headers = { Accept: "application/json", ...extraHeaders };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const raw = typeof Blob !== "undefined" && body instanceof Blob; // a file, sent as it is
+    if (body !== undefined) headers["Content-Type"] = raw ? body.type || "application/octet-stream" : "application/json";
     if (token) headers.Authorization = `Bearer ${token}`;
     let response;
     try {
       response = await this.fetch(path, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined || raw ? body : JSON.stringify(body),
         credentials: "same-origin",
         cache: "no-store",
       });
@@ -244,6 +245,15 @@ export class Api {
       current_password: currentPassword,
       new_password: newPassword,
     });
+  }
+
+  // My picture: the file's bytes as they are (auth decodes and re-encodes them).
+  setAvatar(file) {
+    return this.request("PUT", "/auth/users/me/avatar", file);
+  }
+
+  removeAvatar() {
+    return this.request("DELETE", "/auth/users/me/avatar");
   }
 
   updateMe(displayName) {

@@ -4,7 +4,7 @@
 import { ActivityTracker, idleAfterFrom } from "./activity.js";
 import { Api, ApiError } from "./api.js";
 import { Connection, Status } from "./connection.js";
-import { h } from "./dom.js";
+import { h, setPictureSource } from "./dom.js";
 import { Store, messageFromRest, presenceFromWire } from "./store.js";
 import { accountDialog } from "./views/account.js";
 import { authView } from "./views/auth.js";
@@ -28,6 +28,7 @@ const IDLE_AFTER_MS = idleAfterFrom(location.search); // read once: ?idle_after_
 const root = document.getElementById("app");
 const api = new Api();
 const store = new Store();
+setPictureSource((userId) => store.users.get(userId)?.avatar_url ?? null);
 let connection = null;
 let chatScreen = null;
 let resendTimer = null;

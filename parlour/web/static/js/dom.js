@@ -56,12 +56,27 @@ export function debounce(fn, ms) {
   };
 }
 
-// A short initial for an avatar, and a stable hue from an id.
+// Where a person's picture is, by their id (null: none known). The app sets it once (from what auth said of
+// each user), so every avatar on the page shows the picture without its callers knowing about pictures.
+let pictureOf = () => null;
+
+export function setPictureSource(source) {
+  pictureOf = source;
+}
+
+// A short initial for an avatar, and a stable hue from an id; the person's picture over it when they have
+// one (an image that fails to load leaves the initial).
 export function avatar(name, id, extraClass = "") {
   const initial = (name || "?").trim().charAt(0).toUpperCase() || "?";
   let hash = 0;
   for (const char of id || name || "") hash = (hash * 31 + char.codePointAt(0)) >>> 0;
   const el = h("span", { class: `avatar hue-${hash % 8} ${extraClass}`.trim(), "aria-hidden": "true" }, initial);
+  const url = id ? pictureOf(id) : null;
+  if (url) {
+    const img = h("img", { class: "avatar-picture", src: url, alt: "", decoding: "async", loading: "lazy" });
+    img.addEventListener("error", () => img.remove());
+    el.append(img);
+  }
   return el;
 }
 

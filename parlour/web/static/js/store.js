@@ -160,8 +160,8 @@ export class Store extends EventTarget {
     this.#loadOutbox();
   }
 
-  // My own user as auth answers it after a change (PATCH /auth/users/me).
-  renameMe(user) {
+  // My own user as auth answers it after a change (my name, my picture).
+  updateMe(user) {
     this.me = user;
     this.rememberUsers([user]);
   }

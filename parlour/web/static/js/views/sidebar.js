@@ -54,7 +54,7 @@ export function sidebarView({
     h(
       "p",
       { class: "sidebar-settings" },
-      h("button", { type: "button", class: "link", onclick: onProfile }, "Change name"),
+      h("button", { type: "button", class: "link", onclick: onProfile }, "Name and picture"),
       h("button", { type: "button", class: "link", onclick: onAccount }, "Sessions and password"),
       notifications,
     ),
