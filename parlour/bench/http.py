@@ -15,6 +15,9 @@ from urllib.parse import urlsplit
 import msgspec
 
 _encode = msgspec.json.encode
+# An idle kept-alive connection is closed after this long, as httpx does: well within the servers' own
+# keep-alive (`PARLOUR_HTTP_KEEP_ALIVE_SECONDS`), and soon after a set-up, so a soak's descriptors are flat.
+IDLE_EXPIRY_SECONDS = 5.0
 
 
 class Response:
@@ -32,18 +35,23 @@ class Response:
         return msgspec.json.decode(self.content)
 
 
-class _Pool:
-    """Kept-alive connections to one host:port, at most `size` at once."""
+_Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
-    def __init__(self, host: str, port: int, size: int) -> None:
+
+class _Pool:
+    """Kept-alive connections to one host:port, at most `size` at once, each closed once idle `expiry` s."""
+
+    def __init__(self, host: str, port: int, size: int, expiry: float) -> None:
         self.host, self.port = host, port
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[_Connection] = []
+        self.expiring: dict[_Connection, asyncio.TimerHandle] = {}
         self.slots = asyncio.Semaphore(size)
+        self.expiry = expiry
 
     async def exchange(self, request: bytes) -> Response:
         async with self.slots:
             reused = bool(self.idle)
-            connection = self.idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
+            connection = self._take() if reused else await asyncio.open_connection(self.host, self.port)
             try:
                 response, keep = await _exchange(*connection, request)
             except (ConnectionError, asyncio.IncompleteReadError):
@@ -53,12 +61,30 @@ class _Pool:
                 connection = await asyncio.open_connection(self.host, self.port)
                 response, keep = await _exchange(*connection, request)
             if keep:
-                self.idle.append(connection)
+                self._keep(connection)
             else:
                 connection[1].close()
             return response
 
+    def _keep(self, connection: _Connection) -> None:
+        self.idle.append(connection)
+        self.expiring[connection] = asyncio.get_running_loop().call_later(self.expiry, self._expire, connection)
+
+    def _take(self) -> _Connection:
+        connection = self.idle.pop()
+        self.expiring.pop(connection).cancel()
+        return connection
+
+    def _expire(self, connection: _Connection) -> None:
+        self.expiring.pop(connection, None)
+        if connection in self.idle:
+            self.idle.remove(connection)
+            connection[1].close()
+
     def close(self) -> None:
+        for handle in self.expiring.values():
+            handle.cancel()
+        self.expiring.clear()
         for _, writer in self.idle:
             writer.close()
         self.idle.clear()
@@ -97,8 +123,9 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
 class HttpClient:
     """POST and GET JSON to any of the target's base URLs, each over its own pool of kept-alive connections."""
 
-    def __init__(self, connections_per_host: int = 32) -> None:
+    def __init__(self, connections_per_host: int = 32, idle_expiry: float = IDLE_EXPIRY_SECONDS) -> None:
         self.size = connections_per_host
+        self.idle_expiry = idle_expiry
         self.pools: dict[tuple[str, int], _Pool] = {}
 
     async def post(self, url: str, *, json: Any = None, headers: dict[str, str] | None = None) -> Response:
@@ -112,7 +139,7 @@ class HttpClient:
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
         pool = self.pools.get((host, port))
         if pool is None:
-            pool = self.pools[(host, port)] = _Pool(host, port, self.size)
+            pool = self.pools[(host, port)] = _Pool(host, port, self.size, self.idle_expiry)
         body = _encode(json) if json is not None else b""
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         lines = [f"{method} {path or '/'} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}"]

@@ -66,3 +66,29 @@ async def test_json_requests_and_answers_with_length_chunks_and_close(server: tu
     assert b"Authorization: Bearer t\r\n" in requests[0]
     assert requests[0].endswith(b'{"username":"ada"}')
     assert requests[1].startswith(b"GET /api/chats?limit=1 HTTP/1.1\r\n")
+
+
+async def test_an_idle_kept_alive_connection_is_closed_after_its_expiry_and_a_used_one_is_not() -> None:
+    closed = asyncio.Event()
+    served = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal served
+        while await reader.read(1 << 16):  # a request (no body); until the client closes the connection
+            served += 1
+            writer.write(ANSWERS[0])
+            await writer.drain()
+        closed.set()
+        writer.close()
+
+    listener = await asyncio.start_server(serve, "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    async with listener:
+        http = HttpClient(1, idle_expiry=0.2)
+        for _ in range(3):  # reused within its expiry: one connection
+            assert (await http.get(f"{base}/x")).status_code == 201
+        assert not closed.is_set()
+        async with asyncio.timeout(5):
+            await closed.wait()
+        assert served == 3
+        await http.aclose()
